@@ -1,0 +1,83 @@
+//! How a reactor behaves: trigger mode, budgets, watermarks, limits.
+
+use std::time::Duration;
+
+/// How connections are registered with epoll.
+///
+/// Listeners are always level-triggered, and so are the reactor's own
+/// timerfd, signalfd and eventfd; this chooses the mode for connections.
+/// See `docs/epoll-strategy.md` for the trade-offs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// `EPOLLET`: registered once for IN|OUT|RDHUP and never modified. A
+    /// connection stopped by the read budget goes on the ready-again list,
+    /// because no new edge will come for bytes already queued.
+    Edge,
+    /// The kernel re-reports a ready fd on every wait. Interest follows the
+    /// connection's state (EPOLLOUT only while output is pending; EPOLLIN
+    /// dropped under backpressure and after EOF, or the loop would spin).
+    Level,
+    /// `EPOLLONESHOT`: each event disarms the registration; the reactor
+    /// re-arms it with `EPOLL_CTL_MOD` after handling it.
+    OneShot,
+}
+
+impl Trigger {
+    /// The mode's name as the CLI spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Trigger::Edge => "edge",
+            Trigger::Level => "level",
+            Trigger::OneShot => "oneshot",
+        }
+    }
+}
+
+/// Reactor settings. `Config::default()` suits a server of up to tens of
+/// thousands of connections.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Trigger mode for connections.
+    pub trigger: Trigger,
+    /// Events taken from one `epoll_wait`.
+    pub max_events: usize,
+    /// Bytes read from one connection per pass before others get a turn.
+    pub read_budget: usize,
+    /// Connections accepted per listener wake-up, so an accept flood cannot
+    /// starve established connections.
+    pub accept_batch: usize,
+    /// Pending output above which a connection stops being read.
+    pub high_watermark: usize,
+    /// Pending output at or below which reading resumes.
+    pub low_watermark: usize,
+    /// Unconsumed input a protocol may leave buffered before the connection
+    /// is closed with [`CloseReason::InputLimit`](crate::CloseReason::InputLimit).
+    pub max_input: usize,
+    /// Open connections (inbound and outbound) beyond which new inbound
+    /// connections are accepted and closed at once.
+    pub max_conns: usize,
+    /// How long a graceful shutdown waits for pending output to flush.
+    pub drain_timeout: Duration,
+    /// How long accepting stays paused after EMFILE/ENFILE before retrying.
+    pub accept_retry: Duration,
+    /// Size of the per-reactor scratch buffer every read lands in.
+    pub scratch_size: usize,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            trigger: Trigger::Edge,
+            max_events: 1024,
+            read_budget: 64 * 1024,
+            accept_batch: 64,
+            high_watermark: 256 * 1024,
+            low_watermark: 64 * 1024,
+            max_input: 1024 * 1024,
+            max_conns: 10_000,
+            drain_timeout: Duration::from_secs(5),
+            accept_retry: Duration::from_millis(100),
+            scratch_size: 64 * 1024,
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! What the reactor keeps per registered socket, and the epoll interest
+//! that follows from it.
+
+use std::os::fd::OwnedFd;
+
+use rustix::event::epoll::EventFlags;
+
+use crate::buffer::Buffer;
+use crate::config::Trigger;
+use crate::handler::CloseReason;
+
+/// A slab entry: a listening socket or a connection.
+pub(crate) enum Entry {
+    Listener(Listener),
+    Conn(Conn),
+}
+
+pub(crate) struct Listener {
+    pub(crate) fd: OwnedFd,
+    /// Deregistered after EMFILE/ENFILE until the retry timer fires.
+    pub(crate) paused: bool,
+}
+
+/// One connection. Without pending input or output it holds no heap
+/// memory: both buffers are `None` and come from the pool only when needed.
+pub(crate) struct Conn {
+    pub(crate) fd: OwnedFd,
+    /// Bytes the protocol has not consumed yet.
+    pub(crate) input: Option<Buffer>,
+    /// Bytes the kernel has not accepted yet.
+    pub(crate) output: Option<Buffer>,
+    /// The interest last given to epoll.
+    pub(crate) registered: EventFlags,
+    /// One-shot mode: the registration is armed (no event since last MOD).
+    pub(crate) armed: bool,
+    /// An outbound connect is in progress.
+    pub(crate) connecting: bool,
+    /// Backpressure: output is above the high watermark.
+    pub(crate) read_paused: bool,
+    /// `read` returned 0.
+    pub(crate) peer_eof: bool,
+    /// Close once output is flushed, with this reason; reads stop.
+    pub(crate) closing: Option<CloseReason>,
+    /// Pass number in which the connection was put on the ready-again
+    /// list; 0 when it is not on it.
+    pub(crate) ready_pass: u64,
+}
+
+impl Conn {
+    pub(crate) fn new(fd: OwnedFd, connecting: bool) -> Conn {
+        Conn {
+            fd,
+            input: None,
+            output: None,
+            registered: EventFlags::empty(),
+            armed: false,
+            connecting,
+            read_paused: false,
+            peer_eof: false,
+            closing: None,
+            ready_pass: 0,
+        }
+    }
+
+    pub(crate) fn pending_output(&self) -> usize {
+        self.output.as_ref().map_or(0, Buffer::len)
+    }
+
+    /// Whether reading this connection can make progress now.
+    pub(crate) fn wants_read(&self) -> bool {
+        !self.connecting && !self.read_paused && !self.peer_eof && self.closing.is_none()
+    }
+
+    /// The interest this connection should be registered with.
+    ///
+    /// Edge mode registers everything once: an edge-triggered EPOLLOUT
+    /// fires only when the send buffer turns writable after being full, so
+    /// it costs nothing while output flows, and the registration never needs
+    /// an `epoll_ctl` in steady state. Level and one-shot modes must follow
+    /// the state: a level-triggered EPOLLIN left on a paused or EOF'd socket,
+    /// or EPOLLOUT with nothing to write, reports again on every wait and
+    /// makes the loop spin.
+    pub(crate) fn interest(&self, trigger: Trigger) -> EventFlags {
+        if trigger == Trigger::Edge {
+            return EventFlags::IN | EventFlags::OUT | EventFlags::RDHUP | EventFlags::ET;
+        }
+        let mut flags = EventFlags::empty();
+        if self.wants_read() {
+            flags |= EventFlags::IN | EventFlags::RDHUP;
+        }
+        if self.connecting || self.pending_output() > 0 {
+            flags |= EventFlags::OUT;
+        }
+        if trigger == Trigger::OneShot {
+            flags |= EventFlags::ONESHOT;
+        }
+        flags
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn() -> Conn {
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        Conn::new(a.into(), false)
+    }
+
+    fn with_output(mut c: Conn) -> Conn {
+        let mut out = Buffer::default();
+        out.extend(b"pending");
+        c.output = Some(out);
+        c
+    }
+
+    #[test]
+    fn edge_interest_never_changes() {
+        let mut c = with_output(conn());
+        c.read_paused = true;
+        c.peer_eof = true;
+        let all = EventFlags::IN | EventFlags::OUT | EventFlags::RDHUP | EventFlags::ET;
+        assert_eq!(c.interest(Trigger::Edge), all);
+        assert_eq!(conn().interest(Trigger::Edge), all);
+    }
+
+    #[test]
+    fn level_interest_follows_state() {
+        let read = EventFlags::IN | EventFlags::RDHUP;
+        let c = conn();
+        assert_eq!(
+            c.interest(Trigger::Level),
+            read,
+            "idle: read only, no OUT spin"
+        );
+        let mut c = with_output(conn());
+        assert_eq!(c.interest(Trigger::Level), read | EventFlags::OUT);
+        c.read_paused = true;
+        assert_eq!(
+            c.interest(Trigger::Level),
+            EventFlags::OUT,
+            "backpressure drops IN"
+        );
+        c.read_paused = false;
+        c.peer_eof = true;
+        assert_eq!(
+            c.interest(Trigger::Level),
+            EventFlags::OUT,
+            "after EOF: IN would spin"
+        );
+        let mut c = conn();
+        c.connecting = true;
+        assert_eq!(
+            c.interest(Trigger::Level),
+            EventFlags::OUT,
+            "connect completes on OUT"
+        );
+    }
+
+    #[test]
+    fn oneshot_interest_is_level_plus_oneshot() {
+        let c = with_output(conn());
+        assert_eq!(
+            c.interest(Trigger::OneShot),
+            EventFlags::IN | EventFlags::RDHUP | EventFlags::OUT | EventFlags::ONESHOT
+        );
+    }
+
+    #[test]
+    fn closing_stops_reads() {
+        let mut c = conn();
+        assert!(c.wants_read());
+        c.closing = Some(CloseReason::Local);
+        assert!(!c.wants_read());
+    }
+}

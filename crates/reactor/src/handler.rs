@@ -1,0 +1,95 @@
+//! The callbacks a protocol implements.
+
+use crate::io::Io;
+use crate::timer::TimerId;
+use crate::token::Token;
+
+/// Why a connection was closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The peer closed its side and every pending byte was flushed.
+    PeerClosed,
+    /// The peer reset the connection (ECONNRESET, EPIPE).
+    Reset,
+    /// Another socket error, as an errno value.
+    Error(i32),
+    /// An outbound connect failed, with its errno value.
+    ConnectFailed(i32),
+    /// The protocol closed it ([`Io::close`] or [`Io::close_when_flushed`]).
+    Local,
+    /// The protocol left more unconsumed input than
+    /// [`Config::max_input`](crate::Config::max_input).
+    InputLimit,
+    /// Graceful shutdown closed it after flushing.
+    Shutdown,
+    /// Graceful shutdown gave up waiting for its output to flush.
+    DrainTimeout,
+}
+
+impl CloseReason {
+    pub(crate) fn from_errno(errno: rustix::io::Errno) -> CloseReason {
+        match errno {
+            rustix::io::Errno::CONNRESET | rustix::io::Errno::PIPE => CloseReason::Reset,
+            other => CloseReason::Error(other.raw_os_error()),
+        }
+    }
+}
+
+/// A protocol on the reactor. Every callback gets the reactor's [`Io`] to
+/// send, close, connect and schedule timers.
+///
+/// Callbacks run on the reactor thread and must not block. Only `on_data`
+/// is required; the defaults do what a simple protocol wants.
+pub trait Handler {
+    /// A connection was accepted on `listener` and registered.
+    fn on_accept(&mut self, io: &mut Io, listener: Token, conn: Token) {
+        let _ = (io, listener, conn);
+    }
+
+    /// An outbound connection made with [`Io::connect`] completed. A failed
+    /// connect is reported by `on_close` with
+    /// [`CloseReason::ConnectFailed`] instead.
+    fn on_connect(&mut self, io: &mut Io, conn: Token) {
+        let _ = (io, conn);
+    }
+
+    /// Bytes arrived. `data` is everything not yet consumed: bytes left
+    /// over from earlier calls followed by the new ones. Return how many
+    /// bytes were consumed; the rest is kept (in a pooled buffer) and
+    /// offered again, with more, on the next call.
+    fn on_data(&mut self, io: &mut Io, conn: Token, data: &[u8]) -> usize;
+
+    /// The peer closed its sending side (`read` returned 0) after every
+    /// byte before it was delivered to `on_data`. By default the
+    /// connection closes once its pending output is flushed.
+    fn on_eof(&mut self, io: &mut Io, conn: Token) {
+        io.close_when_flushed(conn);
+    }
+
+    /// Output that had to be buffered has now all been written.
+    fn on_flushed(&mut self, io: &mut Io, conn: Token) {
+        let _ = (io, conn);
+    }
+
+    /// The connection is closed and deregistered; its token is now stale.
+    fn on_close(&mut self, io: &mut Io, conn: Token, reason: CloseReason) {
+        let _ = (io, conn, reason);
+    }
+
+    /// A timer set with [`Io::add_timer`] expired.
+    fn on_timer(&mut self, io: &mut Io, timer: TimerId, data: u64) {
+        let _ = (io, timer, data);
+    }
+
+    /// A signal watched with [`Io::watch_signals`] arrived. By default
+    /// the first starts a graceful shutdown and the second stops at once.
+    fn on_signal(&mut self, io: &mut Io, signal: i32) {
+        let _ = signal;
+        io.shutdown();
+    }
+
+    /// A [`Waker`](crate::Waker) was woken.
+    fn on_wake(&mut self, io: &mut Io) {
+        let _ = io;
+    }
+}

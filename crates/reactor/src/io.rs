@@ -1,0 +1,502 @@
+//! `Io`: everything a protocol can ask of its reactor.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustix::event::epoll::EventFlags;
+use rustix::io::Errno;
+use tracing::{debug, warn};
+
+use crate::buffer::BufferPool;
+use crate::config::{Config, Trigger};
+use crate::conn::{Conn, Entry, Listener};
+use crate::handler::CloseReason;
+use crate::slab::Slab;
+use crate::stats::Stats;
+use crate::sys::epoll::Epoll;
+use crate::sys::eventfd::EventFd;
+use crate::sys::signal::{SignalFd, SignalSet};
+use crate::sys::socket;
+use crate::sys::timerfd::TimerFd;
+use crate::timer::{TimerId, TimerQueue};
+use crate::token::Token;
+use crate::waker::Waker;
+
+/// epoll user data of the reactor's own descriptors. Connection tokens
+/// never reach these: a slab index of `u32::MAX - 3` would need billions of
+/// descriptors.
+pub(crate) const TIMERFD_DATA: u64 = u64::MAX;
+pub(crate) const SIGNALFD_DATA: u64 = u64::MAX - 1;
+pub(crate) const EVENTFD_DATA: u64 = u64::MAX - 2;
+
+/// Buffers kept in the pool for reuse.
+const POOL_MAX_FREE: usize = 256;
+/// Initial capacity of a pooled buffer.
+const POOL_BUFFER_SIZE: usize = 4096;
+
+/// What a reactor timer does when it fires.
+pub(crate) enum TimerKind {
+    User(u64),
+    ResumeAccept(Token),
+    DrainDeadline,
+}
+
+/// Where the reactor is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RunState {
+    Running,
+    Draining,
+    Stopped(Exit),
+}
+
+/// How [`Reactor::run`](crate::Reactor::run) ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// A graceful shutdown finished: every connection flushed and closed
+    /// (or cut at the drain deadline).
+    Graceful,
+    /// A second shutdown request during the drain: stopped at once.
+    Forced,
+    /// [`Io::stop`] was called.
+    Stopped,
+}
+
+/// The reactor's state, handed to every [`Handler`](crate::Handler)
+/// callback: registrations, buffers, timers, statistics.
+pub struct Io {
+    pub(crate) epoll: Epoll,
+    pub(crate) entries: Slab<Entry>,
+    /// Open connections (entries that are not listeners).
+    pub(crate) conns: usize,
+    pub(crate) config: Config,
+    /// Every read lands here first; only unconsumed bytes are copied out.
+    pub(crate) scratch: Vec<u8>,
+    pub(crate) pool: BufferPool,
+    pub(crate) timers: TimerQueue<TimerKind>,
+    pub(crate) timerfd: TimerFd,
+    /// The deadline the timerfd is armed for, if any.
+    pub(crate) timer_armed: Option<Instant>,
+    pub(crate) signalfd: Option<SignalFd>,
+    pub(crate) eventfd: Arc<EventFd>,
+    /// Connections stopped by the read budget in edge mode; served next
+    /// pass with a zero `epoll_wait` timeout.
+    pub(crate) ready: Vec<Token>,
+    /// Passes of the loop so far; tags entries of `ready`.
+    pub(crate) pass: u64,
+    /// Closes not yet reported to the handler.
+    pub(crate) closed: Vec<(Token, CloseReason)>,
+    /// The connection whose event is being handled: its interest is synced
+    /// once, at the end, instead of after every send.
+    pub(crate) dispatching: Option<Token>,
+    pub(crate) stats: Stats,
+    pub(crate) state: RunState,
+}
+
+impl Io {
+    pub(crate) fn new(config: Config) -> io::Result<Io> {
+        let epoll = Epoll::new()?;
+        let timerfd = TimerFd::new()?;
+        epoll.add(&timerfd, TIMERFD_DATA, EventFlags::IN)?;
+        let eventfd = Arc::new(EventFd::new()?);
+        epoll.add(&*eventfd, EVENTFD_DATA, EventFlags::IN)?;
+        Ok(Io {
+            epoll,
+            entries: Slab::new(),
+            conns: 0,
+            scratch: vec![0; config.scratch_size.max(1)],
+            config,
+            pool: BufferPool::new(POOL_BUFFER_SIZE, POOL_MAX_FREE),
+            timers: TimerQueue::new(),
+            timerfd,
+            timer_armed: None,
+            signalfd: None,
+            eventfd,
+            ready: Vec::new(),
+            pass: 1,
+            closed: Vec::new(),
+            dispatching: None,
+            stats: Stats {
+                epoll_ctls: 2,
+                ..Stats::default()
+            },
+            state: RunState::Running,
+        })
+    }
+
+    /// The settings this reactor runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            active: self.conns as u64,
+            ..self.stats
+        }
+    }
+
+    /// Open connections, inbound and outbound.
+    pub fn connection_count(&self) -> usize {
+        self.conns
+    }
+
+    /// Whether a graceful shutdown is under way.
+    pub fn is_draining(&self) -> bool {
+        self.state == RunState::Draining
+    }
+
+    /// A handle other threads use to wake this reactor.
+    pub fn waker(&self) -> Waker {
+        Waker::new(self.eventfd.clone())
+    }
+
+    /// Listens on `addr` with `SO_REUSEADDR` and the given backlog.
+    /// The listener is level-triggered: connections left in the backlog
+    /// after one batch of accepts are reported again on the next wait.
+    ///
+    /// # Errors
+    /// Those of `socket`, `bind` (e.g. `AddrInUse`) and `listen`.
+    pub fn listen(&mut self, addr: SocketAddr, backlog: i32) -> io::Result<Token> {
+        let fd = socket::listen(addr, backlog)?;
+        let token = self.entries.next_token();
+        self.ctl_add(&fd, token, EventFlags::IN)?;
+        Ok(self
+            .entries
+            .insert(Entry::Listener(Listener { fd, paused: false })))
+    }
+
+    /// The local address of a listener or connection (to learn the port
+    /// the kernel picked for port 0).
+    ///
+    /// # Errors
+    /// `NotFound` for a stale token; otherwise those of `getsockname`.
+    pub fn local_addr(&self, token: Token) -> io::Result<SocketAddr> {
+        match self.entries.get(token) {
+            Some(Entry::Listener(l)) => socket::local_addr(&l.fd),
+            Some(Entry::Conn(c)) => socket::local_addr(&c.fd),
+            None => Err(io::ErrorKind::NotFound.into()),
+        }
+    }
+
+    /// Starts a non-blocking connect to `addr`, optionally from source
+    /// address `source` (which lets a load generator use more than one
+    /// source address's worth of ephemeral ports).
+    ///
+    /// The connection is registered at once; completion is reported by
+    /// [`Handler::on_connect`](crate::Handler::on_connect), failure by
+    /// `on_close` with [`CloseReason::ConnectFailed`]. Data sent before the
+    /// connect completes is buffered.
+    ///
+    /// # Errors
+    /// Immediate failures of `socket`, `bind` or `connect` (e.g.
+    /// `ENETUNREACH`, `EADDRNOTAVAIL`).
+    pub fn connect(&mut self, addr: SocketAddr, source: Option<IpAddr>) -> io::Result<Token> {
+        let fd = socket::connect(addr, source)?;
+        let _ = socket::set_nodelay(&fd);
+        self.register_conn(fd, true)
+    }
+
+    pub(crate) fn register_conn(&mut self, fd: OwnedFd, connecting: bool) -> io::Result<Token> {
+        let mut conn = Conn::new(fd, connecting);
+        let flags = conn.interest(self.config.trigger);
+        let token = self.entries.next_token();
+        self.ctl_add(&conn.fd, token, flags)?;
+        conn.registered = flags;
+        conn.armed = true;
+        let inserted = self.entries.insert(Entry::Conn(conn));
+        debug_assert_eq!(inserted, token);
+        self.conns += 1;
+        Ok(token)
+    }
+
+    /// Sends `data` on a connection: written at once if nothing is pending,
+    /// and only what the kernel does not take is buffered. Above the high
+    /// watermark the connection stops being read until the peer catches up.
+    ///
+    /// Returns `false` if the token is stale or the write failed (the
+    /// connection is then closed and `on_close` follows).
+    pub fn send(&mut self, token: Token, data: &[u8]) -> bool {
+        let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
+            return false;
+        };
+        let mut written = 0;
+        if conn.output.is_none() && !conn.connecting {
+            while written < data.len() {
+                match socket::send(&conn.fd, &data[written..]) {
+                    Ok(n) => {
+                        self.stats.writes += 1;
+                        self.stats.bytes_out += n as u64;
+                        written += n;
+                        // A short write means the send buffer is full; the
+                        // next call would only return EAGAIN.
+                        if written < data.len() {
+                            break;
+                        }
+                    }
+                    Err(Errno::AGAIN) => {
+                        self.stats.writes += 1;
+                        break;
+                    }
+                    Err(Errno::INTR) => continue,
+                    Err(errno) => {
+                        self.stats.writes += 1;
+                        self.close_with(token, CloseReason::from_errno(errno));
+                        return false;
+                    }
+                }
+            }
+            if written == data.len() {
+                return true;
+            }
+        }
+        let output = conn.output.get_or_insert_with(|| self.pool.take());
+        output.extend(&data[written..]);
+        if output.len() > self.config.high_watermark && !conn.read_paused {
+            conn.read_paused = true;
+            self.stats.backpressure_pauses += 1;
+        }
+        if self.dispatching != Some(token) {
+            self.sync_interest(token);
+        }
+        true
+    }
+
+    /// Bytes buffered for a connection that the kernel has not taken yet.
+    pub fn pending_output(&self, token: Token) -> usize {
+        match self.entries.get(token) {
+            Some(Entry::Conn(conn)) => conn.pending_output(),
+            _ => 0,
+        }
+    }
+
+    /// Closes a connection now, discarding pending output.
+    pub fn close(&mut self, token: Token) {
+        self.close_with(token, CloseReason::Local);
+    }
+
+    /// Stops reading and closes the connection once its pending output is
+    /// flushed (at once if nothing is pending).
+    pub fn close_when_flushed(&mut self, token: Token) {
+        let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
+            return;
+        };
+        let reason = if conn.peer_eof {
+            CloseReason::PeerClosed
+        } else {
+            CloseReason::Local
+        };
+        self.close_when_flushed_with(token, reason);
+    }
+
+    pub(crate) fn close_when_flushed_with(&mut self, token: Token, reason: CloseReason) {
+        let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
+            return;
+        };
+        if conn.pending_output() == 0 {
+            self.close_with(token, reason);
+        } else {
+            conn.closing = Some(reason);
+            if self.dispatching != Some(token) {
+                self.sync_interest(token);
+            }
+        }
+    }
+
+    /// Deregisters, closes and forgets a connection; the close is reported
+    /// to the handler after the current callback returns.
+    pub(crate) fn close_with(&mut self, token: Token, reason: CloseReason) {
+        let Some(Entry::Conn(conn)) = self.entries.get(token) else {
+            return;
+        };
+        // Deregister before close: if the descriptor were ever duplicated
+        // (a fork, an fd passed on), close alone would leave the
+        // registration alive and reporting events for a dead token.
+        let _ = self.epoll.delete(&conn.fd);
+        self.stats.epoll_ctls += 1;
+        if let Some(Entry::Conn(conn)) = self.entries.remove(token) {
+            if let Some(buffer) = conn.input {
+                self.pool.give(buffer);
+            }
+            if let Some(buffer) = conn.output {
+                self.pool.give(buffer);
+            }
+            // `conn.fd` is dropped (closed) here.
+        }
+        self.conns -= 1;
+        self.stats.closed += 1;
+        debug!(?token, ?reason, "closed");
+        self.closed.push((token, reason));
+    }
+
+    /// Schedules a call of [`Handler::on_timer`](crate::Handler::on_timer)
+    /// with `data` after `after`. Timers cost no wake-up until the earliest
+    /// one is due: the reactor's one timerfd is armed for that deadline.
+    pub fn add_timer(&mut self, after: Duration, data: u64) -> TimerId {
+        self.timers
+            .insert(Instant::now() + after, TimerKind::User(data))
+    }
+
+    /// Cancels a timer; `false` if it already fired or was cancelled.
+    pub fn cancel_timer(&mut self, timer: TimerId) -> bool {
+        self.timers.cancel(timer).is_some()
+    }
+
+    /// Reads the signals of `set` (which must have been blocked with
+    /// [`signal::block`](crate::signal::block)) through a signalfd in the
+    /// epoll set; each is reported by
+    /// [`Handler::on_signal`](crate::Handler::on_signal).
+    ///
+    /// # Errors
+    /// Those of `signalfd` and `epoll_ctl`.
+    pub fn watch_signals(&mut self, set: &SignalSet) -> io::Result<()> {
+        let signalfd = SignalFd::new(set)?;
+        self.epoll.add(&signalfd, SIGNALFD_DATA, EventFlags::IN)?;
+        self.stats.epoll_ctls += 1;
+        self.signalfd = Some(signalfd);
+        Ok(())
+    }
+
+    /// Starts a graceful shutdown: listeners are closed, connections stop
+    /// being read and close once their output is flushed, and
+    /// [`Reactor::run`](crate::Reactor::run) returns [`Exit::Graceful`] when
+    /// none is left or when `Config::drain_timeout` passes. A second call
+    /// during the drain stops at once ([`Exit::Forced`]).
+    pub fn shutdown(&mut self) {
+        match self.state {
+            RunState::Running => {}
+            RunState::Draining => {
+                self.state = RunState::Stopped(Exit::Forced);
+                return;
+            }
+            RunState::Stopped(_) => return,
+        }
+        self.state = RunState::Draining;
+        for token in self.entries.tokens() {
+            match self.entries.get(token) {
+                Some(Entry::Listener(_)) => self.close_listener(token),
+                Some(Entry::Conn(_)) => {
+                    self.close_when_flushed_with(token, CloseReason::Shutdown);
+                }
+                None => {}
+            }
+        }
+        if self.conns > 0 {
+            self.timers.insert(
+                Instant::now() + self.config.drain_timeout,
+                TimerKind::DrainDeadline,
+            );
+        }
+    }
+
+    /// Stops the reactor after the current callback: `run` returns
+    /// [`Exit::Stopped`] without flushing anything.
+    pub fn stop(&mut self) {
+        self.state = RunState::Stopped(Exit::Stopped);
+    }
+
+    pub(crate) fn close_listener(&mut self, token: Token) {
+        if let Some(Entry::Listener(listener)) = self.entries.get(token) {
+            if !listener.paused {
+                let _ = self.epoll.delete(&listener.fd);
+                self.stats.epoll_ctls += 1;
+            }
+            self.entries.remove(token);
+        }
+    }
+
+    /// Closes every connection still draining when the deadline passes.
+    pub(crate) fn drain_deadline(&mut self) {
+        for token in self.entries.tokens() {
+            self.close_with(token, CloseReason::DrainTimeout);
+        }
+    }
+
+    /// Stops accepting on `listener` after EMFILE/ENFILE/ENOMEM: a
+    /// level-triggered listener with a full backlog would otherwise report
+    /// readable on every wait, and every accept would fail again: a spin.
+    /// Accepting resumes on a timer.
+    pub(crate) fn pause_accept(&mut self, listener: Token, errno: Errno) {
+        let Some(Entry::Listener(l)) = self.entries.get_mut(listener) else {
+            return;
+        };
+        if l.paused {
+            return;
+        }
+        warn!(
+            "accept failed ({}), pausing accepts for {:?}",
+            io::Error::from(errno),
+            self.config.accept_retry
+        );
+        let _ = self.epoll.delete(&l.fd);
+        l.paused = true;
+        self.stats.epoll_ctls += 1;
+        self.stats.accept_pauses += 1;
+        let retry = Instant::now() + self.config.accept_retry;
+        self.timers.insert(retry, TimerKind::ResumeAccept(listener));
+    }
+
+    pub(crate) fn resume_accept(&mut self, listener: Token) {
+        if self.state != RunState::Running {
+            return;
+        }
+        let Some(Entry::Listener(l)) = self.entries.get_mut(listener) else {
+            return;
+        };
+        if !l.paused {
+            return;
+        }
+        l.paused = false;
+        if let Err(e) = self.epoll.add(&l.fd, listener.to_u64(), EventFlags::IN) {
+            warn!("cannot resume accepting: {e}");
+        }
+        self.stats.epoll_ctls += 1;
+    }
+
+    /// Brings a connection's epoll registration in line with its state
+    /// (level and one-shot modes; edge mode never changes it).
+    pub(crate) fn sync_interest(&mut self, token: Token) {
+        let trigger = self.config.trigger;
+        if trigger == Trigger::Edge {
+            return;
+        }
+        let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
+            return;
+        };
+        let wanted = conn.interest(trigger);
+        if conn.armed && wanted == conn.registered {
+            return;
+        }
+        let result = self.epoll.modify(&conn.fd, token.to_u64(), wanted);
+        self.stats.epoll_ctls += 1;
+        match result {
+            Ok(()) => {
+                conn.registered = wanted;
+                conn.armed = true;
+            }
+            Err(e) => {
+                let errno = e.raw_os_error().unwrap_or(0);
+                self.close_with(token, CloseReason::Error(errno));
+            }
+        }
+    }
+
+    /// Puts a connection on the ready-again list (edge mode) unless it is
+    /// already there.
+    pub(crate) fn push_ready(&mut self, token: Token) {
+        if let Some(Entry::Conn(conn)) = self.entries.get_mut(token) {
+            if conn.ready_pass == 0 {
+                conn.ready_pass = self.pass;
+                self.ready.push(token);
+            }
+        }
+    }
+
+    fn ctl_add(&mut self, fd: &OwnedFd, token: Token, flags: EventFlags) -> io::Result<()> {
+        self.stats.epoll_ctls += 1;
+        self.epoll.add(fd, token.to_u64(), flags)
+    }
+}

@@ -1,0 +1,52 @@
+//! # tenk reactor
+//!
+//! A single-threaded event loop on Linux `epoll`, in the style of nginx and
+//! Redis, that knows no protocol. A protocol implements [`Handler`]; the
+//! reactor owns sockets, buffers and timers and calls it back.
+//!
+//! - **Trigger modes** per reactor ([`Trigger`]): edge, level or one-shot
+//!   for connections; listeners and the reactor's own fds are level.
+//! - **Tokens** ([`Token`]) carry a slot index and a generation, so an
+//!   event for a connection closed earlier in the same batch is dropped,
+//!   never delivered to the connection that reused its slot.
+//! - **Fairness**: each connection reads at most [`Config::read_budget`]
+//!   bytes per pass; in edge mode one stopped by the budget is served again
+//!   next pass from a ready-again list, so no edge is ever lost.
+//! - **Backpressure**: above [`Config::high_watermark`] of pending output a
+//!   connection stops being read; at [`Config::low_watermark`] it resumes
+//!   and reads what arrived meanwhile.
+//! - **Memory**: reads land in one scratch buffer per reactor; only
+//!   unconsumed input and unsent output live with a connection, in pooled
+//!   buffers. An idle connection holds no buffer.
+//! - **Timers** on one `timerfd`, **signals** on a `signalfd`, **wake-ups**
+//!   from other threads on an `eventfd` ([`Waker`]). An idle reactor makes
+//!   no wake-ups at all.
+//! - **Accept** with `accept4`, a batch per wake-up, a connection cap, and
+//!   a timed pause on EMFILE/ENFILE instead of a spin.
+//! - **Outbound** non-blocking connects ([`Io::connect`]) on the same loop.
+//!
+//! The design and its trade-offs are in `docs/epoll-strategy.md`.
+
+mod buffer;
+mod config;
+mod conn;
+mod handler;
+mod io;
+mod reactor;
+pub mod signal;
+mod slab;
+mod stats;
+pub mod sys;
+mod timer;
+mod token;
+mod waker;
+
+pub use buffer::Buffer;
+pub use config::{Config, Trigger};
+pub use handler::{CloseReason, Handler};
+pub use io::{Exit, Io};
+pub use reactor::Reactor;
+pub use stats::Stats;
+pub use timer::TimerId;
+pub use token::Token;
+pub use waker::Waker;

@@ -1,0 +1,507 @@
+//! The event loop: wait, dispatch, serve the ready-again list, fire timers.
+
+use std::io;
+use std::mem;
+use std::time::{Duration, Instant};
+
+use rustix::event::epoll::{Event, EventFlags};
+use rustix::io::Errno;
+use tracing::{error, warn};
+
+use crate::config::{Config, Trigger};
+use crate::conn::Entry;
+use crate::handler::{CloseReason, Handler};
+use crate::io::{Exit, Io, RunState, TimerKind, EVENTFD_DATA, SIGNALFD_DATA, TIMERFD_DATA};
+use crate::sys::socket;
+use crate::token::Token;
+
+/// A single-threaded epoll reactor running one [`Handler`].
+///
+/// # Examples
+/// An echo server in a dozen lines (see `examples/` for a fuller protocol):
+/// ```no_run
+/// use reactor::{Config, Handler, Io, Reactor, Token};
+///
+/// struct Echo;
+/// impl Handler for Echo {
+///     fn on_data(&mut self, io: &mut Io, conn: Token, data: &[u8]) -> usize {
+///         io.send(conn, data);
+///         data.len()
+///     }
+/// }
+///
+/// let mut reactor = Reactor::new(Config::default(), Echo)?;
+/// reactor.io().listen("127.0.0.1:7000".parse().unwrap(), 4096)?;
+/// reactor.run()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Reactor<H> {
+    io: Io,
+    handler: H,
+    events: Vec<Event>,
+}
+
+impl<H: Handler> Reactor<H> {
+    /// Creates the epoll instance, its timerfd and eventfd.
+    ///
+    /// # Errors
+    /// Those of `epoll_create1`, `timerfd_create`, `eventfd` and
+    /// `epoll_ctl`, e.g. EMFILE.
+    pub fn new(config: Config, handler: H) -> io::Result<Reactor<H>> {
+        let events = Vec::with_capacity(config.max_events.max(1));
+        Ok(Reactor {
+            io: Io::new(config)?,
+            handler,
+            events,
+        })
+    }
+
+    /// The reactor's [`Io`], to listen, connect or set timers before
+    /// [`Reactor::run`].
+    pub fn io(&mut self) -> &mut Io {
+        &mut self.io
+    }
+
+    /// The handler, to read its state after `run` returns.
+    pub fn handler(&mut self) -> &mut H {
+        &mut self.handler
+    }
+
+    /// Runs the loop until a shutdown completes or [`Io::stop`] is called.
+    ///
+    /// `epoll_wait` blocks indefinitely unless the ready-again list has
+    /// work, so an idle reactor makes no wake-ups at all; timers wake it
+    /// through the timerfd only when one is due.
+    ///
+    /// # Errors
+    /// An `epoll_wait` failure other than `EINTR` (which is retried): such
+    /// a failure means the epoll instance itself is broken, and the caller
+    /// should report it and exit.
+    pub fn run(&mut self) -> io::Result<Exit> {
+        loop {
+            if let RunState::Stopped(exit) = self.io.state {
+                return Ok(exit);
+            }
+            if self.io.state == RunState::Draining && self.io.conns == 0 {
+                self.io.state = RunState::Stopped(Exit::Graceful);
+                continue;
+            }
+            self.turn()?;
+        }
+    }
+
+    /// One pass: wait for events (without blocking if the ready-again list
+    /// has work), dispatch them, serve the ready-again list, fire due timers.
+    fn turn(&mut self) -> io::Result<()> {
+        self.arm_timerfd()?;
+        let timeout = if self.io.ready.is_empty() {
+            None
+        } else {
+            Some(Duration::ZERO)
+        };
+        match self.io.epoll.wait(&mut self.events, timeout) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            Err(e) => {
+                error!("epoll_wait failed: {e}");
+                return Err(io::Error::new(e.kind(), format!("epoll_wait failed: {e}")));
+            }
+        }
+        self.io.stats.epoll_waits += 1;
+        self.io.stats.events += self.events.len() as u64;
+        self.io.pass += 1;
+
+        let events = mem::take(&mut self.events);
+        for event in &events {
+            self.dispatch(event.data.u64(), event.flags);
+            if matches!(self.io.state, RunState::Stopped(_)) {
+                break;
+            }
+        }
+        self.events = events;
+
+        self.serve_ready_again();
+        self.fire_due_timers();
+        Ok(())
+    }
+
+    fn dispatch(&mut self, data: u64, flags: EventFlags) {
+        match data {
+            TIMERFD_DATA => {
+                let _ = self.io.timerfd.drain();
+                self.io.timer_armed = None;
+                // Due timers are fired at the end of every pass.
+            }
+            SIGNALFD_DATA => self.on_signals(),
+            EVENTFD_DATA => {
+                let _ = self.io.eventfd.drain();
+                self.handler.on_wake(&mut self.io);
+                self.report_closes();
+            }
+            _ => {
+                let token = Token::from_u64(data);
+                match self.io.entries.get(token) {
+                    Some(Entry::Listener(_)) => self.on_acceptable(token),
+                    Some(Entry::Conn(_)) => self.on_conn_event(token, flags),
+                    None => self.io.stats.stale_events += 1,
+                }
+            }
+        }
+    }
+
+    fn on_signals(&mut self) {
+        loop {
+            let Some(signalfd) = &self.io.signalfd else {
+                return;
+            };
+            match signalfd.read() {
+                Ok(Some(signal)) => {
+                    self.handler.on_signal(&mut self.io, signal);
+                    self.report_closes();
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    warn!("signalfd read failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Accepts up to `accept_batch` connections. The listener is
+    /// level-triggered, so connections left in the backlog are reported
+    /// again on the next wait, after every other ready fd had its turn.
+    fn on_acceptable(&mut self, listener: Token) {
+        for _ in 0..self.io.config.accept_batch {
+            let Some(Entry::Listener(l)) = self.io.entries.get(listener) else {
+                return;
+            };
+            match socket::accept(&l.fd) {
+                Ok(fd) => {
+                    if self.io.conns >= self.io.config.max_conns {
+                        // Accept-and-close: the client gets a prompt close
+                        // instead of a connection left in the backlog to
+                        // time out.
+                        self.io.stats.rejected += 1;
+                        drop(fd);
+                        continue;
+                    }
+                    let _ = socket::set_nodelay(&fd);
+                    match self.io.register_conn(fd, false) {
+                        Ok(conn) => {
+                            self.io.stats.accepted += 1;
+                            self.handler.on_accept(&mut self.io, listener, conn);
+                            self.report_closes();
+                        }
+                        Err(e) => warn!("cannot register accepted connection: {e}"),
+                    }
+                }
+                Err(Errno::AGAIN) => return,
+                // The connection died in the backlog, or a signal: neither
+                // is the listener's fault.
+                Err(Errno::INTR | Errno::CONNABORTED | Errno::PROTO) => continue,
+                Err(errno @ (Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM)) => {
+                    self.io.pause_accept(listener, errno);
+                    return;
+                }
+                Err(errno) => {
+                    error!("accept failed: {}", io::Error::from(errno));
+                    self.io.pause_accept(listener, errno);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_conn_event(&mut self, token: Token, flags: EventFlags) {
+        self.io.dispatching = Some(token);
+        self.handle_conn_event(token, flags);
+        self.finish_dispatch(token);
+    }
+
+    fn handle_conn_event(&mut self, token: Token, flags: EventFlags) {
+        let Some(Entry::Conn(conn)) = self.io.entries.get_mut(token) else {
+            return;
+        };
+        // One-shot: the kernel disarmed the registration by reporting it.
+        conn.armed = false;
+
+        if conn.connecting {
+            if !flags.intersects(EventFlags::OUT | EventFlags::ERR | EventFlags::HUP) {
+                return;
+            }
+            if let Err(e) = socket::socket_error(&conn.fd) {
+                let errno = e.raw_os_error().unwrap_or(0);
+                self.io.close_with(token, CloseReason::ConnectFailed(errno));
+                return;
+            }
+            conn.connecting = false;
+            self.io.stats.connected += 1;
+            self.handler.on_connect(&mut self.io, token);
+            // Data sent before the connect completed is flushed below.
+            self.flush(token);
+        } else if flags.contains(EventFlags::ERR) {
+            let reason = match socket::socket_error(&conn.fd) {
+                Err(e) => match e.raw_os_error() {
+                    Some(libc::ECONNRESET) | Some(libc::EPIPE) => CloseReason::Reset,
+                    Some(errno) => CloseReason::Error(errno),
+                    None => CloseReason::Error(0),
+                },
+                Ok(()) => CloseReason::Error(0),
+            };
+            self.io.close_with(token, reason);
+            return;
+        } else if flags.contains(EventFlags::OUT) {
+            self.flush(token);
+        }
+
+        if flags.intersects(EventFlags::IN | EventFlags::RDHUP | EventFlags::HUP) {
+            // With RDHUP or HUP, a short read is not proof of a drained
+            // socket: the FIN behind the data must be read too, and no
+            // further edge will report it.
+            let hangup = flags.intersects(EventFlags::RDHUP | EventFlags::HUP);
+            self.read(token, hangup);
+        }
+    }
+
+    /// Reads until EAGAIN, a short read, EOF or the per-pass budget.
+    ///
+    /// A short read (fewer bytes than asked) means the socket was drained
+    /// at that moment (epoll(7) allows stopping there), which saves one
+    /// failing `read` per request. A connection stopped by the budget in
+    /// edge mode goes on the ready-again list; in level and one-shot modes
+    /// the kernel reports it again by itself.
+    fn read(&mut self, token: Token, hangup: bool) {
+        let mut budget = self.io.config.read_budget.max(1);
+        loop {
+            let io = &mut self.io;
+            let Some(Entry::Conn(conn)) = io.entries.get_mut(token) else {
+                return;
+            };
+            if !conn.wants_read() {
+                return;
+            }
+            if budget == 0 {
+                io.stats.budget_stops += 1;
+                if io.config.trigger == Trigger::Edge {
+                    io.push_ready(token);
+                }
+                return;
+            }
+            let want = budget.min(io.scratch.len());
+            let result = socket::read(&conn.fd, &mut io.scratch[..want]);
+            io.stats.reads += 1;
+            match result {
+                Ok(0) => {
+                    conn.peer_eof = true;
+                    self.handler.on_eof(&mut self.io, token);
+                    return;
+                }
+                Ok(n) => {
+                    io.stats.bytes_in += n as u64;
+                    budget -= n;
+                    self.deliver(token, n);
+                    if n < want && !hangup {
+                        return;
+                    }
+                }
+                Err(Errno::AGAIN) => return,
+                Err(Errno::INTR) => continue,
+                Err(errno) => {
+                    io.close_with(token, CloseReason::from_errno(errno));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Hands `n` freshly read bytes (in the scratch buffer) to the handler,
+    /// after any bytes it left unconsumed before. Only what it leaves
+    /// unconsumed now is copied into the connection's own buffer.
+    fn deliver(&mut self, token: Token, n: usize) {
+        let scratch = mem::take(&mut self.io.scratch);
+        let fresh = &scratch[..n];
+        let leftover = match self.io.entries.get_mut(token) {
+            Some(Entry::Conn(conn)) => conn.input.take(),
+            _ => None,
+        };
+        let unconsumed = match leftover {
+            None => {
+                let consumed = self.handler.on_data(&mut self.io, token, fresh);
+                let rest = &fresh[consumed.min(n)..];
+                if rest.is_empty() {
+                    None
+                } else {
+                    let mut buffer = self.io.pool.take();
+                    buffer.extend(rest);
+                    Some(buffer)
+                }
+            }
+            Some(mut buffer) => {
+                buffer.extend(fresh);
+                let consumed = self.handler.on_data(&mut self.io, token, buffer.as_slice());
+                buffer.consume(consumed.min(buffer.len()));
+                Some(buffer)
+            }
+        };
+        self.io.scratch = scratch;
+
+        let Some(buffer) = unconsumed else { return };
+        match self.io.entries.get_mut(token) {
+            Some(Entry::Conn(conn)) if !buffer.is_empty() => {
+                let over = buffer.len() > self.io.config.max_input;
+                conn.input = Some(buffer);
+                if over {
+                    self.io.close_with(token, CloseReason::InputLimit);
+                }
+            }
+            _ => self.io.pool.give(buffer),
+        }
+    }
+
+    /// Writes pending output until it is gone or the socket is full, then
+    /// resumes reading below the low watermark and completes a close that
+    /// was waiting for the flush.
+    fn flush(&mut self, token: Token) {
+        let io = &mut self.io;
+        let Some(Entry::Conn(conn)) = io.entries.get_mut(token) else {
+            return;
+        };
+        let Some(output) = conn.output.as_mut() else {
+            return;
+        };
+        while !output.is_empty() {
+            let result = socket::send(&conn.fd, output.as_slice());
+            io.stats.writes += 1;
+            match result {
+                Ok(n) => {
+                    io.stats.bytes_out += n as u64;
+                    let full = n < output.len();
+                    output.consume(n);
+                    if full {
+                        break;
+                    }
+                }
+                Err(Errno::AGAIN) => break,
+                Err(Errno::INTR) => continue,
+                Err(errno) => {
+                    io.close_with(token, CloseReason::from_errno(errno));
+                    return;
+                }
+            }
+        }
+        let pending = output.len();
+        if pending == 0 {
+            if let Some(buffer) = conn.output.take() {
+                io.pool.give(buffer);
+            }
+        }
+        let mut resume_edge = false;
+        if conn.read_paused && pending <= io.config.low_watermark {
+            conn.read_paused = false;
+            // Bytes that arrived while paused raised their edge already;
+            // in edge mode nothing will report them again, so the
+            // connection is served on the next pass.
+            resume_edge = io.config.trigger == Trigger::Edge && conn.wants_read();
+        }
+        let closing = conn.closing;
+        if resume_edge {
+            io.push_ready(token);
+        }
+        if pending == 0 {
+            match closing {
+                Some(reason) => io.close_with(token, reason),
+                None => self.handler.on_flushed(&mut self.io, token),
+            }
+        }
+    }
+
+    fn finish_dispatch(&mut self, token: Token) {
+        self.io.dispatching = None;
+        self.io.sync_interest(token);
+        self.report_closes();
+    }
+
+    /// Serves, once, the connections an earlier pass stopped at the read
+    /// budget. One queued during this very pass (its event came in this
+    /// batch) keeps its place and is served on the next pass: dropping it
+    /// would lose its edge for good.
+    fn serve_ready_again(&mut self) {
+        if self.io.ready.is_empty() {
+            return;
+        }
+        let mut ready = mem::take(&mut self.io.ready);
+        let mut deferred = Vec::new();
+        for &token in &ready {
+            let Some(Entry::Conn(conn)) = self.io.entries.get_mut(token) else {
+                continue;
+            };
+            if conn.ready_pass == 0 {
+                continue;
+            }
+            if conn.ready_pass >= self.io.pass {
+                deferred.push(token);
+                continue;
+            }
+            conn.ready_pass = 0;
+            self.io.dispatching = Some(token);
+            self.read(token, false);
+            self.finish_dispatch(token);
+        }
+        // Connections re-queued while serving join the deferred ones; the
+        // larger allocation is kept for the next pass.
+        ready.clear();
+        ready.extend(deferred);
+        ready.append(&mut self.io.ready);
+        self.io.ready = ready;
+    }
+
+    fn fire_due_timers(&mut self) {
+        if self.io.timers.len() == 0 {
+            return;
+        }
+        let now = Instant::now();
+        while let Some((id, kind)) = self.io.timers.pop_expired(now) {
+            match kind {
+                TimerKind::User(data) => self.handler.on_timer(&mut self.io, id, data),
+                TimerKind::ResumeAccept(listener) => self.io.resume_accept(listener),
+                TimerKind::DrainDeadline => self.io.drain_deadline(),
+            }
+            self.report_closes();
+        }
+    }
+
+    /// Arms the timerfd for the earliest deadline, unless it is already
+    /// armed for that deadline or an earlier one (an early expiry costs one
+    /// wake-up that re-arms; re-arming on every timer change would cost a
+    /// syscall each).
+    fn arm_timerfd(&mut self) -> io::Result<()> {
+        let io = &mut self.io;
+        match io.timers.next_deadline() {
+            None => {
+                if io.timer_armed.take().is_some() {
+                    io.timerfd.disarm()?;
+                }
+            }
+            Some(deadline) => {
+                if io.timer_armed.is_none_or(|armed| deadline < armed) {
+                    io.timerfd
+                        .arm(deadline.saturating_duration_since(Instant::now()))?;
+                    io.timer_armed = Some(deadline);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reports closes to the handler, including closes its `on_close`
+    /// causes in turn.
+    fn report_closes(&mut self) {
+        while !self.io.closed.is_empty() {
+            let closed = mem::take(&mut self.io.closed);
+            for &(token, reason) in &closed {
+                self.handler.on_close(&mut self.io, token, reason);
+            }
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! A thin typed wrapper over one epoll instance.
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::Duration;
+
+use rustix::event::epoll::{self, CreateFlags, Event, EventData, EventFlags};
+use rustix::event::Timespec;
+
+pub(crate) struct Epoll {
+    fd: OwnedFd,
+}
+
+impl Epoll {
+    /// `epoll_create1(EPOLL_CLOEXEC)`: the instance must not leak into
+    /// children a server may spawn.
+    pub(crate) fn new() -> io::Result<Epoll> {
+        Ok(Epoll {
+            fd: epoll::create(CreateFlags::CLOEXEC)?,
+        })
+    }
+
+    pub(crate) fn add(&self, fd: impl AsFd, data: u64, flags: EventFlags) -> io::Result<()> {
+        Ok(epoll::add(&self.fd, fd, EventData::new_u64(data), flags)?)
+    }
+
+    pub(crate) fn modify(&self, fd: impl AsFd, data: u64, flags: EventFlags) -> io::Result<()> {
+        Ok(epoll::modify(
+            &self.fd,
+            fd,
+            EventData::new_u64(data),
+            flags,
+        )?)
+    }
+
+    pub(crate) fn delete(&self, fd: impl AsFd) -> io::Result<()> {
+        Ok(epoll::delete(&self.fd, fd)?)
+    }
+
+    /// Waits for events, appending them to `events` (which is cleared first
+    /// and must have spare capacity). `None` blocks until something happens.
+    ///
+    /// `EINTR` is returned as `ErrorKind::Interrupted` for the caller to retry
+    /// by name.
+    pub(crate) fn wait(
+        &self,
+        events: &mut Vec<Event>,
+        timeout: Option<Duration>,
+    ) -> io::Result<usize> {
+        events.clear();
+        let timespec = timeout.map(|t| Timespec {
+            tv_sec: t.as_secs() as _,
+            tv_nsec: t.subsec_nanos() as _,
+        });
+        Ok(epoll::wait(
+            &self.fd,
+            rustix::buffer::spare_capacity(events),
+            timespec.as_ref(),
+        )?)
+    }
+}

@@ -1,0 +1,110 @@
+//! TCP socket syscalls: listen, accept4, non-blocking connect, read, send.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, OwnedFd};
+
+use rustix::io::Errno;
+use rustix::net::{self, sockopt, AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
+
+fn family(addr: &SocketAddr) -> AddressFamily {
+    match addr {
+        SocketAddr::V4(_) => AddressFamily::INET,
+        SocketAddr::V6(_) => AddressFamily::INET6,
+    }
+}
+
+/// A non-blocking, close-on-exec TCP socket.
+fn tcp_socket(addr: &SocketAddr) -> io::Result<OwnedFd> {
+    Ok(net::socket_with(
+        family(addr),
+        SocketType::STREAM,
+        SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+        None,
+    )?)
+}
+
+/// A listening socket on `addr` with `SO_REUSEADDR` (a restarted server must
+/// not wait out TIME_WAIT) and the given backlog.
+pub(crate) fn listen(addr: SocketAddr, backlog: i32) -> io::Result<OwnedFd> {
+    let fd = tcp_socket(&addr)?;
+    sockopt::set_socket_reuseaddr(&fd, true)?;
+    net::bind(&fd, &addr)?;
+    net::listen(&fd, backlog)?;
+    Ok(fd)
+}
+
+/// `accept4(SOCK_NONBLOCK | SOCK_CLOEXEC)`: one syscall, no window in which
+/// the new socket is blocking or inheritable.
+pub(crate) fn accept(listener: impl AsFd) -> Result<OwnedFd, Errno> {
+    net::accept_with(listener, SocketFlags::NONBLOCK | SocketFlags::CLOEXEC)
+}
+
+/// Starts a non-blocking connect. `Ok` means the connect completed or is in
+/// progress (`EINPROGRESS`); completion is reported by EPOLLOUT and its
+/// result read with [`socket_error`].
+pub(crate) fn connect(addr: SocketAddr, source: Option<std::net::IpAddr>) -> io::Result<OwnedFd> {
+    let fd = tcp_socket(&addr)?;
+    if let Some(source) = source {
+        // IP_BIND_ADDRESS_NO_PORT defers the port choice to connect(), so the
+        // 4-tuple, not the source port alone, must be unique: one source
+        // address then carries as many connections as there are ports per
+        // destination.
+        set_bind_address_no_port(&fd)?;
+        net::bind(&fd, &SocketAddr::new(source, 0))?;
+    }
+    match net::connect(&fd, &addr) {
+        Ok(()) | Err(Errno::INPROGRESS) => Ok(fd),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `IP_BIND_ADDRESS_NO_PORT`, which rustix does not wrap.
+fn set_bind_address_no_port(fd: &OwnedFd) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let one: libc::c_int = 1;
+    // SAFETY: `fd` is an open socket for the duration of the call; the option
+    // value points to a live c_int whose size is passed alongside.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The pending error of a socket (`SO_ERROR`), which also clears it.
+pub(crate) fn socket_error(fd: impl AsFd) -> io::Result<()> {
+    match sockopt::socket_error(fd)? {
+        Ok(()) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Disables Nagle: a reactor writes whole replies, and Nagle with delayed
+/// ACKs would add up to 40 ms to a request/response exchange.
+pub(crate) fn set_nodelay(fd: impl AsFd) -> io::Result<()> {
+    Ok(sockopt::set_tcp_nodelay(fd, true)?)
+}
+
+pub(crate) fn local_addr(fd: impl AsFd) -> io::Result<SocketAddr> {
+    let addr = net::getsockname(fd)?;
+    SocketAddr::try_from(addr).map_err(|_| io::Error::other("not an IP socket"))
+}
+
+pub(crate) fn read(fd: impl AsFd, buf: &mut [u8]) -> Result<usize, Errno> {
+    Ok(net::recv(fd, buf, RecvFlags::empty())?.0)
+}
+
+/// `send(MSG_NOSIGNAL)`: a peer that has gone away yields `EPIPE`, never a
+/// process-killing SIGPIPE.
+pub(crate) fn send(fd: impl AsFd, buf: &[u8]) -> Result<usize, Errno> {
+    net::send(fd, buf, SendFlags::NOSIGNAL)
+}

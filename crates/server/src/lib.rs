@@ -1,0 +1,8 @@
+//! The servers tenk ships, each a [`reactor::Handler`]: `echo` now; `chat`
+//! and `http` build on the same pieces.
+
+pub mod echo;
+pub mod serve;
+pub mod stats_line;
+
+pub use serve::{serve, ServeOptions, ServeReport};

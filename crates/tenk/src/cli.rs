@@ -1,0 +1,135 @@
+//! The command line: `tenk serve echo` now; `load`, `chat` and `http`
+//! follow as their own subcommands.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use reactor::Trigger;
+
+/// Build and measure high-concurrency TCP servers on Linux epoll.
+#[derive(Parser, Debug)]
+#[command(name = "tenk", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a server.
+    #[command(subcommand)]
+    Serve(Serve),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Serve {
+    /// A TCP echo server: every byte received is sent back.
+    Echo(ServeArgs),
+}
+
+/// Options every server takes.
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on; IPv4 or IPv6 (`::1`).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// Port to listen on; 0 picks a free one and prints it.
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// epoll trigger mode for connections.
+    #[arg(long, value_enum, default_value_t = TriggerArg::Edge)]
+    pub trigger: TriggerArg,
+    /// Events taken from one epoll_wait.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub max_events: u32,
+    /// Bytes read from one connection per pass before others get a turn.
+    #[arg(long, default_value_t = 64 * 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub budget: u32,
+    /// listen(2) backlog.
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(i32).range(1..))]
+    pub backlog: i32,
+    /// Most connections held at once [default: RLIMIT_NOFILE minus a reserve].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_conns: Option<u64>,
+    /// How long a graceful shutdown waits for output to flush (e.g. 5s, 500ms).
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub drain_timeout: Duration,
+    /// Print a statistics line every second.
+    #[arg(long)]
+    pub stats: bool,
+}
+
+/// `--trigger` values.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TriggerArg {
+    Edge,
+    Level,
+    Oneshot,
+}
+
+impl From<TriggerArg> for Trigger {
+    fn from(arg: TriggerArg) -> Trigger {
+        match arg {
+            TriggerArg::Edge => Trigger::Edge,
+            TriggerArg::Level => Trigger::Level,
+            TriggerArg::Oneshot => Trigger::OneShot,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults() {
+        let cli = Cli::try_parse_from(["tenk", "serve", "echo"]).unwrap();
+        let Command::Serve(Serve::Echo(args)) = cli.command;
+        assert_eq!(args.port, 8080);
+        assert_eq!(args.bind.to_string(), "127.0.0.1");
+        assert_eq!(args.trigger, TriggerArg::Edge);
+        assert_eq!(args.max_events, 1024);
+        assert_eq!(args.budget, 65536);
+        assert_eq!(args.backlog, 4096);
+        assert_eq!(args.max_conns, None);
+        assert_eq!(args.drain_timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        for bad in [
+            &["tenk", "serve", "echo", "--port", "70000"][..],
+            &["tenk", "serve", "echo", "--trigger", "sideways"],
+            &["tenk", "serve", "echo", "--max-events", "0"],
+            &["tenk", "serve", "echo", "--bind", "localhost:1"],
+            &["tenk", "serve", "echo", "--drain-timeout", "soon"],
+            &["tenk", "serve", "echo", "--no-such-flag"],
+        ] {
+            assert!(Cli::try_parse_from(bad).is_err(), "{bad:?} parsed");
+        }
+    }
+
+    #[test]
+    fn ipv6_and_trigger_modes_parse() {
+        let cli = Cli::try_parse_from([
+            "tenk",
+            "serve",
+            "echo",
+            "--bind",
+            "::1",
+            "--trigger",
+            "oneshot",
+        ])
+        .unwrap();
+        let Command::Serve(Serve::Echo(args)) = cli.command;
+        assert!(args.bind.is_ipv6());
+        assert_eq!(Trigger::from(args.trigger), Trigger::OneShot);
+    }
+}

@@ -1,0 +1,91 @@
+//! `tenk`: a thin CLI that wires the reactor and the servers together.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use reactor::signal::{self, SIGINT, SIGTERM};
+use reactor::sys::rlimit;
+use reactor::{Config, Exit};
+use server::ServeOptions;
+
+use crate::cli::{Cli, Command, Serve, ServeArgs};
+
+/// Descriptors kept back from `--max-conns`'s default for listeners, the
+/// reactor's own fds, stdio and logs.
+const FD_RESERVE: u64 = 32;
+
+/// Exit status after a forced stop (a second Ctrl-C): 128 + SIGINT, as a
+/// shell reports a process killed by it.
+const EXIT_FORCED: u8 = 130;
+
+fn main() -> ExitCode {
+    // Signals must be blocked before any thread exists, so every thread
+    // inherits the mask and the signalfd is the only way they arrive.
+    let signals = match signal::block(&[SIGINT, SIGTERM]) {
+        Ok(set) => set,
+        Err(e) => {
+            eprintln!("tenk: cannot block SIGINT/SIGTERM: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    signal::ignore_sigpipe();
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    match run(cli, signals) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tenk: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli, signals: signal::SignalSet) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(Serve::Echo(args)) => {
+            let options = serve_options(&args, signals);
+            let report = server::serve(options).context("echo server failed")?;
+            Ok(match report.exit {
+                Exit::Forced => ExitCode::from(EXIT_FORCED),
+                Exit::Graceful | Exit::Stopped => ExitCode::SUCCESS,
+            })
+        }
+    }
+}
+
+fn serve_options(args: &ServeArgs, signals: signal::SignalSet) -> ServeOptions {
+    let nofile = rlimit::raise_nofile_limit();
+    let default_max = nofile.saturating_sub(FD_RESERVE).max(1);
+    let max_conns = args.max_conns.unwrap_or(default_max);
+    if max_conns > default_max {
+        tracing::warn!(
+            "--max-conns {max_conns} exceeds what RLIMIT_NOFILE ({nofile}) allows; \
+             accepts will pause on EMFILE and retry"
+        );
+    }
+    let config = Config {
+        trigger: args.trigger.into(),
+        max_events: args.max_events as usize,
+        read_budget: args.budget as usize,
+        max_conns: usize::try_from(max_conns).unwrap_or(usize::MAX),
+        drain_timeout: args.drain_timeout,
+        ..Config::default()
+    };
+    ServeOptions {
+        bind: args.bind,
+        port: args.port,
+        backlog: args.backlog,
+        config,
+        stats: args.stats,
+        signals: Some(signals),
+    }
+}
