@@ -39,6 +39,12 @@ pub(crate) struct Conn {
     pub(crate) read_paused: bool,
     /// `read` returned 0.
     pub(crate) peer_eof: bool,
+    /// epoll reported RDHUP or HUP: the peer's FIN is queued behind any
+    /// unread bytes. Kept because in edge mode a read stopped by the budget
+    /// or by backpressure resumes from the ready-again list, with no event,
+    /// and must still read past a short read to the EOF: no new edge will
+    /// report a FIN already reported.
+    pub(crate) hangup: bool,
     /// Close once output is flushed, with this reason; reads stop.
     pub(crate) closing: Option<CloseReason>,
     /// Pass number in which the connection was put on the ready-again
@@ -57,6 +63,7 @@ impl Conn {
             connecting,
             read_paused: false,
             peer_eof: false,
+            hangup: false,
             closing: None,
             ready_pass: 0,
         }

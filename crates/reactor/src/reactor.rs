@@ -67,6 +67,18 @@ impl<H: Handler> Reactor<H> {
         &mut self.handler
     }
 
+    /// The handler and the `Io` together, to start work from the handler
+    /// (connect, set timers) before [`Reactor::run`].
+    pub fn parts(&mut self) -> (&mut H, &mut Io) {
+        (&mut self.handler, &mut self.io)
+    }
+
+    /// Consumes the reactor (closing every descriptor it holds) and
+    /// returns the handler, to collect what it gathered.
+    pub fn into_handler(self) -> H {
+        self.handler
+    }
+
     /// Runs the loop until a shutdown completes or [`Io::stop`] is called.
     ///
     /// `epoll_wait` blocks indefinitely unless the ready-again list has
@@ -78,6 +90,10 @@ impl<H: Handler> Reactor<H> {
     /// a failure means the epoll instance itself is broken, and the caller
     /// should report it and exit.
     pub fn run(&mut self) -> io::Result<Exit> {
+        // Closes made through `Reactor::io` before `run` (a close, or a
+        // shutdown that closed idle connections at once) were queued with
+        // no callback to report them after.
+        self.report_closes();
         loop {
             if let RunState::Stopped(exit) = self.io.state {
                 return Ok(exit);
@@ -120,9 +136,19 @@ impl<H: Handler> Reactor<H> {
         }
         self.events = events;
 
-        self.serve_ready_again();
-        self.fire_due_timers();
+        // `stop` takes effect after the current callback: the rest of the
+        // pass (ready-again list, due timers) must not run after it.
+        if !self.stopped() {
+            self.serve_ready_again();
+        }
+        if !self.stopped() {
+            self.fire_due_timers();
+        }
         Ok(())
+    }
+
+    fn stopped(&self) -> bool {
+        matches!(self.io.state, RunState::Stopped(_))
     }
 
     fn dispatch(&mut self, data: u64, flags: EventFlags) {
@@ -225,6 +251,9 @@ impl<H: Handler> Reactor<H> {
         };
         // One-shot: the kernel disarmed the registration by reporting it.
         conn.armed = false;
+        if flags.intersects(EventFlags::RDHUP | EventFlags::HUP) {
+            conn.hangup = true;
+        }
 
         if conn.connecting {
             if !flags.intersects(EventFlags::OUT | EventFlags::ERR | EventFlags::HUP) {
@@ -256,11 +285,7 @@ impl<H: Handler> Reactor<H> {
         }
 
         if flags.intersects(EventFlags::IN | EventFlags::RDHUP | EventFlags::HUP) {
-            // With RDHUP or HUP, a short read is not proof of a drained
-            // socket: the FIN behind the data must be read too, and no
-            // further edge will report it.
-            let hangup = flags.intersects(EventFlags::RDHUP | EventFlags::HUP);
-            self.read(token, hangup);
+            self.read(token);
         }
     }
 
@@ -271,7 +296,12 @@ impl<H: Handler> Reactor<H> {
     /// failing `read` per request. A connection stopped by the budget in
     /// edge mode goes on the ready-again list; in level and one-shot modes
     /// the kernel reports it again by itself.
-    fn read(&mut self, token: Token, hangup: bool) {
+    ///
+    /// Once RDHUP or HUP has been reported (`Conn::hangup`), a short read
+    /// is no proof of a drained socket: the FIN behind the data must be
+    /// read too, and no further edge will report it. That holds on the
+    /// ready-again list as well, which is served without an event.
+    fn read(&mut self, token: Token) {
         let mut budget = self.io.config.read_budget.max(1);
         loop {
             let io = &mut self.io;
@@ -288,6 +318,7 @@ impl<H: Handler> Reactor<H> {
                 }
                 return;
             }
+            let hangup = conn.hangup;
             let want = budget.min(io.scratch.len());
             let result = socket::read(&conn.fd, &mut io.scratch[..want]);
             io.stats.reads += 1;
@@ -445,8 +476,11 @@ impl<H: Handler> Reactor<H> {
             }
             conn.ready_pass = 0;
             self.io.dispatching = Some(token);
-            self.read(token, false);
+            self.read(token);
             self.finish_dispatch(token);
+            if self.stopped() {
+                break;
+            }
         }
         // Connections re-queued while serving join the deferred ones; the
         // larger allocation is kept for the next pass.
@@ -461,7 +495,10 @@ impl<H: Handler> Reactor<H> {
             return;
         }
         let now = Instant::now();
-        while let Some((id, kind)) = self.io.timers.pop_expired(now) {
+        while !self.stopped() {
+            let Some((id, kind)) = self.io.timers.pop_expired(now) else {
+                break;
+            };
             match kind {
                 TimerKind::User(data) => self.handler.on_timer(&mut self.io, id, data),
                 TimerKind::ResumeAccept(listener) => self.io.resume_accept(listener),

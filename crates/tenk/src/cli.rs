@@ -20,6 +20,9 @@ pub enum Command {
     /// Run a server.
     #[command(subcommand)]
     Serve(Serve),
+    /// Generate load against a server and report what it measured.
+    #[command(subcommand)]
+    Load(crate::load_cli::Load),
 }
 
 #[derive(Subcommand, Debug)]
@@ -91,7 +94,9 @@ mod tests {
     #[test]
     fn defaults() {
         let cli = Cli::try_parse_from(["tenk", "serve", "echo"]).unwrap();
-        let Command::Serve(Serve::Echo(args)) = cli.command;
+        let Command::Serve(Serve::Echo(args)) = cli.command else {
+            panic!("parsed as another command");
+        };
         assert_eq!(args.port, 8080);
         assert_eq!(args.bind.to_string(), "127.0.0.1");
         assert_eq!(args.trigger, TriggerArg::Edge);
@@ -128,7 +133,9 @@ mod tests {
             "oneshot",
         ])
         .unwrap();
-        let Command::Serve(Serve::Echo(args)) = cli.command;
+        let Command::Serve(Serve::Echo(args)) = cli.command else {
+            panic!("parsed as another command");
+        };
         assert!(args.bind.is_ipv6());
         assert_eq!(Trigger::from(args.trigger), Trigger::OneShot);
     }

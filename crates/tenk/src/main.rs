@@ -1,17 +1,20 @@
 //! `tenk`: a thin CLI that wires the reactor and the servers together.
 
 mod cli;
+mod load_cli;
 
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser as _;
+use load::Workload;
 use reactor::signal::{self, SIGINT, SIGTERM};
 use reactor::sys::rlimit;
 use reactor::{Config, Exit};
 use server::ServeOptions;
 
 use crate::cli::{Cli, Command, Serve, ServeArgs};
+use crate::load_cli::Load;
 
 /// Descriptors kept back from `--max-conns`'s default for listeners, the
 /// reactor's own fds, stdio and logs.
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli, signals: signal::SignalSet) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Load(command) => run_load(command, signals),
         Command::Serve(Serve::Echo(args)) => {
             let options = serve_options(&args, signals);
             let report = server::serve(options).context("echo server failed")?;
@@ -60,6 +64,64 @@ fn run(cli: Cli, signals: signal::SignalSet) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+/// Exit status for bad arguments, as clap uses.
+const EXIT_USAGE: u8 = 2;
+
+fn run_load(command: Load, signals: signal::SignalSet) -> anyhow::Result<ExitCode> {
+    let (spec, common) = match &command {
+        Load::Echo(args) => {
+            let target = match load::target::resolve(&args.target) {
+                Ok(addr) => addr,
+                Err(e) => return Ok(usage_error(&e)),
+            };
+            let workload = Workload::Echo {
+                size: args.size as usize,
+            };
+            let label = format!("echo {}", args.target);
+            (args.common.spec(target, label, workload), &args.common)
+        }
+        Load::Http(args) => {
+            let target = match load::target::http_target(&args.url) {
+                Ok(target) => target,
+                Err(e) => return Ok(usage_error(&e)),
+            };
+            let request = load::http::build_request(
+                &args.method,
+                &target.host,
+                &target.path,
+                &args.headers,
+                args.body.as_bytes(),
+            );
+            let workload = Workload::Http {
+                request,
+                method: args.method.clone(),
+            };
+            let label = format!("http {}", args.url);
+            (args.common.spec(target.addr, label, workload), &args.common)
+        }
+    };
+    if let Err(e) = spec.validate() {
+        return Ok(usage_error(&e));
+    }
+    rlimit::raise_nofile_limit();
+    let report = load::run(spec, Some(signals)).context("load run failed")?;
+    if common.json {
+        println!("{}", report.to_json());
+    } else {
+        println!("{}", report.to_human());
+    }
+    Ok(if report.errors_total > common.max_errors {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn usage_error(message: &str) -> ExitCode {
+    eprintln!("tenk: error: {message}");
+    ExitCode::from(EXIT_USAGE)
 }
 
 fn serve_options(args: &ServeArgs, signals: signal::SignalSet) -> ServeOptions {

@@ -1,0 +1,29 @@
+//! # tenk load
+//!
+//! A load generator on the tenk reactor: each thread runs one reactor whose
+//! connections are outbound ([`reactor::Io::connect`]), so the tool that
+//! measures a server costs what the server costs to run.
+//!
+//! - **Closed loop** (default): each connection keeps `pipeline` requests
+//!   in flight and sends the next when a reply completes.
+//! - **Open loop** (`rate`): sends follow a fixed schedule that does not wait
+//!   for replies; latency is measured from the *intended* send time, which
+//!   corrects coordinated omission, and also from the actual send time.
+//! - **Verification**: every echo reply is checked byte for byte against
+//!   what its connection sent; every HTTP response's status line and
+//!   framing are checked. Failures are counted and reported, never hidden.
+//! - **Bounded memory**: latency goes into HdrHistograms, not sample lists.
+
+pub mod echo;
+pub mod http;
+pub mod pattern;
+pub mod recorder;
+pub mod report;
+pub mod run;
+pub mod spec;
+pub mod target;
+mod worker;
+
+pub use report::Report;
+pub use run::run;
+pub use spec::{LoadSpec, Stop, Workload};

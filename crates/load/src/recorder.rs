@@ -1,0 +1,157 @@
+//! What one thread measured: latency histograms, counts and errors.
+//! Threads' recorders are merged into the report.
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// Highest latency recorded exactly (one hour, in nanoseconds); longer
+/// ones saturate to it.
+const MAX_LATENCY_NS: u64 = 3_600_000_000_000;
+/// Three significant digits: 0.1% precision at every scale, in bounded
+/// memory however many samples come.
+const SIGNIFICANT_DIGITS: u8 = 3;
+
+/// Every way a request or connection can fail, counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Errors {
+    /// Connects refused, unreachable, or failed at once (e.g. no ports).
+    pub connect_failures: u64,
+    /// Connects or requests unanswered within `--timeout`.
+    pub timeouts: u64,
+    /// Echo replies that differ from what was sent.
+    pub mismatches: u64,
+    /// HTTP responses that did not parse or frame correctly.
+    pub malformed: u64,
+    /// Connections reset by the server.
+    pub resets: u64,
+    /// Connections the server closed with requests unanswered (or, for
+    /// echo, at all).
+    pub early_closes: u64,
+}
+
+impl Errors {
+    /// All errors.
+    pub fn total(&self) -> u64 {
+        self.connect_failures
+            + self.timeouts
+            + self.mismatches
+            + self.malformed
+            + self.resets
+            + self.early_closes
+    }
+
+    fn add(&mut self, other: &Errors) {
+        self.connect_failures += other.connect_failures;
+        self.timeouts += other.timeouts;
+        self.mismatches += other.mismatches;
+        self.malformed += other.malformed;
+        self.resets += other.resets;
+        self.early_closes += other.early_closes;
+    }
+}
+
+/// Latency and counts of one thread's measured window.
+#[derive(Clone, Debug)]
+pub struct Recorder {
+    /// Latency from the intended send time (open loop), or from the send
+    /// (closed loop), in nanoseconds.
+    pub corrected: Histogram<u64>,
+    /// Latency from the actual send time, in nanoseconds.
+    pub uncorrected: Histogram<u64>,
+    /// Requests answered.
+    pub requests: u64,
+    /// Responses by status class: index 1 for 1xx … 5 for 5xx, 0 for others.
+    pub status_classes: [u64; 6],
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub errors: Errors,
+}
+
+impl Default for Recorder {
+    fn default() -> Recorder {
+        Recorder::new()
+    }
+}
+
+impl Recorder {
+    pub fn new() -> Recorder {
+        let histogram = || {
+            Histogram::new_with_bounds(1, MAX_LATENCY_NS, SIGNIFICANT_DIGITS)
+                .expect("constant histogram bounds are valid")
+        };
+        Recorder {
+            corrected: histogram(),
+            uncorrected: histogram(),
+            requests: 0,
+            status_classes: [0; 6],
+            bytes_in: 0,
+            bytes_out: 0,
+            errors: Errors::default(),
+        }
+    }
+
+    /// Records one answered request.
+    pub fn record(&mut self, corrected: Duration, uncorrected: Duration) {
+        self.requests += 1;
+        self.corrected
+            .saturating_record(corrected.as_nanos().max(1) as u64);
+        self.uncorrected
+            .saturating_record(uncorrected.as_nanos().max(1) as u64);
+    }
+
+    /// Counts an HTTP status.
+    pub fn status(&mut self, status: u16) {
+        let class = usize::from(status / 100);
+        self.status_classes[if (1..=5).contains(&class) { class } else { 0 }] += 1;
+    }
+
+    /// Adds another thread's recorder.
+    pub fn merge(&mut self, other: &Recorder) {
+        // Same bounds on both sides, so `add` cannot fail.
+        let _ = self.corrected.add(&other.corrected);
+        let _ = self.uncorrected.add(&other.uncorrected);
+        self.requests += other.requests;
+        for (mine, theirs) in self.status_classes.iter_mut().zip(other.status_classes) {
+            *mine += theirs;
+        }
+        self.bytes_in += other.bytes_in;
+        self.bytes_out += other.bytes_out;
+        self.errors.add(&other.errors);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_adds_everything() {
+        let mut a = Recorder::new();
+        a.record(Duration::from_micros(10), Duration::from_micros(10));
+        a.status(200);
+        a.errors.timeouts = 1;
+        let mut b = Recorder::new();
+        b.record(Duration::from_millis(5), Duration::from_micros(20));
+        b.status(503);
+        b.status(999);
+        b.errors.resets = 2;
+        a.merge(&b);
+        assert_eq!(a.requests, 2);
+        assert_eq!(a.status_classes, [1, 0, 1, 0, 0, 1]);
+        assert_eq!(a.errors.total(), 3);
+        assert_eq!(a.corrected.len(), 2);
+        let max = a.corrected.max();
+        assert!((4_990_000..=5_010_000).contains(&max), "{max}");
+        assert!(a.uncorrected.max() < 21_000);
+    }
+
+    #[test]
+    fn huge_latencies_saturate_instead_of_panicking() {
+        let mut r = Recorder::new();
+        r.record(Duration::from_secs(10_000), Duration::from_secs(10_000));
+        assert_eq!(r.requests, 1);
+        assert!(r.corrected.max() >= MAX_LATENCY_NS / 2);
+    }
+}

@@ -1,0 +1,175 @@
+//! Running a load: one reactor per thread, a progress line each second,
+//! and the merged report at the end.
+
+use std::io::{self, Write as _};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Barrier, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use reactor::signal::SignalSet;
+use reactor::{Config, Reactor, Waker};
+
+use crate::recorder::Recorder;
+use crate::report::{Report, Totals};
+use crate::spec::LoadSpec;
+use crate::worker::{Live, Shared, ThreadResult, Worker};
+
+/// Runs `spec` to the end and reports. `signals`, if given (blocked by the
+/// caller beforehand), end the run early on every thread.
+///
+/// # Errors
+/// Failing to create a reactor (e.g. out of descriptors) or a thread, and
+/// fatal `epoll_wait` errors.
+pub fn run(spec: LoadSpec, signals: Option<SignalSet>) -> io::Result<Report> {
+    let threads = spec.threads;
+    let progress = spec.progress;
+    let shared = Arc::new(Shared {
+        live: (0..threads).map(|_| Live::default()).collect(),
+        spec,
+        claimed: AtomicU64::new(0),
+        connected_threads: AtomicUsize::new(0),
+        wakers: OnceLock::new(),
+        interrupted: AtomicBool::new(false),
+    });
+
+    // Each thread makes its own reactor (a reactor stays on the thread that
+    // made it) and hands back its waker; no thread starts connecting until
+    // every waker is known, so the first to finish connecting can wake the
+    // others.
+    let config = Config {
+        // The cap is for inbound connections; this tool makes none.
+        max_conns: usize::MAX,
+        ..Config::default()
+    };
+    let barrier = Arc::new(Barrier::new(threads + 1));
+    let (waker_tx, waker_rx) = mpsc::channel::<(usize, io::Result<Waker>)>();
+    let (done_tx, done_rx) = mpsc::channel::<io::Result<ThreadResult>>();
+    let mut handles = Vec::with_capacity(threads);
+    for id in 0..threads {
+        let done = done_tx.clone();
+        let wakers = waker_tx.clone();
+        let barrier = barrier.clone();
+        let shared = shared.clone();
+        let config = config.clone();
+        let signals = if id == 0 { signals } else { None };
+        let handle = thread::Builder::new()
+            .name(format!("tenk-load-{id}"))
+            .spawn(move || {
+                let made = Reactor::new(config, Worker::new(id, shared)).and_then(|mut r| {
+                    if let Some(signals) = &signals {
+                        r.io().watch_signals(signals)?;
+                    }
+                    Ok(r)
+                });
+                let mut reactor = match made {
+                    Ok(mut reactor) => {
+                        let _ = wakers.send((id, Ok(reactor.io().waker())));
+                        reactor
+                    }
+                    Err(e) => {
+                        let _ = wakers.send((id, Err(e)));
+                        barrier.wait();
+                        return;
+                    }
+                };
+                barrier.wait();
+                let (worker, io) = reactor.parts();
+                worker.begin(io);
+                let result = reactor.run().map(|_| reactor.into_handler().into_result());
+                let _ = done.send(result);
+            })?;
+        handles.push(handle);
+    }
+    drop(done_tx);
+    drop(waker_tx);
+    let mut wakers: Vec<Option<Waker>> = (0..threads).map(|_| None).collect();
+    let mut failure = None;
+    for (id, waker) in waker_rx.iter().take(threads) {
+        match waker {
+            Ok(waker) => wakers[id] = Some(waker),
+            Err(e) => failure = Some(e),
+        }
+    }
+    let _ = shared.wakers.set(wakers.into_iter().flatten().collect());
+    if let Some(e) = &failure {
+        // Threads that made a reactor stop at once: the run cannot be
+        // what was asked.
+        shared.interrupted.store(true, Ordering::Release);
+        tracing::error!("cannot start a load thread: {e}");
+    }
+    barrier.wait();
+    if let Some(e) = failure {
+        for handle in handles {
+            let _ = handle.join();
+        }
+        return Err(e);
+    }
+
+    let started = Instant::now();
+    let mut results = Vec::with_capacity(threads);
+    let mut last = (Instant::now(), 0u64);
+    while results.len() < threads {
+        match done_rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(result) => results.push(result),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if progress {
+                    last = print_progress(&shared, started, last);
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    for handle in handles {
+        if handle.join().is_err() {
+            return Err(io::Error::other("a load thread panicked"));
+        }
+    }
+
+    let mut totals = Totals {
+        recorder: Recorder::new(),
+        measured: Duration::ZERO,
+        cpu: Duration::ZERO,
+        connects: 0,
+        peak_open: 0,
+        lost: 0,
+    };
+    for result in results {
+        let result = result?;
+        totals.recorder.merge(&result.recorder);
+        totals.measured = totals.measured.max(result.measured);
+        totals.cpu += result.cpu;
+        totals.connects += result.connects;
+        totals.peak_open += result.peak_open;
+        totals.lost += result.lost;
+    }
+    Ok(Report::new(&shared.spec, &totals))
+}
+
+/// `[  3s] 123456 req/s | 100/100 open | errors 0` on stderr.
+fn print_progress(shared: &Shared, started: Instant, last: (Instant, u64)) -> (Instant, u64) {
+    let now = Instant::now();
+    let requests: u64 = shared
+        .live
+        .iter()
+        .map(|l| l.requests.load(Ordering::Relaxed))
+        .sum();
+    let errors: u64 = shared
+        .live
+        .iter()
+        .map(|l| l.errors.load(Ordering::Relaxed))
+        .sum();
+    let open: u64 = shared
+        .live
+        .iter()
+        .map(|l| l.open.load(Ordering::Relaxed))
+        .sum();
+    let rate = (requests - last.1) as f64 / (now - last.0).as_secs_f64().max(1e-9);
+    let _ = writeln!(
+        io::stderr().lock(),
+        "[{:>4.0}s] {rate:.0} req/s | {open}/{} open | errors {errors}",
+        (now - started).as_secs_f64(),
+        shared.spec.connections,
+    );
+    (now, requests)
+}

@@ -1,0 +1,216 @@
+//! What a load run is asked to do.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+/// The protocol spoken on every connection.
+#[derive(Clone, Debug)]
+pub enum Workload {
+    /// Messages of `size` bytes, each echoed back and checked byte for byte.
+    Echo { size: usize },
+    /// The same HTTP request, again and again; responses checked for their
+    /// status line and framing.
+    Http {
+        /// The request bytes, built once.
+        request: Vec<u8>,
+        /// Its method (a HEAD response has no body).
+        method: String,
+    },
+}
+
+/// When a run ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// After this long of measurement (after connecting and warm-up).
+    Duration(Duration),
+    /// After exactly this many requests have been answered or failed.
+    Requests(u64),
+}
+
+/// A load run.
+#[derive(Clone, Debug)]
+pub struct LoadSpec {
+    /// Where to connect.
+    pub target: SocketAddr,
+    /// How the target is named in the report (`echo 127.0.0.1:8080`).
+    pub label: String,
+    pub workload: Workload,
+    /// Connections to hold open, over all threads.
+    pub connections: usize,
+    pub stop: Stop,
+    /// Reactor threads; connections are split evenly between them.
+    pub threads: usize,
+    /// Requests in flight per connection (closed loop).
+    pub pipeline: usize,
+    /// Run this long after connecting before measuring.
+    pub warmup: Duration,
+    /// New connections per second while connecting; `None` for as fast as
+    /// the reactor can (a bounded number of connects in progress).
+    pub connect_rate: Option<f64>,
+    /// A request unanswered (or a connect incomplete) this long is a
+    /// timeout; the connection is closed and replaced.
+    pub timeout: Duration,
+    /// Open loop: total requests per second on a fixed schedule.
+    pub rate: Option<f64>,
+    /// Source addresses to spread connections over (empty: the kernel
+    /// chooses).
+    pub sources: Vec<IpAddr>,
+    /// Print a progress line each second on stderr.
+    pub progress: bool,
+}
+
+impl LoadSpec {
+    /// Checks the combination of settings.
+    ///
+    /// # Errors
+    /// A message naming the setting at fault.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.connections == 0 {
+            return Err("--connections must be at least 1".into());
+        }
+        if self.threads == 0 {
+            return Err("--threads must be at least 1".into());
+        }
+        if self.threads > self.connections {
+            return Err(format!(
+                "--threads {} exceeds --connections {}: each thread needs a connection",
+                self.threads, self.connections
+            ));
+        }
+        if self.pipeline == 0 {
+            return Err("--pipeline must be at least 1".into());
+        }
+        if let Workload::Echo { size: 0 } = self.workload {
+            return Err("--size must be at least 1".into());
+        }
+        if let Some(rate) = self.rate {
+            if !(rate.is_finite() && rate > 0.0) {
+                return Err("--rate must be a positive number of requests per second".into());
+            }
+        }
+        if let Some(rate) = self.connect_rate {
+            if !(rate.is_finite() && rate > 0.0) {
+                return Err("--connect-rate must be a positive number per second".into());
+            }
+        }
+        match self.stop {
+            Stop::Requests(0) => return Err("--requests must be at least 1".into()),
+            Stop::Requests(_) if !self.warmup.is_zero() => {
+                return Err("--warmup applies to --duration runs, not --requests".into())
+            }
+            Stop::Duration(d) if d.is_zero() => {
+                return Err("--duration must be longer than 0".into())
+            }
+            _ => {}
+        }
+        if self.timeout.is_zero() {
+            return Err("--timeout must be longer than 0".into());
+        }
+        if let Some(bad) = self
+            .sources
+            .iter()
+            .find(|s| s.is_ipv4() != self.target.is_ipv4())
+        {
+            return Err(format!(
+                "--source {bad} is not of the target's address family ({})",
+                self.target
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> LoadSpec {
+        LoadSpec {
+            target: "127.0.0.1:1".parse().unwrap(),
+            label: "echo".into(),
+            workload: Workload::Echo { size: 64 },
+            connections: 10,
+            stop: Stop::Duration(Duration::from_secs(1)),
+            threads: 1,
+            pipeline: 1,
+            warmup: Duration::ZERO,
+            connect_rate: None,
+            timeout: Duration::from_secs(5),
+            rate: None,
+            sources: Vec::new(),
+            progress: false,
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(spec().validate(), Ok(()));
+    }
+
+    #[test]
+    fn bad_combinations_name_the_flag() {
+        let cases: Vec<(LoadSpec, &str)> = vec![
+            (
+                LoadSpec {
+                    connections: 0,
+                    ..spec()
+                },
+                "--connections",
+            ),
+            (
+                LoadSpec {
+                    threads: 11,
+                    ..spec()
+                },
+                "--threads",
+            ),
+            (
+                LoadSpec {
+                    pipeline: 0,
+                    ..spec()
+                },
+                "--pipeline",
+            ),
+            (
+                LoadSpec {
+                    workload: Workload::Echo { size: 0 },
+                    ..spec()
+                },
+                "--size",
+            ),
+            (
+                LoadSpec {
+                    rate: Some(0.0),
+                    ..spec()
+                },
+                "--rate",
+            ),
+            (
+                LoadSpec {
+                    stop: Stop::Requests(0),
+                    ..spec()
+                },
+                "--requests",
+            ),
+            (
+                LoadSpec {
+                    stop: Stop::Requests(5),
+                    warmup: Duration::from_secs(1),
+                    ..spec()
+                },
+                "--warmup",
+            ),
+            (
+                LoadSpec {
+                    sources: vec!["::1".parse().unwrap()],
+                    ..spec()
+                },
+                "--source",
+            ),
+        ];
+        for (spec, flag) in cases {
+            let err = spec.validate().unwrap_err();
+            assert!(err.contains(flag), "{err:?} should name {flag}");
+        }
+    }
+}

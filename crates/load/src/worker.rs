@@ -1,0 +1,714 @@
+//! One load thread: a reactor whose connections are all outbound, and the
+//! handler that drives them (closed or open loop) and measures.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use reactor::{CloseReason, Handler, Io, TimerId, Token, Waker};
+
+use crate::echo::EchoStream;
+use crate::http::ResponseReader;
+use crate::recorder::Recorder;
+use crate::spec::{LoadSpec, Stop, Workload};
+
+/// Connects in progress per thread when no `--connect-rate` is given: a
+/// SYN flood of 10,000 at once would overflow the server's backlog and
+/// cost the stragglers a one-second SYN retransmit.
+const MAX_CONNECTING: usize = 256;
+/// Open-loop sends issued in one timer callback before yielding to the
+/// loop, so a schedule that fell behind cannot starve reading.
+const MAX_SENDS_PER_TICK: usize = 4096;
+/// Period of the `--connect-rate` ramp.
+const CONNECT_TICK: Duration = Duration::from_millis(10);
+
+const TIMER_END: u64 = 1;
+const TIMER_SWEEP: u64 = 2;
+const TIMER_PACE: u64 = 3;
+const TIMER_CONNECT: u64 = 4;
+const TIMER_MEASURE: u64 = 5;
+
+/// Live counters a thread publishes for the progress line.
+#[derive(Default)]
+#[repr(align(64))]
+pub(crate) struct Live {
+    pub(crate) requests: AtomicU64,
+    pub(crate) errors: AtomicU64,
+    pub(crate) open: AtomicU64,
+}
+
+/// State shared by all threads of a run.
+pub(crate) struct Shared {
+    pub(crate) spec: LoadSpec,
+    /// `--requests`: requests claimed so far, over all threads.
+    pub(crate) claimed: AtomicU64,
+    /// Threads whose connect phase is over.
+    pub(crate) connected_threads: AtomicUsize,
+    /// Every thread's waker, to announce the end of the connect phase.
+    pub(crate) wakers: OnceLock<Vec<Waker>>,
+    pub(crate) live: Vec<Live>,
+    /// A signal asked every thread to stop.
+    pub(crate) interrupted: AtomicBool,
+}
+
+/// What a thread hands back when it ends.
+pub(crate) struct ThreadResult {
+    pub(crate) recorder: Recorder,
+    /// Length of the measured window.
+    pub(crate) measured: Duration,
+    /// The thread's CPU time in the measured window.
+    pub(crate) cpu: Duration,
+    /// Connects that completed, reconnects included.
+    pub(crate) connects: u64,
+    /// Most connections open at once.
+    pub(crate) peak_open: u64,
+    /// Requests sent and never answered because their connection closed.
+    pub(crate) lost: u64,
+}
+
+enum Proto {
+    Echo(EchoStream),
+    Http(ResponseReader),
+}
+
+struct Conn {
+    token: Token,
+    proto: Proto,
+    /// (intended, actual) send time of each request in flight, oldest first.
+    in_flight: VecDeque<(Instant, Instant)>,
+    connected: bool,
+    opened_at: Instant,
+    /// The server announced it will close after the last response.
+    server_closing: bool,
+    /// Bytes left unconsumed by the last `on_data` (a partial head), which
+    /// the reactor offers again with the new ones.
+    carried: usize,
+}
+
+pub(crate) struct Worker {
+    id: usize,
+    shared: Arc<Shared>,
+    conns: Vec<Option<Conn>>,
+    /// Connected connections, for open-loop round-robin.
+    ready: Vec<Token>,
+    to_open: usize,
+    connecting: usize,
+    open: u64,
+    next_seed: u64,
+    next_source: usize,
+    connect_allowance: f64,
+    phase_done: bool,
+    started: bool,
+    measuring: bool,
+    finished: bool,
+    requests_exhausted: bool,
+    in_flight: u64,
+    measure_from: Instant,
+    measure_end: Option<Instant>,
+    cpu_from: Duration,
+    cpu_end: Duration,
+    /// Open loop: the schedule's start, per-thread rate, and next slot.
+    schedule_t0: Instant,
+    thread_rate: f64,
+    slot: u64,
+    out: Vec<u8>,
+    result: ThreadResult,
+}
+
+impl Worker {
+    pub(crate) fn new(id: usize, shared: Arc<Shared>) -> Worker {
+        let spec = &shared.spec;
+        let threads = spec.threads;
+        let share = spec.connections / threads + usize::from(id < spec.connections % threads);
+        let thread_rate = spec.rate.map_or(0.0, |r| r / threads as f64);
+        let now = Instant::now();
+        Worker {
+            id,
+            conns: Vec::new(),
+            ready: Vec::new(),
+            to_open: share,
+            connecting: 0,
+            open: 0,
+            next_seed: (id as u64) << 40,
+            next_source: id,
+            connect_allowance: 0.0,
+            phase_done: false,
+            started: false,
+            measuring: false,
+            finished: false,
+            requests_exhausted: false,
+            in_flight: 0,
+            measure_from: now,
+            measure_end: None,
+            cpu_from: Duration::ZERO,
+            cpu_end: Duration::ZERO,
+            schedule_t0: now,
+            thread_rate,
+            slot: 0,
+            out: Vec::new(),
+            result: ThreadResult {
+                recorder: Recorder::new(),
+                measured: Duration::ZERO,
+                cpu: Duration::ZERO,
+                connects: 0,
+                peak_open: 0,
+                lost: 0,
+            },
+            shared,
+        }
+    }
+
+    /// Starts connecting; called once before the reactor runs.
+    pub(crate) fn begin(&mut self, io: &mut Io) {
+        if self.shared.interrupted.load(Ordering::Acquire) {
+            self.finish(io);
+            return;
+        }
+        if matches!(self.shared.spec.stop, Stop::Requests(_)) {
+            // A counted run measures from the first request.
+            self.start_measuring();
+        }
+        let sweep = self.sweep_period();
+        io.add_timer(sweep, TIMER_SWEEP);
+        if self.shared.spec.connect_rate.is_some() {
+            io.add_timer(CONNECT_TICK, TIMER_CONNECT);
+        }
+        self.open_more(io);
+        self.check_phase(io);
+    }
+
+    pub(crate) fn into_result(mut self) -> ThreadResult {
+        let end = self.measure_end.unwrap_or_else(Instant::now);
+        if self.measure_end.is_none() {
+            self.cpu_end = thread_cpu();
+        }
+        if self.measuring || self.measure_end.is_some() {
+            self.result.measured = end.saturating_duration_since(self.measure_from);
+            self.result.cpu = self.cpu_end.saturating_sub(self.cpu_from);
+        }
+        self.result
+    }
+
+    fn spec(&self) -> &LoadSpec {
+        &self.shared.spec
+    }
+
+    fn sweep_period(&self) -> Duration {
+        (self.spec().timeout / 4).max(Duration::from_millis(10))
+    }
+
+    fn live(&self) -> &Live {
+        &self.shared.live[self.id]
+    }
+
+    fn conn(&mut self, token: Token) -> Option<&mut Conn> {
+        conn_mut(&mut self.conns, token)
+    }
+
+    // ---- connecting ----------------------------------------------------
+
+    fn open_more(&mut self, io: &mut Io) {
+        while self.to_open > 0 && !self.finished {
+            if self.spec().connect_rate.is_some() {
+                if self.connect_allowance < 1.0 {
+                    break;
+                }
+                self.connect_allowance -= 1.0;
+            } else if self.connecting >= MAX_CONNECTING {
+                break;
+            }
+            self.to_open -= 1;
+            let source = if self.spec().sources.is_empty() {
+                None
+            } else {
+                let sources = &self.spec().sources;
+                let s = sources[self.next_source % sources.len()];
+                self.next_source += self.spec().threads;
+                Some(s)
+            };
+            match io.connect(self.spec().target, source) {
+                Ok(token) => {
+                    self.next_seed += 1;
+                    let proto = match &self.spec().workload {
+                        Workload::Echo { size } => {
+                            Proto::Echo(EchoStream::new(self.next_seed, *size))
+                        }
+                        Workload::Http { method, .. } => Proto::Http(ResponseReader::new(method)),
+                    };
+                    let conn = Conn {
+                        token,
+                        proto,
+                        in_flight: VecDeque::new(),
+                        connected: false,
+                        opened_at: Instant::now(),
+                        server_closing: false,
+                        carried: 0,
+                    };
+                    if self.conns.len() <= token.index() {
+                        self.conns.resize_with(token.index() + 1, || None);
+                    }
+                    self.conns[token.index()] = Some(conn);
+                    self.connecting += 1;
+                }
+                Err(e) => {
+                    tracing::debug!("connect failed at once: {e}");
+                    self.error(|e| e.connect_failures += 1);
+                }
+            }
+        }
+    }
+
+    /// The connect phase ends when every connection of this thread has
+    /// connected or failed; measurement starts when all threads are there.
+    fn check_phase(&mut self, io: &mut Io) {
+        if self.phase_done || self.to_open > 0 || self.connecting > 0 {
+            return;
+        }
+        self.phase_done = true;
+        let done = self.shared.connected_threads.fetch_add(1, Ordering::AcqRel) + 1;
+        if done == self.spec().threads {
+            for waker in self.shared.wakers.get().into_iter().flatten() {
+                let _ = waker.wake();
+            }
+        }
+        self.maybe_start(io);
+    }
+
+    fn maybe_start(&mut self, io: &mut Io) {
+        if self.started
+            || !self.phase_done
+            || self.shared.connected_threads.load(Ordering::Acquire) < self.spec().threads
+        {
+            return;
+        }
+        self.started = true;
+        let now = Instant::now();
+        self.schedule_t0 = now;
+        match self.spec().stop {
+            Stop::Duration(_) => {
+                if self.spec().warmup.is_zero() {
+                    self.start_window(io);
+                } else {
+                    io.add_timer(self.spec().warmup, TIMER_MEASURE);
+                }
+            }
+            Stop::Requests(_) => {}
+        }
+        if self.spec().rate.is_some() {
+            self.pace(io);
+        }
+        if self.open == 0 && self.to_open == 0 {
+            // Nothing connected: nothing to measure.
+            self.finish(io);
+        }
+    }
+
+    fn start_measuring(&mut self) {
+        self.measuring = true;
+        self.measure_from = Instant::now();
+        self.cpu_from = thread_cpu();
+    }
+
+    fn start_window(&mut self, io: &mut Io) {
+        self.start_measuring();
+        if let Stop::Duration(d) = self.spec().stop {
+            io.add_timer(d, TIMER_END);
+        }
+    }
+
+    fn finish(&mut self, io: &mut Io) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        self.measure_end = Some(Instant::now());
+        self.cpu_end = thread_cpu();
+        io.stop();
+    }
+
+    // ---- sending ---------------------------------------------------------
+
+    /// Claims one request under `--requests`; always true for timed runs.
+    fn claim(&mut self) -> bool {
+        let Stop::Requests(n) = self.spec().stop else {
+            return true;
+        };
+        if self.requests_exhausted {
+            return false;
+        }
+        if self.shared.claimed.fetch_add(1, Ordering::Relaxed) < n {
+            true
+        } else {
+            self.requests_exhausted = true;
+            false
+        }
+    }
+
+    /// Sends one request on `token`, stamped with its intended send time.
+    fn send(&mut self, io: &mut Io, token: Token, intended: Instant) -> bool {
+        let Some(conn) = conn_mut(&mut self.conns, token) else {
+            return false;
+        };
+        let request: &[u8] = match (&mut conn.proto, &self.shared.spec.workload) {
+            (Proto::Echo(stream), _) => {
+                stream.next_message(&mut self.out);
+                &self.out
+            }
+            (Proto::Http(_), Workload::Http { request, .. }) => request,
+            (Proto::Http(_), Workload::Echo { .. }) => unreachable!("protocol follows workload"),
+        };
+        conn.in_flight.push_back((intended, Instant::now()));
+        self.in_flight += 1;
+        let len = request.len() as u64;
+        if io.send(token, request) && self.measuring {
+            self.result.recorder.bytes_out += len;
+        }
+        true
+    }
+
+    /// Closed loop: keeps `pipeline` requests in flight on `token`.
+    fn fill_pipeline(&mut self, io: &mut Io, token: Token) {
+        if self.spec().rate.is_some() || self.finished {
+            return;
+        }
+        let pipeline = self.spec().pipeline;
+        loop {
+            let Some(conn) = self.conn(token) else { return };
+            if conn.in_flight.len() >= pipeline || conn.server_closing {
+                return;
+            }
+            if !self.claim() {
+                self.check_requests_done(io);
+                return;
+            }
+            if !self.send(io, token, Instant::now()) {
+                return;
+            }
+        }
+    }
+
+    /// Open loop: sends every request whose slot on the schedule is due,
+    /// round-robin over connected connections, and re-arms for the next.
+    fn pace(&mut self, io: &mut Io) {
+        if self.finished || !self.started {
+            return;
+        }
+        let now = Instant::now();
+        let mut sent = 0;
+        loop {
+            let due =
+                self.schedule_t0 + Duration::from_secs_f64(self.slot as f64 / self.thread_rate);
+            if due > now {
+                io.add_timer(due - now, TIMER_PACE);
+                return;
+            }
+            if sent == MAX_SENDS_PER_TICK {
+                io.add_timer(Duration::ZERO, TIMER_PACE);
+                return;
+            }
+            if !self.claim() {
+                self.check_requests_done(io);
+                return;
+            }
+            self.slot += 1;
+            sent += 1;
+            if self.ready.is_empty() {
+                // No connection to carry this slot: it is missed, and
+                // counted as lost rather than silently skipped.
+                self.result.lost += 1;
+                continue;
+            }
+            let token = self.ready[self.slot as usize % self.ready.len()];
+            self.send(io, token, due);
+        }
+    }
+
+    fn check_requests_done(&mut self, io: &mut Io) {
+        if self.requests_exhausted && self.in_flight == 0 {
+            self.finish(io);
+        }
+    }
+
+    // ---- receiving -------------------------------------------------------
+
+    fn complete(&mut self, token: Token, status: Option<u16>) {
+        let Some(conn) = self.conn(token) else { return };
+        let Some((intended, actual)) = conn.in_flight.pop_front() else {
+            return;
+        };
+        self.in_flight -= 1;
+        self.live().requests.fetch_add(1, Ordering::Relaxed);
+        if self.measuring {
+            let now = Instant::now();
+            self.result.recorder.record(now - intended, now - actual);
+            if let Some(status) = status {
+                self.result.recorder.status(status);
+            }
+        }
+    }
+
+    fn error(&mut self, count: impl FnOnce(&mut crate::recorder::Errors)) {
+        count(&mut self.result.recorder.errors);
+        self.live().errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Closes a connection whose failure was already counted; it is
+    /// replaced by `on_close`.
+    fn abandon(&mut self, io: &mut Io, token: Token) {
+        io.close(token);
+    }
+
+    fn on_echo_data(&mut self, io: &mut Io, token: Token, data: &[u8]) -> usize {
+        let Some(conn) = self.conn(token) else {
+            return data.len();
+        };
+        let Proto::Echo(stream) = &mut conn.proto else {
+            return data.len();
+        };
+        match stream.receive(data) {
+            Ok(done) => {
+                for _ in 0..done {
+                    self.complete(token, None);
+                }
+                self.fill_pipeline(io, token);
+                self.check_requests_done(io);
+            }
+            Err(e) => {
+                tracing::debug!(?token, ?e, "echo mismatch");
+                self.error(|e| e.mismatches += 1);
+                self.abandon(io, token);
+            }
+        }
+        data.len()
+    }
+
+    fn on_http_data(&mut self, io: &mut Io, token: Token, data: &[u8]) -> usize {
+        let mut consumed = 0;
+        loop {
+            let Some(conn) = self.conn(token) else {
+                return data.len();
+            };
+            let Proto::Http(reader) = &mut conn.proto else {
+                return data.len();
+            };
+            match reader.feed(&data[consumed..]) {
+                Ok((used, response)) => {
+                    consumed += used;
+                    if let Some(response) = response {
+                        if response.close {
+                            conn.server_closing = true;
+                        }
+                        self.complete(token, Some(response.status));
+                    } else if used == 0 {
+                        break;
+                    }
+                    if consumed == data.len() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(?token, ?e, "bad response");
+                    self.error(|e| e.malformed += 1);
+                    self.abandon(io, token);
+                    return data.len();
+                }
+            }
+        }
+        self.fill_pipeline(io, token);
+        self.check_requests_done(io);
+        consumed
+    }
+}
+
+impl Handler for Worker {
+    fn on_connect(&mut self, io: &mut Io, token: Token) {
+        let Some(conn) = self.conn(token) else { return };
+        conn.connected = true;
+        self.connecting -= 1;
+        self.open += 1;
+        self.result.connects += 1;
+        self.result.peak_open = self.result.peak_open.max(self.open);
+        self.live().open.store(self.open, Ordering::Relaxed);
+        self.ready.push(token);
+        self.fill_pipeline(io, token);
+        self.open_more(io);
+        self.check_phase(io);
+    }
+
+    fn on_data(&mut self, io: &mut Io, token: Token, data: &[u8]) -> usize {
+        let Some(conn) = self.conn(token) else {
+            return data.len();
+        };
+        let fresh = data.len() - conn.carried.min(data.len());
+        if self.measuring {
+            self.result.recorder.bytes_in += fresh as u64;
+        }
+        let consumed = match self.spec().workload {
+            Workload::Echo { .. } => self.on_echo_data(io, token, data),
+            Workload::Http { .. } => self.on_http_data(io, token, data),
+        };
+        if let Some(conn) = self.conn(token) {
+            conn.carried = data.len() - consumed;
+        }
+        consumed
+    }
+
+    fn on_eof(&mut self, io: &mut Io, token: Token) {
+        let Some(conn) = self.conn(token) else { return };
+        // An echo server never closes first; an HTTP server may, after a
+        // response that announced it or between requests.
+        let (early, completed) = match &mut conn.proto {
+            Proto::Echo(_) => (true, None),
+            Proto::Http(reader) => match reader.eof() {
+                Ok(Some(response)) => (false, Some(response.status)),
+                Ok(None) => (!conn.in_flight.is_empty() && !conn.server_closing, None),
+                Err(_) => (true, None),
+            },
+        };
+        if let Some(status) = completed {
+            self.complete(token, Some(status));
+        }
+        if early {
+            self.error(|e| e.early_closes += 1);
+        }
+        io.close(token);
+    }
+
+    fn on_close(&mut self, io: &mut Io, token: Token, reason: CloseReason) {
+        let Some(slot) = self.conns.get_mut(token.index()) else {
+            return;
+        };
+        let Some(conn) = slot.take_if(|c| c.token == token) else {
+            return;
+        };
+        let unanswered = conn.in_flight.len() as u64;
+        self.in_flight -= unanswered;
+        if !self.finished {
+            self.result.lost += unanswered;
+        }
+        if conn.connected {
+            self.open -= 1;
+            self.live().open.store(self.open, Ordering::Relaxed);
+            if let Some(i) = self.ready.iter().position(|&t| t == token) {
+                self.ready.swap_remove(i);
+            }
+        } else {
+            self.connecting -= 1;
+        }
+        if self.finished {
+            return;
+        }
+        let replace = match reason {
+            CloseReason::ConnectFailed(errno) => {
+                tracing::debug!(
+                    "connect failed: {}",
+                    std::io::Error::from_raw_os_error(errno)
+                );
+                self.error(|e| e.connect_failures += 1);
+                false
+            }
+            CloseReason::Reset | CloseReason::Error(_) => {
+                self.error(|e| e.resets += 1);
+                conn.connected
+            }
+            // Closed by us after counting why, or by the server after EOF
+            // (counted in on_eof).
+            _ => conn.connected,
+        };
+        if replace {
+            self.to_open += 1;
+        }
+        self.open_more(io);
+        self.check_phase(io);
+        self.check_requests_done(io);
+    }
+
+    fn on_timer(&mut self, io: &mut Io, _timer: TimerId, data: u64) {
+        match data {
+            TIMER_END => self.finish(io),
+            TIMER_MEASURE => self.start_window(io),
+            TIMER_PACE => self.pace(io),
+            TIMER_CONNECT => {
+                if let Some(rate) = self.spec().connect_rate {
+                    let per_thread = rate / self.spec().threads as f64;
+                    self.connect_allowance += per_thread * CONNECT_TICK.as_secs_f64();
+                    self.open_more(io);
+                    if self.to_open > 0 {
+                        io.add_timer(CONNECT_TICK, TIMER_CONNECT);
+                    } else {
+                        self.connect_allowance = 0.0;
+                    }
+                }
+            }
+            TIMER_SWEEP => {
+                self.sweep(io);
+                if !self.finished {
+                    io.add_timer(self.sweep_period(), TIMER_SWEEP);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_wake(&mut self, io: &mut Io) {
+        if self.shared.interrupted.load(Ordering::Acquire) {
+            self.finish(io);
+            return;
+        }
+        self.maybe_start(io);
+    }
+
+    fn on_signal(&mut self, io: &mut Io, _signal: i32) {
+        // Ctrl-C ends the run early on every thread; the report covers
+        // what was measured until then.
+        self.shared.interrupted.store(true, Ordering::Release);
+        for waker in self.shared.wakers.get().into_iter().flatten() {
+            let _ = waker.wake();
+        }
+        self.finish(io);
+    }
+}
+
+impl Worker {
+    /// Closes connections whose connect or oldest request has waited
+    /// longer than `--timeout`.
+    fn sweep(&mut self, io: &mut Io) {
+        let timeout = self.spec().timeout;
+        let now = Instant::now();
+        let expired: Vec<Token> = self
+            .conns
+            .iter()
+            .flatten()
+            .filter(|c| {
+                let since = if c.connected {
+                    c.in_flight.front().map(|&(_, actual)| actual)
+                } else {
+                    Some(c.opened_at)
+                };
+                since.is_some_and(|t| now.saturating_duration_since(t) > timeout)
+            })
+            .map(|c| c.token)
+            .collect();
+        for token in expired {
+            self.error(|e| e.timeouts += 1);
+            // A connect that timed out is not retried (as a refused one is
+            // not): on_close replaces only connections that had connected.
+            io.close(token);
+        }
+    }
+}
+
+/// The live connection of `token` (none for a stale token).
+fn conn_mut(conns: &mut [Option<Conn>], token: Token) -> Option<&mut Conn> {
+    match conns.get_mut(token.index()) {
+        Some(Some(conn)) if conn.token == token => Some(conn),
+        _ => None,
+    }
+}
+
+/// CPU time this thread has used.
+fn thread_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}

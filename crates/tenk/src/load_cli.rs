@@ -1,0 +1,166 @@
+//! `tenk load echo|http`: arguments, turned into a [`load::LoadSpec`].
+
+use std::io::IsTerminal as _;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use load::{LoadSpec, Stop, Workload};
+
+#[derive(Subcommand, Debug)]
+pub enum Load {
+    /// Drive an echo server: fixed-size messages, every reply checked byte
+    /// for byte.
+    Echo(EchoArgs),
+    /// Drive an HTTP/1.1 server with keep-alive requests; responses checked
+    /// for status line and framing.
+    Http(HttpArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct EchoArgs {
+    /// The server, as HOST:PORT.
+    pub target: String,
+    /// Message size in bytes.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=16 * 1024 * 1024))]
+    pub size: u32,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct HttpArgs {
+    /// The URL (http:// only).
+    pub url: String,
+    /// Request method.
+    #[arg(long, default_value = "GET")]
+    pub method: String,
+    /// Extra header, `Name: value` (repeatable).
+    #[arg(short = 'H', long = "header", value_parser = parse_header)]
+    pub headers: Vec<(String, String)>,
+    /// Request body (sent with Content-Length).
+    #[arg(long, default_value = "")]
+    pub body: String,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Options both workloads take.
+#[derive(Args, Debug)]
+pub struct CommonArgs {
+    /// Connections to hold open (over all threads).
+    #[arg(short = 'c', long, default_value_t = 100)]
+    pub connections: usize,
+    /// How long to measure, after connecting and warm-up (e.g. 10s, 1m).
+    #[arg(short = 'd', long, value_parser = humantime::parse_duration, conflicts_with = "requests")]
+    pub duration: Option<Duration>,
+    /// Stop after exactly this many requests instead of a duration.
+    #[arg(short = 'n', long)]
+    pub requests: Option<u64>,
+    /// Reactor threads: a number, or `auto` for one per core.
+    #[arg(long, default_value = "1", value_parser = parse_threads)]
+    pub threads: usize,
+    /// Requests in flight per connection (closed loop).
+    #[arg(long, default_value_t = 1)]
+    pub pipeline: usize,
+    /// Run this long before measuring (excluded from the results).
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    pub warmup: Duration,
+    /// New connections per second while connecting (a ramp).
+    #[arg(long)]
+    pub connect_rate: Option<f64>,
+    /// A request or connect unanswered this long is a timeout.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+    /// Open loop: total requests per second on a fixed schedule; latency
+    /// is measured from the intended send time.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Source addresses to spread connections over (comma-separated), to
+    /// go beyond one address's ephemeral ports.
+    #[arg(long, value_delimiter = ',')]
+    pub source: Vec<IpAddr>,
+    /// Print a progress line each second on stderr (default: when stderr
+    /// is a terminal).
+    #[arg(long)]
+    pub progress: bool,
+    /// Print the report as JSON instead of the human summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Errors tolerated before the exit status is 1.
+    #[arg(long, default_value_t = 0)]
+    pub max_errors: u64,
+}
+
+/// Default measured duration when neither `-d` nor `-n` is given.
+const DEFAULT_DURATION: Duration = Duration::from_secs(10);
+
+impl CommonArgs {
+    /// The spec for `workload` against `target`.
+    pub fn spec(
+        &self,
+        target: std::net::SocketAddr,
+        label: String,
+        workload: Workload,
+    ) -> LoadSpec {
+        let stop = match (self.requests, self.duration) {
+            (Some(n), _) => Stop::Requests(n),
+            (None, Some(d)) => Stop::Duration(d),
+            (None, None) => Stop::Duration(DEFAULT_DURATION),
+        };
+        LoadSpec {
+            target,
+            label,
+            workload,
+            connections: self.connections,
+            stop,
+            threads: self.threads,
+            pipeline: self.pipeline,
+            warmup: self.warmup,
+            connect_rate: self.connect_rate,
+            timeout: self.timeout,
+            rate: self.rate,
+            sources: self.source.clone(),
+            progress: self.progress || std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+fn parse_threads(s: &str) -> Result<usize, String> {
+    if s == "auto" {
+        return Ok(std::thread::available_parallelism().map_or(1, |n| n.get()));
+    }
+    match s.parse::<usize>() {
+        Ok(0) | Err(_) => Err(format!("expected a number ≥ 1 or `auto`, got {s:?}")),
+        Ok(n) => Ok(n),
+    }
+}
+
+fn parse_header(s: &str) -> Result<(String, String), String> {
+    let (name, value) = s
+        .split_once(':')
+        .ok_or_else(|| format!("expected `Name: value`, got {s:?}"))?;
+    let name = name.trim();
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!("bad header name in {s:?}"));
+    }
+    Ok((name.to_string(), value.trim().to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_and_threads_parse() {
+        assert_eq!(
+            parse_header("X-Id:  7 ").unwrap(),
+            ("X-Id".to_string(), "7".to_string())
+        );
+        assert!(parse_header("no colon").is_err());
+        assert!(parse_header(": v").is_err());
+        assert_eq!(parse_threads("3").unwrap(), 3);
+        assert!(parse_threads("auto").unwrap() >= 1);
+        assert!(parse_threads("0").is_err());
+    }
+}
