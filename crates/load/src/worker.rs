@@ -90,6 +90,12 @@ pub(crate) struct Worker {
     id: usize,
     shared: Arc<Shared>,
     conns: Vec<Option<Conn>>,
+    /// Connections closed whose `on_close` has not come yet, displaced from
+    /// their slot in `conns` by a new connection: the reactor reports
+    /// closes after the callback that caused them, and may hand a freed
+    /// slot's index to a connect made in between (e.g. while several
+    /// `on_close` of one sweep are reported in turn).
+    closing: Vec<Conn>,
     /// Connected connections, for open-loop round-robin.
     ready: Vec<Token>,
     to_open: usize,
@@ -126,6 +132,7 @@ impl Worker {
         Worker {
             id,
             conns: Vec::new(),
+            closing: Vec::new(),
             ready: Vec::new(),
             to_open: share,
             connecting: 0,
@@ -248,7 +255,11 @@ impl Worker {
                     if self.conns.len() <= token.index() {
                         self.conns.resize_with(token.index() + 1, || None);
                     }
-                    self.conns[token.index()] = Some(conn);
+                    if let Some(old) = self.conns[token.index()].replace(conn) {
+                        // Overwriting it would lose its close: its requests
+                        // in flight, its place in `open`, its replacement.
+                        self.closing.push(old);
+                    }
                     self.connecting += 1;
                 }
                 Err(e) => {
@@ -420,7 +431,11 @@ impl Worker {
                 continue;
             }
             let token = self.ready[self.slot as usize % self.ready.len()];
-            self.send(io, token, due);
+            if !self.send(io, token, due) {
+                // Its connection was displaced to `closing`: the slot is
+                // missed, and counted.
+                self.result.lost += 1;
+            }
         }
     }
 
@@ -576,11 +591,16 @@ impl Handler for Worker {
     }
 
     fn on_close(&mut self, io: &mut Io, token: Token, reason: CloseReason) {
-        let Some(slot) = self.conns.get_mut(token.index()) else {
-            return;
-        };
-        let Some(conn) = slot.take_if(|c| c.token == token) else {
-            return;
+        let in_slot = self
+            .conns
+            .get_mut(token.index())
+            .and_then(|slot| slot.take_if(|c| c.token == token));
+        let conn = match in_slot {
+            Some(conn) => conn,
+            None => match self.closing.iter().position(|c| c.token == token) {
+                Some(i) => self.closing.swap_remove(i),
+                None => return,
+            },
         };
         let unanswered = conn.in_flight.len() as u64;
         self.in_flight -= unanswered;

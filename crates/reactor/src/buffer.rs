@@ -120,6 +120,31 @@ mod tests {
     }
 
     #[test]
+    fn partial_consumes_keep_order_across_reclaims() {
+        // A framing protocol consumes whole frames and leaves a partial one;
+        // the reclaim in `extend` moves bytes and must not reorder them.
+        let stream: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
+        let mut buf = Buffer::default();
+        let mut taken = Vec::new();
+        for chunk in stream.chunks(97) {
+            buf.extend(chunk);
+            let whole = buf.len() - buf.len() % 13;
+            taken.extend_from_slice(&buf.as_slice()[..whole]);
+            buf.consume(whole);
+        }
+        taken.extend_from_slice(buf.as_slice());
+        assert_eq!(taken, stream);
+    }
+
+    #[test]
+    fn consume_nothing_changes_nothing() {
+        let mut buf = Buffer::default();
+        buf.extend(b"abc");
+        buf.consume(0);
+        assert_eq!(buf.as_slice(), b"abc");
+    }
+
+    #[test]
     fn steady_write_and_drain_does_not_grow() {
         let mut buf = Buffer::default();
         let chunk = [7u8; 1000];

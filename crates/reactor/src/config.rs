@@ -62,6 +62,24 @@ pub struct Config {
     pub accept_retry: Duration,
     /// Size of the per-reactor scratch buffer every read lands in.
     pub scratch_size: usize,
+    /// A connection with no traffic either way for this long is closed
+    /// ([`CloseReason::IdleTimeout`](crate::CloseReason::IdleTimeout)).
+    /// Zero disables it.
+    pub idle_timeout: Duration,
+    /// A connection with output pending and none of it taken by the peer
+    /// for this long is closed
+    /// ([`CloseReason::WriteTimeout`](crate::CloseReason::WriteTimeout)).
+    /// Zero disables it.
+    pub write_timeout: Duration,
+    /// Pending output beyond which a connection is closed at once
+    /// ([`CloseReason::OutputLimit`](crate::CloseReason::OutputLimit)).
+    /// Zero disables it.
+    pub output_hard_limit: usize,
+    /// Pending output a connection may stay above for at most
+    /// `output_soft_time` before it is closed. Zero disables it.
+    pub output_soft_limit: usize,
+    /// How long a connection may stay above `output_soft_limit`.
+    pub output_soft_time: Duration,
 }
 
 impl Default for Config {
@@ -78,6 +96,11 @@ impl Default for Config {
             drain_timeout: Duration::from_secs(5),
             accept_retry: Duration::from_millis(100),
             scratch_size: 64 * 1024,
+            idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(60),
+            output_hard_limit: 32 * 1024 * 1024,
+            output_soft_limit: 8 * 1024 * 1024,
+            output_soft_time: Duration::from_secs(60),
         }
     }
 }

@@ -2,12 +2,14 @@
 //! that follows from it.
 
 use std::os::fd::OwnedFd;
+use std::time::Instant;
 
 use rustix::event::epoll::EventFlags;
 
 use crate::buffer::Buffer;
 use crate::config::Trigger;
 use crate::handler::CloseReason;
+use crate::timer::TimerId;
 
 /// A slab entry: a listening socket or a connection.
 pub(crate) enum Entry {
@@ -50,10 +52,22 @@ pub(crate) struct Conn {
     /// Pass number in which the connection was put on the ready-again
     /// list; 0 when it is not on it.
     pub(crate) ready_pass: u64,
+    /// Last time bytes moved either way. Activity only writes this field;
+    /// the idle timer compares against it when it fires (lazy re-arm).
+    pub(crate) last_activity: Instant,
+    /// Last time the peer took output, or output became pending.
+    pub(crate) last_write_progress: Instant,
+    /// The idle timer queued for this connection (cancelled on close, so
+    /// churn leaves no dead timers behind).
+    pub(crate) idle_timer: Option<TimerId>,
+    /// The write-timeout timer, queued while output is pending.
+    pub(crate) write_timer: Option<TimerId>,
+    /// Since when pending output has been above the soft limit.
+    pub(crate) over_soft_since: Option<Instant>,
 }
 
 impl Conn {
-    pub(crate) fn new(fd: OwnedFd, connecting: bool) -> Conn {
+    pub(crate) fn new(fd: OwnedFd, connecting: bool, now: Instant) -> Conn {
         Conn {
             fd,
             input: None,
@@ -66,6 +80,11 @@ impl Conn {
             hangup: false,
             closing: None,
             ready_pass: 0,
+            last_activity: now,
+            last_write_progress: now,
+            idle_timer: None,
+            write_timer: None,
+            over_soft_since: None,
         }
     }
 
@@ -111,7 +130,7 @@ mod tests {
 
     fn conn() -> Conn {
         let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
-        Conn::new(a.into(), false)
+        Conn::new(a.into(), false, Instant::now())
     }
 
     fn with_output(mut c: Conn) -> Conn {

@@ -24,6 +24,14 @@ pub enum CloseReason {
     Shutdown,
     /// Graceful shutdown gave up waiting for its output to flush.
     DrainTimeout,
+    /// No traffic either way for [`Config::idle_timeout`](crate::Config::idle_timeout).
+    IdleTimeout,
+    /// Output pending and untouched by the peer for
+    /// [`Config::write_timeout`](crate::Config::write_timeout).
+    WriteTimeout,
+    /// Pending output passed the hard limit, or stayed above the soft limit
+    /// too long ([`Config::output_hard_limit`](crate::Config::output_hard_limit)).
+    OutputLimit,
 }
 
 impl CloseReason {

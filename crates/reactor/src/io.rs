@@ -42,6 +42,11 @@ pub(crate) enum TimerKind {
     User(u64),
     ResumeAccept(Token),
     DrainDeadline,
+    /// A connection's idle deadline, as of when the timer was set; the
+    /// real one is `last_activity + idle_timeout` (lazy re-arm).
+    Idle(Token),
+    /// A connection's write deadline, likewise lazy.
+    Write(Token),
 }
 
 /// Where the reactor is in its life.
@@ -93,6 +98,14 @@ pub struct Io {
     pub(crate) dispatching: Option<Token>,
     pub(crate) stats: Stats,
     pub(crate) state: RunState,
+    /// The time at the start of the current pass, read once per wake-up
+    /// (as nginx's cached time): activity stamps use it, not a clock call
+    /// per read.
+    pub(crate) now: Instant,
+    /// A descriptor held in reserve so that, at the descriptor limit, a
+    /// connection beyond `max_conns` can still be accepted and closed
+    /// instead of left in the backlog (see `Reactor::on_acceptable`).
+    pub(crate) spare_fd: Option<OwnedFd>,
 }
 
 impl Io {
@@ -123,6 +136,8 @@ impl Io {
                 ..Stats::default()
             },
             state: RunState::Running,
+            now: Instant::now(),
+            spare_fd: socket::spare_fd().ok(),
         })
     }
 
@@ -201,12 +216,17 @@ impl Io {
     }
 
     pub(crate) fn register_conn(&mut self, fd: OwnedFd, connecting: bool) -> io::Result<Token> {
-        let mut conn = Conn::new(fd, connecting);
+        let now = Instant::now();
+        let mut conn = Conn::new(fd, connecting, now);
         let flags = conn.interest(self.config.trigger);
         let token = self.entries.next_token();
         self.ctl_add(&conn.fd, token, flags)?;
         conn.registered = flags;
         conn.armed = true;
+        if !self.config.idle_timeout.is_zero() {
+            let deadline = now + self.config.idle_timeout;
+            conn.idle_timer = Some(self.timers.insert(deadline, TimerKind::Idle(token)));
+        }
         let inserted = self.entries.insert(Entry::Conn(conn));
         debug_assert_eq!(inserted, token);
         self.conns += 1;
@@ -230,6 +250,7 @@ impl Io {
                     Ok(n) => {
                         self.stats.writes += 1;
                         self.stats.bytes_out += n as u64;
+                        conn.last_activity = self.now;
                         written += n;
                         // A short write means the send buffer is full; the
                         // next call would only return EAGAIN.
@@ -254,10 +275,24 @@ impl Io {
             }
         }
         let output = conn.output.get_or_insert_with(|| self.pool.take());
+        let was_empty = output.is_empty();
         output.extend(&data[written..]);
-        if output.len() > self.config.high_watermark && !conn.read_paused {
+        let pending = output.len();
+        if pending > self.config.high_watermark && !conn.read_paused {
             conn.read_paused = true;
             self.stats.backpressure_pauses += 1;
+        }
+        if was_empty {
+            // The write clock starts when output starts waiting.
+            conn.last_write_progress = self.now;
+            if !self.config.write_timeout.is_zero() && conn.write_timer.is_none() {
+                let deadline = self.now + self.config.write_timeout;
+                conn.write_timer = Some(self.timers.insert(deadline, TimerKind::Write(token)));
+            }
+        }
+        if self.over_output_limit(token, pending) {
+            self.close_with(token, CloseReason::OutputLimit);
+            return false;
         }
         if self.dispatching != Some(token) {
             self.sync_interest(token);
@@ -317,7 +352,11 @@ impl Io {
         // registration alive and reporting events for a dead token.
         let _ = self.epoll.delete(&conn.fd);
         self.stats.epoll_ctls += 1;
+        self.stats.closes.count(reason);
         if let Some(Entry::Conn(conn)) = self.entries.remove(token) {
+            for timer in [conn.idle_timer, conn.write_timer].into_iter().flatten() {
+                self.timers.cancel(timer);
+            }
             if let Some(buffer) = conn.input {
                 self.pool.give(buffer);
             }
@@ -405,6 +444,63 @@ impl Io {
                 self.stats.epoll_ctls += 1;
             }
             self.entries.remove(token);
+        }
+    }
+
+    /// Whether `pending` bytes of output break a connection's limits: over
+    /// the hard limit at once, or over the soft limit for longer than
+    /// allowed (as Redis's client-output-buffer-limit). Updates the
+    /// connection's soft-limit clock.
+    pub(crate) fn over_output_limit(&mut self, token: Token, pending: usize) -> bool {
+        let config = &self.config;
+        let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
+            return false;
+        };
+        if config.output_hard_limit > 0 && pending > config.output_hard_limit {
+            return true;
+        }
+        if config.output_soft_limit == 0 || pending <= config.output_soft_limit {
+            conn.over_soft_since = None;
+            return false;
+        }
+        let since = *conn.over_soft_since.get_or_insert(self.now);
+        self.now.saturating_duration_since(since) > config.output_soft_time
+    }
+
+    /// The idle timer of `token` fired: close the connection if it has
+    /// really been idle that long, or set the timer again for the deadline
+    /// its last activity gives. Activity itself never touches the timer.
+    pub(crate) fn idle_check(&mut self, token: Token, now: Instant) {
+        let timeout = self.config.idle_timeout;
+        let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
+            return;
+        };
+        conn.idle_timer = None;
+        let deadline = conn.last_activity + timeout;
+        if deadline <= now {
+            self.close_with(token, CloseReason::IdleTimeout);
+        } else {
+            conn.idle_timer = Some(self.timers.insert(deadline, TimerKind::Idle(token)));
+        }
+    }
+
+    /// The write timer of `token` fired: close the connection if output
+    /// has waited that long without the peer taking any, forget the timer
+    /// if nothing is pending, or set it again.
+    pub(crate) fn write_check(&mut self, token: Token, now: Instant) {
+        let timeout = self.config.write_timeout;
+        let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
+            return;
+        };
+        conn.write_timer = None;
+        if conn.pending_output() == 0 {
+            return;
+        }
+        let deadline = conn.last_write_progress + timeout;
+        if deadline <= now {
+            self.close_with(token, CloseReason::WriteTimeout);
+        } else {
+            conn.write_timer = Some(self.timers.insert(deadline, TimerKind::Write(token)));
         }
     }
 

@@ -25,7 +25,8 @@
 //!   a timed pause on EMFILE/ENFILE instead of a spin.
 //! - **Outbound** non-blocking connects ([`Io::connect`]) on the same loop.
 //!
-//! The design and its trade-offs are in `docs/epoll-strategy.md`.
+//! The design and its trade-offs are in `docs/epoll-strategy.md`;
+//! `examples/kv.rs`, a line-based key-value server, shows the whole API in use.
 
 mod buffer;
 mod config;
@@ -46,7 +47,7 @@ pub use config::{Config, Trigger};
 pub use handler::{CloseReason, Handler};
 pub use io::{Exit, Io};
 pub use reactor::Reactor;
-pub use stats::Stats;
+pub use stats::{CloseCounts, Stats};
 pub use timer::TimerId;
 pub use token::Token;
 pub use waker::Waker;

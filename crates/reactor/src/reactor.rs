@@ -123,6 +123,7 @@ impl<H: Handler> Reactor<H> {
                 return Err(io::Error::new(e.kind(), format!("epoll_wait failed: {e}")));
             }
         }
+        self.io.now = Instant::now();
         self.io.stats.epoll_waits += 1;
         self.io.stats.events += self.events.len() as u64;
         self.io.pass += 1;
@@ -226,6 +227,18 @@ impl<H: Handler> Reactor<H> {
                 // The connection died in the backlog, or a signal: neither
                 // is the listener's fault.
                 Err(Errno::INTR | Errno::CONNABORTED | Errno::PROTO) => continue,
+                Err(errno @ (Errno::MFILE | Errno::NFILE))
+                    if self.io.conns >= self.io.config.max_conns =>
+                {
+                    // At the cap and at the descriptor limit: give up the
+                    // spare descriptor for a moment to accept and close,
+                    // so the client learns at once instead of waiting in
+                    // the backlog.
+                    if !self.reject_with_spare_fd(listener) {
+                        self.io.pause_accept(listener, errno);
+                        return;
+                    }
+                }
                 Err(errno @ (Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM)) => {
                     self.io.pause_accept(listener, errno);
                     return;
@@ -237,6 +250,26 @@ impl<H: Handler> Reactor<H> {
                 }
             }
         }
+    }
+
+    /// Closes the spare descriptor, accepts one connection into its place
+    /// and closes it, then takes the spare back. False if there was no
+    /// spare or nothing to accept.
+    fn reject_with_spare_fd(&mut self, listener: Token) -> bool {
+        if self.io.spare_fd.take().is_none() {
+            return false;
+        }
+        let accepted = match self.io.entries.get(listener) {
+            Some(Entry::Listener(l)) => socket::accept(&l.fd).ok(),
+            _ => None,
+        };
+        let rejected = accepted.is_some();
+        if rejected {
+            self.io.stats.rejected += 1;
+        }
+        drop(accepted);
+        self.io.spare_fd = socket::spare_fd().ok();
+        rejected
     }
 
     fn on_conn_event(&mut self, token: Token, flags: EventFlags) {
@@ -330,6 +363,7 @@ impl<H: Handler> Reactor<H> {
                 }
                 Ok(n) => {
                     io.stats.bytes_in += n as u64;
+                    conn.last_activity = io.now;
                     budget -= n;
                     self.deliver(token, n);
                     if n < want && !hangup {
@@ -407,6 +441,8 @@ impl<H: Handler> Reactor<H> {
             match result {
                 Ok(n) => {
                     io.stats.bytes_out += n as u64;
+                    conn.last_activity = io.now;
+                    conn.last_write_progress = io.now;
                     let full = n < output.len();
                     output.consume(n);
                     if full {
@@ -426,6 +462,9 @@ impl<H: Handler> Reactor<H> {
             if let Some(buffer) = conn.output.take() {
                 io.pool.give(buffer);
             }
+        }
+        if pending <= io.config.output_soft_limit {
+            conn.over_soft_since = None;
         }
         let mut resume_edge = false;
         if conn.read_paused && pending <= io.config.low_watermark {
@@ -503,6 +542,8 @@ impl<H: Handler> Reactor<H> {
                 TimerKind::User(data) => self.handler.on_timer(&mut self.io, id, data),
                 TimerKind::ResumeAccept(listener) => self.io.resume_accept(listener),
                 TimerKind::DrainDeadline => self.io.drain_deadline(),
+                TimerKind::Idle(token) => self.io.idle_check(token, now),
+                TimerKind::Write(token) => self.io.write_check(token, now),
             }
             self.report_closes();
         }
@@ -517,11 +558,13 @@ impl<H: Handler> Reactor<H> {
         match io.timers.next_deadline() {
             None => {
                 if io.timer_armed.take().is_some() {
+                    io.stats.timer_arms += 1;
                     io.timerfd.disarm()?;
                 }
             }
             Some(deadline) => {
                 if io.timer_armed.is_none_or(|armed| deadline < armed) {
+                    io.stats.timer_arms += 1;
                     io.timerfd
                         .arm(deadline.saturating_duration_since(Instant::now()))?;
                     io.timer_armed = Some(deadline);

@@ -126,11 +126,53 @@ mod tests {
         let new = slab.insert(2);
         assert_eq!(predicted, new);
         assert_eq!(old.index(), new.index(), "slot is reused");
+        assert_eq!(new.generation(), old.generation() + 1, "generation bumped");
         assert_ne!(old, new);
         assert_eq!(slab.get(old), None);
         assert_eq!(slab.get_mut(old), None);
         assert_eq!(slab.remove(old), None, "a stale token removes nothing");
         assert_eq!(slab.get(new), Some(&2));
+    }
+
+    #[test]
+    fn every_reuse_bumps_the_generation_and_retires_all_older_tokens() {
+        let mut slab = Slab::new();
+        let mut retired = Vec::new();
+        let mut token = slab.insert(0);
+        for round in 1..=5 {
+            slab.remove(token);
+            retired.push(token);
+            token = slab.insert(round);
+            assert_eq!(token.index(), 0);
+            assert_eq!(token.generation(), round);
+            for &old in &retired {
+                assert_eq!(slab.get(old), None, "{old:?} resolves in round {round}");
+            }
+        }
+        assert_eq!(slab.get(token), Some(&5));
+    }
+
+    #[test]
+    fn generation_wraps_instead_of_overflowing() {
+        let mut slab = Slab::new();
+        let first = slab.insert('a');
+        slab.slots[first.index()].generation = u32::MAX;
+        let last = Token::new(first.index() as u32, u32::MAX);
+        assert_eq!(slab.remove(last), Some('a'));
+        let wrapped = slab.insert('b');
+        assert_eq!(wrapped.generation(), 0);
+        assert_eq!(slab.get(last), None);
+    }
+
+    #[test]
+    fn a_token_from_beyond_the_slab_resolves_to_nothing() {
+        let mut slab = Slab::new();
+        slab.insert(());
+        let foreign = Token::new(7, 0);
+        assert_eq!(slab.get(foreign), None);
+        assert_eq!(slab.get_mut(foreign), None);
+        assert_eq!(slab.remove(foreign), None);
+        assert_eq!(slab.len(), 1);
     }
 
     #[test]

@@ -41,6 +41,54 @@ pub struct Stats {
     /// Times a connection stopped reading because its pending output passed
     /// the high watermark.
     pub backpressure_pauses: u64,
+    /// `timerfd_settime` calls: per-connection deadlines are re-armed
+    /// lazily, so activity does not add to this.
+    pub timer_arms: u64,
+    /// Closes by cause.
+    pub closes: CloseCounts,
+}
+
+/// Connections closed, by cause.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct CloseCounts {
+    /// The peer closed (EOF) or reset the connection.
+    pub client: u64,
+    /// Closed after no traffic for the idle timeout.
+    pub idle_timeout: u64,
+    /// Closed because the peer stopped taking output.
+    pub write_timeout: u64,
+    /// Closed for exceeding the output (or input) buffer limit.
+    pub buffer_limit: u64,
+    /// Closed by a socket error or a failed connect.
+    pub error: u64,
+    /// Closed by the protocol, or by a shutdown.
+    pub local: u64,
+}
+
+impl CloseCounts {
+    pub(crate) fn count(&mut self, reason: crate::CloseReason) {
+        use crate::CloseReason as R;
+        match reason {
+            R::PeerClosed | R::Reset => self.client += 1,
+            R::IdleTimeout => self.idle_timeout += 1,
+            R::WriteTimeout => self.write_timeout += 1,
+            R::OutputLimit | R::InputLimit => self.buffer_limit += 1,
+            R::Error(_) | R::ConnectFailed(_) => self.error += 1,
+            R::Local | R::Shutdown | R::DrainTimeout => self.local += 1,
+        }
+    }
+
+    /// The counts accumulated since `earlier`.
+    pub fn since(&self, earlier: &CloseCounts) -> CloseCounts {
+        CloseCounts {
+            client: self.client - earlier.client,
+            idle_timeout: self.idle_timeout - earlier.idle_timeout,
+            write_timeout: self.write_timeout - earlier.write_timeout,
+            buffer_limit: self.buffer_limit - earlier.buffer_limit,
+            error: self.error - earlier.error,
+            local: self.local - earlier.local,
+        }
+    }
 }
 
 impl Stats {
@@ -63,6 +111,8 @@ impl Stats {
             stale_events: self.stale_events - earlier.stale_events,
             budget_stops: self.budget_stops - earlier.budget_stops,
             backpressure_pauses: self.backpressure_pauses - earlier.backpressure_pauses,
+            timer_arms: self.timer_arms - earlier.timer_arms,
+            closes: self.closes.since(&earlier.closes),
         }
     }
 }

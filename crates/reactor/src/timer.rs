@@ -99,6 +99,29 @@ mod tests {
     }
 
     #[test]
+    fn due_exactly_at_its_deadline() {
+        let now = Instant::now();
+        let mut q = TimerQueue::new();
+        let id = q.insert(now, "now");
+        assert_eq!(id.deadline(), now);
+        assert_eq!(q.pop_expired(now), Some((id, "now")));
+        assert!(q.pop_expired(now).is_none(), "an empty queue pops nothing");
+    }
+
+    #[test]
+    fn cancelling_the_earliest_moves_the_next_deadline() {
+        // The reactor re-arms its timerfd from `next_deadline`; a cancelled
+        // timer must not keep its place there.
+        let now = Instant::now();
+        let mut q = TimerQueue::new();
+        let early = q.insert(now + Duration::from_millis(5), 'e');
+        q.insert(now + Duration::from_millis(9), 'l');
+        q.cancel(early);
+        assert_eq!(q.next_deadline(), Some(now + Duration::from_millis(9)));
+        assert!(q.pop_expired(now + Duration::from_millis(5)).is_none());
+    }
+
+    #[test]
     fn cancel_removes_exactly_one() {
         let now = Instant::now();
         let mut q = TimerQueue::new();

@@ -92,12 +92,19 @@ pub fn summary(report: &ServeReport) -> String {
         Exit::Forced => "stopped at once (second signal)",
         Exit::Stopped => "stopped",
     };
+    let c = &s.closes;
     format!(
-        "tenk echo {how} after {:.1}s: {} accepted, {} rejected, {} closed, {} in, {} out, {} wake-ups, {} accept pauses",
+        "tenk echo {how} after {:.1}s: {} accepted, {} rejected (max-conns), {} closed (client {}, idle timeout {}, write timeout {}, buffer limit {}, error {}, local {}), {} in, {} out, {} wake-ups, {} accept pauses",
         report.elapsed.as_secs_f64(),
         s.accepted,
         s.rejected,
         s.closed,
+        c.client,
+        c.idle_timeout,
+        c.write_timeout,
+        c.buffer_limit,
+        c.error,
+        c.local,
         human_bytes(s.bytes_in as f64),
         human_bytes(s.bytes_out as f64),
         human_count(s.epoll_waits as f64),

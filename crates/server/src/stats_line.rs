@@ -49,7 +49,7 @@ pub fn format_line(at: SystemTime, delta: &Stats, elapsed: Duration) -> String {
     let mut line = String::new();
     let _ = write!(
         line,
-        "[{:02}:{:02}:{:02}] conns {} active | +{:.0}/s | in {}/s | out {}/s | events {}/s | wakeups {}/s",
+        "[{:02}:{:02}:{:02}] conns {} active | +{:.0}/s | in {}/s | out {}/s | events {}/s | wakeups {}/s | closed: timeout {} limit {} rejected {}",
         day / 3600,
         day / 60 % 60,
         day % 60,
@@ -59,6 +59,9 @@ pub fn format_line(at: SystemTime, delta: &Stats, elapsed: Duration) -> String {
         human_bytes(rate(delta.bytes_out)),
         human_count(rate(delta.events)),
         human_count(rate(delta.epoll_waits)),
+        delta.closes.idle_timeout + delta.closes.write_timeout,
+        delta.closes.buffer_limit,
+        delta.rejected,
     );
     line
 }
@@ -106,7 +109,7 @@ mod tests {
         let at = UNIX_EPOCH + Duration::from_secs(10 * 3600 + 1);
         assert_eq!(
             format_line(at, &delta, Duration::from_secs(1)),
-            "[10:00:01] conns 10000 active | +12/s | in 4.2 MB/s | out 4.2 MB/s | events 250k/s | wakeups 3.0k/s"
+            "[10:00:01] conns 10000 active | +12/s | in 4.2 MB/s | out 4.2 MB/s | events 250k/s | wakeups 3.0k/s | closed: timeout 0 limit 0 rejected 0"
         );
     }
 

@@ -58,6 +58,24 @@ pub struct ServeArgs {
     /// How long a graceful shutdown waits for output to flush (e.g. 5s, 500ms).
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub drain_timeout: Duration,
+    /// Close connections with no traffic either way for this long (0: never).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+    /// Close connections whose pending output the peer has not taken for
+    /// this long (0: never).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub write_timeout: Duration,
+    /// Close a connection at once when its pending output exceeds this many
+    /// bytes (0: no limit).
+    #[arg(long, default_value_t = 32 * 1024 * 1024)]
+    pub output_limit_hard: usize,
+    /// Close a connection whose pending output stays above this many bytes
+    /// for --output-limit-soft-time (0: no limit).
+    #[arg(long, default_value_t = 8 * 1024 * 1024)]
+    pub output_limit_soft: usize,
+    /// How long pending output may stay above the soft limit.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub output_limit_soft_time: Duration,
     /// Print a statistics line every second.
     #[arg(long)]
     pub stats: bool,
@@ -105,6 +123,13 @@ mod tests {
         assert_eq!(args.backlog, 4096);
         assert_eq!(args.max_conns, None);
         assert_eq!(args.drain_timeout, Duration::from_secs(5));
+        assert_eq!(args.idle_timeout, Duration::from_secs(60));
+        assert_eq!(args.write_timeout, Duration::from_secs(60));
+        let zero = Cli::try_parse_from(["tenk", "serve", "echo", "--idle-timeout", "0"]).unwrap();
+        let Command::Serve(Serve::Echo(zero)) = zero.command else {
+            panic!("parsed as another command");
+        };
+        assert!(zero.idle_timeout.is_zero(), "0 disables the idle timeout");
     }
 
     #[test]

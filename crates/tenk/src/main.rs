@@ -140,6 +140,11 @@ fn serve_options(args: &ServeArgs, signals: signal::SignalSet) -> ServeOptions {
         read_budget: args.budget as usize,
         max_conns: usize::try_from(max_conns).unwrap_or(usize::MAX),
         drain_timeout: args.drain_timeout,
+        idle_timeout: args.idle_timeout,
+        write_timeout: args.write_timeout,
+        output_hard_limit: args.output_limit_hard,
+        output_soft_limit: args.output_limit_soft,
+        output_soft_time: args.output_limit_soft_time,
         ..Config::default()
     };
     ServeOptions {

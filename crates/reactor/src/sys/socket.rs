@@ -24,6 +24,16 @@ fn tcp_socket(addr: &SocketAddr) -> io::Result<OwnedFd> {
     )?)
 }
 
+/// A descriptor on `/dev/null`, held in reserve and given up for a moment
+/// when the process is out of descriptors (libuv's and nginx's trick).
+pub(crate) fn spare_fd() -> io::Result<OwnedFd> {
+    Ok(rustix::fs::open(
+        "/dev/null",
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?)
+}
+
 /// A listening socket on `addr` with `SO_REUSEADDR` (a restarted server must
 /// not wait out TIME_WAIT) and the given backlog.
 pub(crate) fn listen(addr: SocketAddr, backlog: i32) -> io::Result<OwnedFd> {

@@ -1,0 +1,295 @@
+//! Shared helpers for integration tests: start the real `tenk` binary on
+//! port 0, read its banner, signal it, and read its resource use from /proc.
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Every trigger mode; each runs the same suite.
+pub const TRIGGERS: [&str; 3] = ["edge", "level", "oneshot"];
+
+/// Generous bound for anything that should happen "promptly" on loopback:
+/// correctness checks with ample headroom, never performance targets.
+pub const PROMPTLY: Duration = Duration::from_secs(10);
+
+/// A running `tenk serve ...` process, killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub banner: String,
+    /// Lines of stdout after the banner, collected by a thread.
+    pub lines: mpsc::Receiver<String>,
+}
+
+impl Server {
+    /// Starts `tenk serve echo --port 0 <extra>` and waits for its banner.
+    pub fn echo(extra: &[&str]) -> Server {
+        let mut args = vec!["serve", "echo", "--port", "0"];
+        args.extend_from_slice(extra);
+        Server::start(&args, |_| {})
+    }
+
+    /// Starts `tenk <args>`; `tweak` may adjust the command (environment,
+    /// pre-exec settings) before it is spawned.
+    pub fn start(args: &[&str], tweak: impl FnOnce(&mut Command)) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tenk"));
+        command
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        tweak(&mut command);
+        let mut child = command.spawn().expect("spawn tenk");
+        let stdout = child.stdout.take().expect("stdout piped");
+        let (banner, lines) = read_banner(stdout);
+        let addr = parse_addr(&banner).unwrap_or_else(|| panic!("no address in banner {banner:?}"));
+        Server {
+            child,
+            addr,
+            banner,
+            lines,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` (e.g. `libc::SIGINT`) to the server.
+    pub fn signal(&self, signal: i32) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits for the process to exit, failing the test after `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not exit within {limit:?}"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Open descriptors of the server process.
+    pub fn fd_count(&self) -> usize {
+        fd_count(self.pid())
+    }
+
+    /// Resident set size of the server, in bytes.
+    pub fn rss_bytes(&self) -> u64 {
+        rss_bytes(self.pid())
+    }
+
+    /// User + system CPU clock ticks the server has used.
+    pub fn cpu_ticks(&self) -> u64 {
+        cpu_ticks(self.pid())
+    }
+
+    /// The next stdout line after the banner (e.g. the final summary).
+    pub fn next_line(&self, limit: Duration) -> Option<String> {
+        self.lines.recv_timeout(limit).ok()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn read_banner(stdout: ChildStdout) -> (String, mpsc::Receiver<String>) {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let reader = BufReader::new(stdout);
+        for line in reader.lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let banner = rx
+        .recv_timeout(PROMPTLY)
+        .expect("server printed no banner (did it fail to start?)");
+    (banner, rx)
+}
+
+/// The `ADDR` of `tenk ... listening on ADDR (...)`.
+pub fn parse_addr(banner: &str) -> Option<SocketAddr> {
+    let rest = banner.split(" listening on ").nth(1)?;
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+pub fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("read /proc/PID/fd")
+        .count()
+}
+
+pub fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS in /proc/PID/status");
+    kb * 1024
+}
+
+pub fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th fields of the whole line.
+    let after = &stat[stat.rfind(')').expect("comm") + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let utime: u64 = fields[11].parse().expect("utime");
+    let stime: u64 = fields[12].parse().expect("stime");
+    utime + stime
+}
+
+/// Polls `condition` until it holds or `limit` passes; returns whether it
+/// held. For state only observable from outside (fd counts, RSS), where no
+/// readiness event exists to wait on.
+pub fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Reads exactly `n` bytes, failing on EOF.
+pub fn read_exact_vec(stream: &mut impl Read, n: usize) -> Vec<u8> {
+    let mut buf = vec![0; n];
+    stream.read_exact(&mut buf).expect("read_exact");
+    buf
+}
+
+impl Server {
+    /// Starts `command`, which must end up running `tenk serve ...` in the
+    /// process it spawns (a wrapper that `exec`s it keeps the pid), and
+    /// waits for the banner. stdin is null and stdout piped; stderr is
+    /// inherited.
+    pub fn spawn(mut command: Command) -> Server {
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = command.spawn().expect("spawn server command");
+        let stdout = child.stdout.take().expect("stdout piped");
+        let (banner, lines) = read_banner(stdout);
+        let addr = parse_addr(&banner).unwrap_or_else(|| panic!("no address in banner {banner:?}"));
+        Server {
+            child,
+            addr,
+            banner,
+            lines,
+        }
+    }
+
+    /// Starts `tenk <args>` through `sh -c '<prelude>; exec "$0" "$@"'`, so
+    /// tenk inherits what the shell set up (`ulimit -n 64`, `trap "" INT`).
+    /// `exec` keeps the pid: signals and /proc readings reach tenk itself.
+    pub fn via_shell(prelude: &str, args: &[&str]) -> Server {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!("{prelude}; exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_tenk"))
+            .args(args);
+        Server::spawn(command)
+    }
+}
+
+/// The send and receive queues, in bytes, of the IPv4 TCP socket bound to
+/// `local` and connected to `peer` (in this process or another): for an
+/// established socket, bytes written but not yet acknowledged, and bytes
+/// received but not yet read by the process that owns it. `None` if no such
+/// socket exists.
+///
+/// Asked of the kernel with one `sock_diag` netlink request for that exact
+/// address pair (what `ss` uses): `/proc/net/tcp` would have to list every
+/// socket of the namespace, tens of thousands in TIME_WAIT after a few
+/// tests, at tens of milliseconds a reading.
+pub fn tcp_queues(local: SocketAddr, peer: SocketAddr) -> Option<(u64, u64)> {
+    use std::fs::File;
+    use std::io::Write;
+    use std::os::fd::{FromRawFd, OwnedFd};
+
+    const SOCK_DIAG_BY_FAMILY: u16 = 20;
+    let (SocketAddr::V4(local), SocketAddr::V4(peer)) = (local, peer) else {
+        panic!("tcp_queues handles IPv4 only");
+    };
+    // struct nlmsghdr, then struct inet_diag_req_v2 (linux/inet_diag.h).
+    let mut request = Vec::with_capacity(72);
+    request.extend_from_slice(&72u32.to_ne_bytes()); // nlmsg_len
+    request.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes()); // nlmsg_type
+    request.extend_from_slice(&(libc::NLM_F_REQUEST as u16).to_ne_bytes()); // nlmsg_flags
+    request.extend_from_slice(&[0; 8]); // nlmsg_seq, nlmsg_pid
+    request.push(libc::AF_INET as u8); // sdiag_family
+    request.push(libc::IPPROTO_TCP as u8); // sdiag_protocol
+    request.extend_from_slice(&[0, 0]); // idiag_ext, pad
+    request.extend_from_slice(&u32::MAX.to_ne_bytes()); // idiag_states: any
+    request.extend_from_slice(&local.port().to_be_bytes()); // idiag_sport
+    request.extend_from_slice(&peer.port().to_be_bytes()); // idiag_dport
+    request.extend_from_slice(&local.ip().octets()); // idiag_src[0]
+    request.extend_from_slice(&[0; 12]);
+    request.extend_from_slice(&peer.ip().octets()); // idiag_dst[0]
+    request.extend_from_slice(&[0; 12]);
+    request.extend_from_slice(&[0; 4]); // idiag_if
+    request.extend_from_slice(&[0xff; 8]); // idiag_cookie: INET_DIAG_NOCOOKIE
+    assert_eq!(request.len(), 72);
+
+    // SAFETY: socket(2) takes no pointers; the result is checked below.
+    let raw = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+            libc::NETLINK_SOCK_DIAG,
+        )
+    };
+    assert!(
+        raw >= 0,
+        "sock_diag socket: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: `raw` is a fresh descriptor that nothing else owns.
+    let mut netlink = File::from(unsafe { OwnedFd::from_raw_fd(raw) });
+    netlink.write_all(&request).expect("sock_diag request");
+    let mut reply = [0u8; 1024];
+    let n = netlink.read(&mut reply).expect("sock_diag reply");
+    let word = |at: usize| u32::from_ne_bytes(reply[at..at + 4].try_into().unwrap());
+    let kind = u16::from_ne_bytes([reply[4], reply[5]]);
+    if n < 16 || kind == libc::NLMSG_ERROR as u16 {
+        // ENOENT: no such socket.
+        return None;
+    }
+    assert_eq!(kind, SOCK_DIAG_BY_FAMILY, "unexpected netlink reply");
+    // After the 16-byte nlmsghdr, struct inet_diag_msg: 4 bytes of
+    // family/state/timer/retrans, the 48-byte inet_diag_sockid,
+    // idiag_expires, then idiag_rqueue and idiag_wqueue.
+    assert!(n >= 16 + 64, "short sock_diag reply ({n} B)");
+    let (rqueue, wqueue) = (word(16 + 56), word(16 + 60));
+    Some((u64::from(wqueue), u64::from(rqueue)))
+}
