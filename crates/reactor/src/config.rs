@@ -80,6 +80,13 @@ pub struct Config {
     pub output_soft_limit: usize,
     /// How long a connection may stay above `output_soft_limit`.
     pub output_soft_time: Duration,
+    /// Lingering close: a graceful close (shutdown, or
+    /// [`Io::close_when_flushed`](crate::Io::close_when_flushed)) of a
+    /// connection with unread input sends FIN (`shutdown(SHUT_WR)`) and
+    /// discards input until the peer closes or this passes. Closing with
+    /// unread input would make the kernel send RST and drop output the
+    /// peer has not read yet. Zero closes at once.
+    pub linger_timeout: Duration,
 }
 
 impl Default for Config {
@@ -101,6 +108,7 @@ impl Default for Config {
             output_hard_limit: 32 * 1024 * 1024,
             output_soft_limit: 8 * 1024 * 1024,
             output_soft_time: Duration::from_secs(60),
+            linger_timeout: Duration::from_secs(5),
         }
     }
 }

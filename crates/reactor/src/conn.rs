@@ -12,6 +12,10 @@ use crate::handler::CloseReason;
 use crate::timer::TimerId;
 
 /// A slab entry: a listening socket or a connection.
+// Listeners are a handful and connections are thousands: boxing `Conn` to
+// shrink listener slots would cost every connection an allocation and a
+// pointer chase.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Entry {
     Listener(Listener),
     Conn(Conn),
@@ -62,6 +66,11 @@ pub(crate) struct Conn {
     pub(crate) idle_timer: Option<TimerId>,
     /// The write-timeout timer, queued while output is pending.
     pub(crate) write_timer: Option<TimerId>,
+    /// Lingering close: FIN sent, input read and discarded until the peer
+    /// closes (reason in `closing`).
+    pub(crate) lingering: bool,
+    /// The lingering close's deadline.
+    pub(crate) linger_timer: Option<TimerId>,
     /// Since when pending output has been above the soft limit.
     pub(crate) over_soft_since: Option<Instant>,
 }
@@ -83,6 +92,8 @@ impl Conn {
             last_activity: now,
             last_write_progress: now,
             idle_timer: None,
+            lingering: false,
+            linger_timer: None,
             write_timer: None,
             over_soft_since: None,
         }
@@ -94,7 +105,10 @@ impl Conn {
 
     /// Whether reading this connection can make progress now.
     pub(crate) fn wants_read(&self) -> bool {
-        !self.connecting && !self.read_paused && !self.peer_eof && self.closing.is_none()
+        !self.connecting
+            && !self.read_paused
+            && !self.peer_eof
+            && (self.closing.is_none() || self.lingering)
     }
 
     /// The interest this connection should be registered with.

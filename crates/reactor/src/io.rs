@@ -47,6 +47,8 @@ pub(crate) enum TimerKind {
     Idle(Token),
     /// A connection's write deadline, likewise lazy.
     Write(Token),
+    /// The end of a lingering close.
+    Linger(Token),
 }
 
 /// Where the reactor is in its life.
@@ -332,7 +334,7 @@ impl Io {
             return;
         };
         if conn.pending_output() == 0 {
-            self.close_with(token, reason);
+            self.finish_close(token, reason);
         } else {
             conn.closing = Some(reason);
             if self.dispatching != Some(token) {
@@ -354,7 +356,8 @@ impl Io {
         self.stats.epoll_ctls += 1;
         self.stats.closes.count(reason);
         if let Some(Entry::Conn(conn)) = self.entries.remove(token) {
-            for timer in [conn.idle_timer, conn.write_timer].into_iter().flatten() {
+            let timers = [conn.idle_timer, conn.write_timer, conn.linger_timer];
+            for timer in timers.into_iter().flatten() {
                 self.timers.cancel(timer);
             }
             if let Some(buffer) = conn.input {
@@ -444,6 +447,49 @@ impl Io {
                 self.stats.epoll_ctls += 1;
             }
             self.entries.remove(token);
+        }
+    }
+
+    /// Ends a connection whose output is all flushed. A graceful close of
+    /// a connection with unread input lingers (as nginx's lingering close):
+    /// FIN now, input discarded until the peer closes or
+    /// `Config::linger_timeout` passes. Closing with unread input would
+    /// make the kernel answer with RST, and the peer would lose the output
+    /// it had not read yet: the echo of its last bytes, an error status.
+    pub(crate) fn finish_close(&mut self, token: Token, reason: CloseReason) {
+        let graceful = matches!(reason, CloseReason::Shutdown | CloseReason::Local);
+        let linger_timeout = self.config.linger_timeout;
+        let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
+            return;
+        };
+        let unread = !conn.peer_eof && socket::unread_bytes(&conn.fd) > 0;
+        if !graceful || linger_timeout.is_zero() || conn.lingering || !unread {
+            self.close_with(token, reason);
+            return;
+        }
+        if socket::shutdown_write(&conn.fd).is_err() {
+            self.close_with(token, reason);
+            return;
+        }
+        conn.lingering = true;
+        conn.closing = Some(reason);
+        conn.read_paused = false;
+        let deadline = self.now + linger_timeout;
+        conn.linger_timer = Some(self.timers.insert(deadline, TimerKind::Linger(token)));
+        // Unread bytes raised their edge long ago: read them next pass.
+        if self.config.trigger == Trigger::Edge {
+            self.push_ready(token);
+        } else if self.dispatching != Some(token) {
+            self.sync_interest(token);
+        }
+    }
+
+    /// The lingering close of `token` ran out of time.
+    pub(crate) fn linger_expired(&mut self, token: Token) {
+        if let Some(Entry::Conn(conn)) = self.entries.get_mut(token) {
+            conn.linger_timer = None;
+            let reason = conn.closing.unwrap_or(CloseReason::Local);
+            self.close_with(token, reason);
         }
     }
 

@@ -358,8 +358,18 @@ impl<H: Handler> Reactor<H> {
             match result {
                 Ok(0) => {
                     conn.peer_eof = true;
+                    if conn.lingering {
+                        let reason = conn.closing.unwrap_or(CloseReason::Local);
+                        io.close_with(token, reason);
+                        return;
+                    }
                     self.handler.on_eof(&mut self.io, token);
                     return;
+                }
+                Ok(n) if conn.lingering => {
+                    // A lingering close discards input until the peer's FIN.
+                    io.stats.bytes_in += n as u64;
+                    budget -= n;
                 }
                 Ok(n) => {
                     io.stats.bytes_in += n as u64;
@@ -480,7 +490,7 @@ impl<H: Handler> Reactor<H> {
         }
         if pending == 0 {
             match closing {
-                Some(reason) => io.close_with(token, reason),
+                Some(reason) => io.finish_close(token, reason),
                 None => self.handler.on_flushed(&mut self.io, token),
             }
         }
@@ -544,6 +554,7 @@ impl<H: Handler> Reactor<H> {
                 TimerKind::DrainDeadline => self.io.drain_deadline(),
                 TimerKind::Idle(token) => self.io.idle_check(token, now),
                 TimerKind::Write(token) => self.io.write_check(token, now),
+                TimerKind::Linger(token) => self.io.linger_expired(token),
             }
             self.report_closes();
         }

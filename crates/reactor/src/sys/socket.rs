@@ -34,6 +34,16 @@ pub(crate) fn spare_fd() -> io::Result<OwnedFd> {
     )?)
 }
 
+/// Bytes waiting in a socket's receive queue (`FIONREAD`); 0 on error.
+pub(crate) fn unread_bytes(fd: impl AsFd) -> u64 {
+    rustix::io::ioctl_fionread(fd).unwrap_or(0)
+}
+
+/// Sends FIN: no more output, input still readable.
+pub(crate) fn shutdown_write(fd: impl AsFd) -> io::Result<()> {
+    Ok(net::shutdown(fd, net::Shutdown::Write)?)
+}
+
 /// A listening socket on `addr` with `SO_REUSEADDR` (a restarted server must
 /// not wait out TIME_WAIT) and the given backlog.
 pub(crate) fn listen(addr: SocketAddr, backlog: i32) -> io::Result<OwnedFd> {

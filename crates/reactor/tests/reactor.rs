@@ -1,0 +1,875 @@
+//! The reactor end to end over loopback sockets: connects, data flow,
+//! closes, tokens, timers, wake-ups, stop and graceful shutdown.
+//!
+//! Every test that moves bytes runs in all three trigger modes. Runs are
+//! bounded by the watchdog in `util`; peers outside the reactor use
+//! blocking sockets with read timeouts. Nothing sleeps to synchronise.
+
+mod util;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use reactor::{CloseReason, Config, Exit, Handler, Io, TimerId, Token};
+use util::{any_port, closed_port, reactor, reactor_with, run, TRIGGERS};
+
+/// A deterministic, non-repeating-looking byte pattern, so a reordered,
+/// duplicated or dropped chunk shows up as a mismatch.
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i % 251) as u8 ^ (i / 251) as u8)
+        .collect()
+}
+
+/// More than a peer that does not read lets the kernel buffer: its receive
+/// window stays small, so most of this stays pending in the reactor.
+const PEER_CANNOT_HOLD: usize = 4 << 20;
+
+/// A listener on an ephemeral loopback port, and its address.
+fn listen(io: &mut Io) -> (Token, SocketAddr) {
+    let listener = io.listen(any_port(), 128).expect("listen");
+    let addr = io.local_addr(listener).expect("local_addr");
+    (listener, addr)
+}
+
+// ---------------------------------------------------------------------------
+// Outbound connects
+// ---------------------------------------------------------------------------
+
+/// Client and server on one reactor: the client sends "ping" once its
+/// connect completes, the server answers "pong".
+#[derive(Default)]
+struct PingPong {
+    client: Option<Token>,
+    server: Option<Token>,
+    connected: u32,
+    client_got: Vec<u8>,
+    server_got: Vec<u8>,
+}
+
+impl Handler for PingPong {
+    fn on_accept(&mut self, _io: &mut Io, _listener: Token, conn: Token) {
+        assert!(self.server.replace(conn).is_none(), "one accept expected");
+    }
+
+    fn on_connect(&mut self, io: &mut Io, conn: Token) {
+        assert_eq!(
+            Some(conn),
+            self.client,
+            "on_connect for the connecting token"
+        );
+        self.connected += 1;
+        assert!(io.send(conn, b"ping"));
+    }
+
+    fn on_data(&mut self, io: &mut Io, conn: Token, data: &[u8]) -> usize {
+        if Some(conn) == self.client {
+            self.client_got.extend_from_slice(data);
+            if self.client_got == b"pong" {
+                io.stop();
+            }
+        } else {
+            assert_eq!(Some(conn), self.server);
+            self.server_got.extend_from_slice(data);
+            if self.server_got == b"ping" {
+                assert!(io.send(conn, b"pong"));
+            }
+        }
+        data.len()
+    }
+
+    fn on_close(&mut self, _io: &mut Io, conn: Token, reason: CloseReason) {
+        panic!("unexpected close of {conn:?}: {reason:?}");
+    }
+}
+
+#[test]
+fn connect_completes_and_data_flows_both_ways() {
+    for trigger in TRIGGERS {
+        let mut r = reactor(trigger, PingPong::default());
+        let (_, addr) = listen(r.io());
+        let client = r.io().connect(addr, None).expect("connect");
+        r.handler().inner.client = Some(client);
+
+        assert_eq!(run(&mut r), Exit::Stopped);
+        let h = &r.handler().inner;
+        assert_eq!(h.connected, 1, "{trigger:?}: on_connect exactly once");
+        assert_eq!(h.server_got, b"ping", "{trigger:?}");
+        assert_eq!(h.client_got, b"pong", "{trigger:?}");
+        let stats = r.io().stats();
+        assert_eq!((stats.accepted, stats.connected), (1, 1), "{trigger:?}");
+        assert_eq!(r.io().connection_count(), 2, "{trigger:?}");
+    }
+}
+
+/// Records the close of a connect that must fail.
+#[derive(Default)]
+struct Refused {
+    closed: Option<(Token, CloseReason)>,
+}
+
+impl Handler for Refused {
+    fn on_connect(&mut self, _io: &mut Io, conn: Token) {
+        panic!("connect to a closed port completed ({conn:?})");
+    }
+
+    fn on_data(&mut self, _io: &mut Io, _conn: Token, _data: &[u8]) -> usize {
+        panic!("data on a connection that never connected");
+    }
+
+    fn on_close(&mut self, io: &mut Io, conn: Token, reason: CloseReason) {
+        self.closed = Some((conn, reason));
+        assert!(!io.send(conn, b"x"), "a closed token is stale");
+        io.stop();
+    }
+}
+
+#[test]
+fn connect_to_a_closed_port_reports_connect_failed() {
+    for trigger in TRIGGERS {
+        let (addr, _hold_port) = closed_port();
+        let mut r = reactor(trigger, Refused::default());
+        let client = r.io().connect(addr, None).expect("connect starts");
+
+        assert_eq!(run(&mut r), Exit::Stopped);
+        assert_eq!(
+            r.handler().inner.closed,
+            Some((client, CloseReason::ConnectFailed(libc::ECONNREFUSED))),
+            "{trigger:?}"
+        );
+        assert_eq!(r.io().connection_count(), 0, "{trigger:?}");
+        assert_eq!(r.io().stats().connected, 0, "{trigger:?}");
+    }
+}
+
+/// Sends before the connect completes and again in `on_connect`; the
+/// server must see both, in order.
+#[derive(Default)]
+struct Early {
+    client: Option<Token>,
+    connected: bool,
+    server_got: Vec<u8>,
+}
+
+impl Handler for Early {
+    fn on_connect(&mut self, io: &mut Io, conn: Token) {
+        self.connected = true;
+        assert!(io.send(conn, b" late"));
+    }
+
+    fn on_data(&mut self, io: &mut Io, conn: Token, data: &[u8]) -> usize {
+        assert_ne!(Some(conn), self.client, "the server sends nothing");
+        self.server_got.extend_from_slice(data);
+        if self.server_got.len() >= b"early late".len() {
+            io.stop();
+        }
+        data.len()
+    }
+}
+
+#[test]
+fn data_sent_before_connect_completes_is_delivered() {
+    for trigger in TRIGGERS {
+        let mut r = reactor(trigger, Early::default());
+        let (_, addr) = listen(r.io());
+        let client = r.io().connect(addr, None).expect("connect");
+        r.handler().inner.client = Some(client);
+        assert!(r.io().send(client, b"early"));
+        assert_eq!(
+            r.io().pending_output(client),
+            5,
+            "{trigger:?}: held until the connect completes"
+        );
+
+        assert_eq!(run(&mut r), Exit::Stopped);
+        let h = &r.handler().inner;
+        assert!(h.connected, "{trigger:?}");
+        assert_eq!(h.server_got, b"early late", "{trigger:?}");
+        assert_eq!(r.io().pending_output(client), 0, "{trigger:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Data flow, framing and closes
+// ---------------------------------------------------------------------------
+
+/// The client sends `total` bytes at once and checks the echo, consuming
+/// only whole 7-byte chunks so leftovers are carried between reads; the
+/// server echoes everything.
+struct Bulk {
+    client: Option<Token>,
+    sent: Vec<u8>,
+    checked: usize,
+}
+
+impl Handler for Bulk {
+    fn on_connect(&mut self, io: &mut Io, conn: Token) {
+        assert!(io.send(conn, &self.sent));
+    }
+
+    fn on_data(&mut self, io: &mut Io, conn: Token, data: &[u8]) -> usize {
+        if Some(conn) != self.client {
+            assert!(io.send(conn, data));
+            return data.len();
+        }
+        let whole = data.len() - data.len() % 7;
+        let rest = self.sent.len() - self.checked;
+        // The last chunk may be short: take it once everything is here.
+        let take = if data.len() == rest { rest } else { whole };
+        assert_eq!(
+            &data[..take],
+            &self.sent[self.checked..self.checked + take],
+            "echo differs at byte {}",
+            self.checked
+        );
+        self.checked += take;
+        if self.checked == self.sent.len() {
+            io.stop();
+        }
+        take
+    }
+}
+
+#[test]
+fn bulk_echo_survives_budgets_backpressure_and_partial_consumes() {
+    for trigger in TRIGGERS {
+        // Small budget, scratch and watermarks, so one transfer goes
+        // through budget stops, short writes, read pauses and resumes.
+        let config = Config {
+            trigger,
+            read_budget: 8 * 1024,
+            scratch_size: 3000,
+            high_watermark: 64 * 1024,
+            low_watermark: 16 * 1024,
+            ..Config::default()
+        };
+        let bulk = Bulk {
+            client: None,
+            sent: pattern(4 << 20),
+            checked: 0,
+        };
+        let mut r = reactor_with(config, bulk);
+        let (_, addr) = listen(r.io());
+        let client = r.io().connect(addr, None).expect("connect");
+        r.handler().inner.client = Some(client);
+
+        assert_eq!(run(&mut r), Exit::Stopped);
+        assert_eq!(r.handler().inner.checked, 4 << 20, "{trigger:?}");
+        let stats = r.io().stats();
+        assert!(stats.budget_stops > 0, "{trigger:?}: {stats:?}");
+    }
+}
+
+/// A line protocol's framing: the server consumes complete lines only and
+/// acknowledges each batch, so a partial line must be kept and offered
+/// again with the bytes that complete it.
+#[derive(Default)]
+struct Lines {
+    client: Option<Token>,
+    lines: Vec<String>,
+    offered: Vec<Vec<u8>>,
+    replies: usize,
+}
+
+impl Handler for Lines {
+    fn on_connect(&mut self, io: &mut Io, conn: Token) {
+        io.send(conn, b"one\ntw");
+    }
+
+    fn on_data(&mut self, io: &mut Io, conn: Token, data: &[u8]) -> usize {
+        if Some(conn) == self.client {
+            // Every reply is one byte; the second half of the split line
+            // goes out only after the first reply, so the server has
+            // already seen (and kept) "tw".
+            self.replies += data.len();
+            if self.replies == 1 {
+                io.send(conn, b"o\nthree\n");
+            }
+            return data.len();
+        }
+        self.offered.push(data.to_vec());
+        let mut consumed = 0;
+        while let Some(end) = data[consumed..].iter().position(|&b| b == b'\n') {
+            let line = &data[consumed..consumed + end];
+            self.lines.push(String::from_utf8(line.to_vec()).unwrap());
+            consumed += end + 1;
+        }
+        if consumed > 0 {
+            io.send(conn, b"+");
+        }
+        if self.lines.len() == 3 {
+            io.stop();
+        }
+        consumed
+    }
+}
+
+#[test]
+fn unconsumed_bytes_are_offered_again_with_the_next_ones() {
+    for trigger in TRIGGERS {
+        let mut r = reactor(trigger, Lines::default());
+        let (_, addr) = listen(r.io());
+        let client = r.io().connect(addr, None).expect("connect");
+        r.handler().inner.client = Some(client);
+
+        assert_eq!(run(&mut r), Exit::Stopped);
+        let h = &r.handler().inner;
+        assert_eq!(h.lines, ["one", "two", "three"], "{trigger:?}");
+        assert!(
+            h.offered.iter().any(|data| data.starts_with(b"two\n")),
+            "{trigger:?}: the kept \"tw\" leads the next offer: {:?}",
+            h.offered
+        );
+    }
+}
+
+/// The server never consumes; the client sends more than `max_input`.
+#[derive(Default)]
+struct Hoarder {
+    client: Option<Token>,
+    server_close: Option<CloseReason>,
+}
+
+impl Handler for Hoarder {
+    fn on_connect(&mut self, io: &mut Io, conn: Token) {
+        io.send(conn, &[b'x'; 100]);
+    }
+
+    fn on_data(&mut self, _io: &mut Io, conn: Token, _data: &[u8]) -> usize {
+        assert_ne!(Some(conn), self.client);
+        0
+    }
+
+    fn on_close(&mut self, io: &mut Io, conn: Token, reason: CloseReason) {
+        if Some(conn) != self.client {
+            self.server_close = Some(reason);
+            io.stop();
+        }
+    }
+}
+
+#[test]
+fn input_beyond_max_input_closes_with_input_limit() {
+    for trigger in TRIGGERS {
+        let config = Config {
+            trigger,
+            max_input: 64,
+            ..Config::default()
+        };
+        let mut r = reactor_with(config, Hoarder::default());
+        let (_, addr) = listen(r.io());
+        let client = r.io().connect(addr, None).expect("connect");
+        r.handler().inner.client = Some(client);
+
+        assert_eq!(run(&mut r), Exit::Stopped);
+        assert_eq!(
+            r.handler().inner.server_close,
+            Some(CloseReason::InputLimit),
+            "{trigger:?}"
+        );
+    }
+}
+
+/// The client sends "bye" and closes; the server must get the data, then
+/// EOF, then (by the default `on_eof`) a `PeerClosed` close.
+#[derive(Default)]
+struct Bye {
+    client: Option<Token>,
+    events: Vec<String>,
+}
+
+impl Handler for Bye {
+    fn on_connect(&mut self, io: &mut Io, conn: Token) {
+        io.send(conn, b"bye");
+        io.close_when_flushed(conn);
+    }
+
+    fn on_data(&mut self, _io: &mut Io, _conn: Token, data: &[u8]) -> usize {
+        self.events
+            .push(format!("data {}", String::from_utf8_lossy(data)));
+        data.len()
+    }
+
+    fn on_eof(&mut self, io: &mut Io, conn: Token) {
+        self.events.push("eof".into());
+        io.close_when_flushed(conn);
+    }
+
+    fn on_close(&mut self, io: &mut Io, conn: Token, reason: CloseReason) {
+        let side = if Some(conn) == self.client {
+            "client"
+        } else {
+            "server"
+        };
+        self.events.push(format!("{side} {reason:?}"));
+        if io.connection_count() == 0 {
+            io.stop();
+        }
+    }
+}
+
+#[test]
+fn peer_close_is_reported_after_its_data() {
+    for trigger in TRIGGERS {
+        let mut r = reactor(trigger, Bye::default());
+        let (_, addr) = listen(r.io());
+        let client = r.io().connect(addr, None).expect("connect");
+        r.handler().inner.client = Some(client);
+
+        assert_eq!(run(&mut r), Exit::Stopped);
+        assert_eq!(
+            r.handler().inner.events,
+            ["client Local", "data bye", "eof", "server PeerClosed"],
+            "{trigger:?}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Tokens
+// ---------------------------------------------------------------------------
+
+/// Closes the first accepted connection, then connects again (a blocking
+/// loopback connect completes in the kernel's backlog without the
+/// reactor), so the second accept reuses the freed slot.
+struct Reuse {
+    addr: SocketAddr,
+    first: Option<Token>,
+    second: Option<Token>,
+    peers: Vec<TcpStream>,
+}
+
+impl Handler for Reuse {
+    fn on_accept(&mut self, io: &mut Io, _listener: Token, conn: Token) {
+        let Some(old) = self.first else {
+            self.first = Some(conn);
+            io.close(conn);
+            return;
+        };
+        self.second = Some(conn);
+        assert!(!io.send(old, b"x"), "send on a stale token");
+        assert_eq!(io.pending_output(old), 0);
+        assert_eq!(
+            io.local_addr(old).unwrap_err().kind(),
+            std::io::ErrorKind::NotFound
+        );
+        io.close(old); // a stale close must not close the new occupant
+        assert!(io.send(conn, b"x"), "the new token works");
+        assert_eq!(io.connection_count(), 1);
+        io.stop();
+    }
+
+    fn on_data(&mut self, _io: &mut Io, _conn: Token, _data: &[u8]) -> usize {
+        panic!("the peers send nothing");
+    }
+
+    fn on_close(&mut self, _io: &mut Io, conn: Token, reason: CloseReason) {
+        assert_eq!((Some(conn), reason), (self.first, CloseReason::Local));
+        self.peers.push(TcpStream::connect(self.addr).unwrap());
+    }
+}
+
+#[test]
+fn a_reused_slot_gets_a_new_token_and_the_old_one_is_dead() {
+    for trigger in TRIGGERS {
+        let mut r = reactor(
+            trigger,
+            Reuse {
+                addr: any_port(),
+                first: None,
+                second: None,
+                peers: Vec::new(),
+            },
+        );
+        let (_, addr) = listen(r.io());
+        let h = &mut r.handler().inner;
+        h.addr = addr;
+        h.peers.push(TcpStream::connect(addr).unwrap());
+
+        assert_eq!(run(&mut r), Exit::Stopped);
+        let h = &r.handler().inner;
+        let (old, new) = (h.first.unwrap(), h.second.unwrap());
+        assert_eq!(old.index(), new.index(), "{trigger:?}: the slot is reused");
+        assert_ne!(old.generation(), new.generation(), "{trigger:?}");
+        assert_ne!(old, new, "{trigger:?}");
+    }
+}
+
+/// Two accepted connections are readable in the same `epoll_wait` batch.
+/// Handling the first closes the second and gives its slot to a new
+/// outbound connection; the second's queued event must then be dropped as
+/// stale, reaching neither the closed connection nor the slot's new owner.
+#[derive(Default)]
+struct SameBatch {
+    addr: Option<SocketAddr>,
+    accepted: Vec<Token>,
+    data_calls: Vec<Token>,
+    victim: Option<Token>,
+    newcomer: Option<Token>,
+}
+
+impl Handler for SameBatch {
+    fn on_accept(&mut self, _io: &mut Io, _listener: Token, conn: Token) {
+        self.accepted.push(conn);
+    }
+
+    fn on_connect(&mut self, io: &mut Io, conn: Token) {
+        assert_eq!(Some(conn), self.newcomer);
+        io.stop();
+    }
+
+    fn on_data(&mut self, io: &mut Io, conn: Token, data: &[u8]) -> usize {
+        self.data_calls.push(conn);
+        if self.victim.is_none() {
+            let victim = *self.accepted.iter().find(|&&t| t != conn).unwrap();
+            self.victim = Some(victim);
+            io.close(victim);
+            self.newcomer = Some(io.connect(self.addr.unwrap(), None).unwrap());
+        }
+        data.len()
+    }
+}
+
+#[test]
+fn an_event_for_a_connection_closed_earlier_in_the_batch_is_dropped() {
+    for trigger in TRIGGERS {
+        let mut r = reactor(trigger, SameBatch::default());
+        let (_, addr) = listen(r.io());
+        r.handler().inner.addr = Some(addr);
+        // Both connect and send before the reactor runs, so both accepted
+        // sockets are readable the moment they are registered.
+        let mut peers = [
+            TcpStream::connect(addr).unwrap(),
+            TcpStream::connect(addr).unwrap(),
+        ];
+        for peer in &mut peers {
+            peer.write_all(b"x").unwrap();
+        }
+
+        assert_eq!(run(&mut r), Exit::Stopped);
+        let h = &r.handler().inner;
+        let (victim, newcomer) = (h.victim.unwrap(), h.newcomer.unwrap());
+        // The newcomer may or may not have been accepted before it stopped.
+        assert!(h.accepted.len() >= 2, "{trigger:?}");
+        assert_eq!(h.data_calls.len(), 1, "{trigger:?}: {:?}", h.data_calls);
+        assert_eq!(newcomer.index(), victim.index(), "{trigger:?}");
+        assert_ne!(newcomer, victim, "{trigger:?}");
+        assert_eq!(r.io().stats().stale_events, 1, "{trigger:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Timers, wake-ups, stop
+// ---------------------------------------------------------------------------
+
+#[derive(Default)]
+struct Timers {
+    fired: Vec<u64>,
+    first: Option<TimerId>,
+    to_cancel: Option<TimerId>,
+}
+
+impl Handler for Timers {
+    fn on_data(&mut self, _io: &mut Io, _conn: Token, _data: &[u8]) -> usize {
+        unreachable!()
+    }
+
+    fn on_timer(&mut self, io: &mut Io, timer: TimerId, data: u64) {
+        assert!(timer.deadline() <= Instant::now(), "fired early");
+        self.fired.push(data);
+        match data {
+            10 => {
+                self.first = Some(timer);
+                // Cancelling from inside a callback works too.
+                assert!(io.cancel_timer(self.to_cancel.unwrap()));
+            }
+            40 => {
+                assert!(!io.cancel_timer(self.first.unwrap()), "already fired");
+                io.stop();
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn timers_fire_in_deadline_order_and_cancelled_ones_do_not() {
+    let mut r = reactor(reactor::Trigger::Edge, Timers::default());
+    let io = r.io();
+    let ms = Duration::from_millis;
+    io.add_timer(ms(40), 40);
+    io.add_timer(ms(30), 30);
+    io.add_timer(ms(10), 10);
+    let cancelled = io.add_timer(ms(15), 15);
+    io.add_timer(ms(20), 20);
+    let cancelled_in_callback = io.add_timer(ms(25), 25);
+    assert!(io.cancel_timer(cancelled));
+    assert!(!io.cancel_timer(cancelled), "cancelling twice");
+    r.handler().inner.to_cancel = Some(cancelled_in_callback);
+
+    assert_eq!(run(&mut r), Exit::Stopped);
+    assert_eq!(r.handler().inner.fired, [10, 20, 30, 40]);
+}
+
+/// Stops in the first of two timers that are due in the same pass.
+#[derive(Default)]
+struct StopEarly {
+    fired: Vec<u64>,
+}
+
+impl Handler for StopEarly {
+    fn on_data(&mut self, _io: &mut Io, _conn: Token, _data: &[u8]) -> usize {
+        unreachable!()
+    }
+
+    fn on_timer(&mut self, io: &mut Io, _timer: TimerId, data: u64) {
+        self.fired.push(data);
+        io.stop();
+    }
+}
+
+/// Regression: `Io::stop` from a timer let the rest of the pass run on, so
+/// every other timer due in that pass still fired after the stop.
+#[test]
+fn stop_in_a_timer_fires_no_further_timers() {
+    let mut r = reactor(reactor::Trigger::Edge, StopEarly::default());
+    // Both deadlines have passed by the time the first pass looks.
+    r.io().add_timer(Duration::ZERO, 1);
+    r.io().add_timer(Duration::ZERO, 2);
+
+    assert_eq!(run(&mut r), Exit::Stopped);
+    assert_eq!(r.handler().inner.fired, [1]);
+}
+
+/// On a zero timer (once the reactor runs), lets a thread wake the reactor.
+struct Wake {
+    go: mpsc::Sender<()>,
+    woken: u32,
+}
+
+impl Handler for Wake {
+    fn on_data(&mut self, _io: &mut Io, _conn: Token, _data: &[u8]) -> usize {
+        unreachable!()
+    }
+
+    fn on_timer(&mut self, _io: &mut Io, _timer: TimerId, _data: u64) {
+        self.go.send(()).unwrap();
+    }
+
+    fn on_wake(&mut self, io: &mut Io) {
+        self.woken += 1;
+        io.stop();
+    }
+}
+
+#[test]
+fn a_waker_on_another_thread_triggers_on_wake() {
+    let (go, wait) = mpsc::channel();
+    let mut r = reactor(reactor::Trigger::Edge, Wake { go, woken: 0 });
+    let waker = r.io().waker();
+    let thread = thread::spawn(move || {
+        wait.recv().unwrap();
+        waker.wake().unwrap();
+    });
+    // The reactor is running (and then idle in epoll_wait) when the thread
+    // is told to wake it.
+    r.io().add_timer(Duration::ZERO, 0);
+
+    assert_eq!(run(&mut r), Exit::Stopped);
+    thread.join().unwrap();
+    assert_eq!(r.handler().inner.woken, 1);
+}
+
+/// Stops as soon as a connection is accepted, with output pending.
+#[derive(Default)]
+struct StopOnAccept {
+    conn: Option<Token>,
+}
+
+impl Handler for StopOnAccept {
+    fn on_accept(&mut self, io: &mut Io, _listener: Token, conn: Token) {
+        self.conn = Some(conn);
+        io.send(conn, &pattern(PEER_CANNOT_HOLD));
+        io.stop();
+    }
+
+    fn on_data(&mut self, _io: &mut Io, _conn: Token, data: &[u8]) -> usize {
+        data.len()
+    }
+}
+
+#[test]
+fn stop_returns_stopped_without_flushing() {
+    for trigger in TRIGGERS {
+        let mut r = reactor(trigger, StopOnAccept::default());
+        let (_, addr) = listen(r.io());
+        let _peer = TcpStream::connect(addr).unwrap();
+
+        assert_eq!(run(&mut r), Exit::Stopped);
+        let conn = r.handler().inner.conn.unwrap();
+        assert!(r.io().pending_output(conn) > 0, "{trigger:?}: not flushed");
+        assert_eq!(r.io().connection_count(), 1, "{trigger:?}: nothing closed");
+        assert_eq!(r.io().stats().closed, 0, "{trigger:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Graceful shutdown
+// ---------------------------------------------------------------------------
+
+/// Sends more than the socket buffers hold, then starts a graceful
+/// shutdown with the output still pending.
+struct Drain {
+    payload: Vec<u8>,
+    pending_at_shutdown: usize,
+    closes: Vec<CloseReason>,
+    /// Shut down a second time, on a timer, to force the exit.
+    force: bool,
+    /// Told once the shutdown has started (the peer then starts reading).
+    started: Option<mpsc::Sender<()>>,
+}
+
+impl Drain {
+    fn new(payload: Vec<u8>) -> Drain {
+        Drain {
+            payload,
+            pending_at_shutdown: 0,
+            closes: Vec::new(),
+            force: false,
+            started: None,
+        }
+    }
+}
+
+impl Handler for Drain {
+    fn on_accept(&mut self, io: &mut Io, _listener: Token, conn: Token) {
+        assert!(io.send(conn, &self.payload));
+        self.pending_at_shutdown = io.pending_output(conn);
+        io.shutdown();
+        assert!(io.is_draining());
+        if self.force {
+            io.add_timer(Duration::ZERO, 0);
+        }
+        if let Some(started) = &self.started {
+            started.send(()).unwrap();
+        }
+    }
+
+    fn on_data(&mut self, _io: &mut Io, _conn: Token, data: &[u8]) -> usize {
+        data.len()
+    }
+
+    fn on_close(&mut self, _io: &mut Io, _conn: Token, reason: CloseReason) {
+        self.closes.push(reason);
+    }
+
+    fn on_timer(&mut self, io: &mut Io, _timer: TimerId, _data: u64) {
+        io.shutdown();
+    }
+}
+
+#[test]
+fn shutdown_flushes_pending_output_then_exits_graceful() {
+    for trigger in TRIGGERS {
+        let payload = pattern(PEER_CANNOT_HOLD);
+        let (started, wait) = mpsc::channel();
+        let mut drain = Drain::new(payload.clone());
+        drain.started = Some(started);
+        let mut r = reactor(trigger, drain);
+        let (_, addr) = listen(r.io());
+        let reader = thread::spawn(move || {
+            let mut peer = TcpStream::connect(addr).unwrap();
+            // Not a byte is read before the shutdown starts, so it starts
+            // with most of the payload pending.
+            wait.recv().unwrap();
+            peer.set_read_timeout(Some(util::WATCHDOG_AFTER)).unwrap();
+            let mut got = Vec::new();
+            peer.read_to_end(&mut got).map(|_| got)
+        });
+
+        assert_eq!(run(&mut r), Exit::Graceful, "{trigger:?}");
+        let got = reader.join().unwrap().expect("read to EOF");
+        let h = &r.handler().inner;
+        assert!(
+            h.pending_at_shutdown > 0,
+            "{trigger:?}: the payload must outgrow the socket buffers"
+        );
+        assert!(got == payload, "{trigger:?}: got {} bytes", got.len());
+        assert_eq!(h.closes, [CloseReason::Shutdown], "{trigger:?}");
+    }
+}
+
+#[test]
+fn shutdown_cuts_a_peer_that_never_reads_at_the_drain_deadline() {
+    for trigger in TRIGGERS {
+        let config = Config {
+            trigger,
+            drain_timeout: Duration::from_millis(50),
+            ..Config::default()
+        };
+        let mut r = reactor_with(config, Drain::new(pattern(PEER_CANNOT_HOLD)));
+        let (_, addr) = listen(r.io());
+        let _peer = TcpStream::connect(addr).unwrap();
+
+        assert_eq!(run(&mut r), Exit::Graceful, "{trigger:?}");
+        assert!(r.handler().inner.pending_at_shutdown > 0, "{trigger:?}");
+        assert_eq!(
+            r.handler().inner.closes,
+            [CloseReason::DrainTimeout],
+            "{trigger:?}"
+        );
+    }
+}
+
+#[test]
+fn a_second_shutdown_forces_the_exit() {
+    for trigger in TRIGGERS {
+        let mut drain = Drain::new(pattern(PEER_CANNOT_HOLD));
+        drain.force = true;
+        let mut r = reactor(trigger, drain);
+        let (_, addr) = listen(r.io());
+        let _peer = TcpStream::connect(addr).unwrap();
+
+        assert_eq!(run(&mut r), Exit::Forced, "{trigger:?}");
+        assert!(r.handler().inner.closes.is_empty(), "{trigger:?}");
+    }
+}
+
+/// Records closes only.
+#[derive(Default)]
+struct CloseLog {
+    closes: Vec<(Token, CloseReason)>,
+}
+
+impl Handler for CloseLog {
+    fn on_data(&mut self, _io: &mut Io, _conn: Token, data: &[u8]) -> usize {
+        data.len()
+    }
+
+    fn on_close(&mut self, _io: &mut Io, conn: Token, reason: CloseReason) {
+        self.closes.push((conn, reason));
+    }
+}
+
+/// Regression: closes made through `Reactor::io` before `run` were queued
+/// for `on_close` but never reported when `run` then had nothing else to do
+/// (here: a shutdown that closes the last connection at once).
+#[test]
+fn closes_made_before_run_are_reported() {
+    for trigger in TRIGGERS {
+        let mut r = reactor(trigger, CloseLog::default());
+        let (_, addr) = listen(r.io());
+        let client = r.io().connect(addr, None).expect("connect");
+        r.io().shutdown();
+
+        assert_eq!(run(&mut r), Exit::Graceful, "{trigger:?}");
+        assert_eq!(
+            r.handler().inner.closes,
+            [(client, CloseReason::Shutdown)],
+            "{trigger:?}"
+        );
+    }
+}
