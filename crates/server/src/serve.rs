@@ -94,7 +94,7 @@ pub fn summary(report: &ServeReport) -> String {
     };
     let c = &s.closes;
     format!(
-        "tenk echo {how} after {:.1}s: {} accepted, {} rejected (max-conns), {} closed (client {}, idle timeout {}, write timeout {}, buffer limit {}, error {}, local {}), {} in, {} out, {} wake-ups, {} accept pauses",
+        "tenk echo {how} after {:.1}s: {} accepted, {} rejected (max-conns), {} closed (client {}, idle timeout {}, write timeout {}, buffer limit {}, error {}, local {}), {} in, {} out, {} wake-ups, {} accept pauses; syscalls: {} epoll_wait, {} epoll_ctl, {} read, {} write",
         report.elapsed.as_secs_f64(),
         s.accepted,
         s.rejected,
@@ -109,6 +109,10 @@ pub fn summary(report: &ServeReport) -> String {
         human_bytes(s.bytes_out as f64),
         human_count(s.epoll_waits as f64),
         s.accept_pauses,
+        s.epoll_waits,
+        s.epoll_ctls,
+        s.reads,
+        s.writes,
     )
 }
 

@@ -154,7 +154,7 @@ fn shut_down_gracefully(server: &mut Server, what: &str) -> String {
 fn summary_count(summary: &str, label: &str) -> u64 {
     let (_, totals) = summary.split_once(": ").expect("summary totals");
     let words: Vec<&str> = totals
-        .split(|c: char| c.is_whitespace() || matches!(c, ',' | '(' | ')'))
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')'))
         .filter(|word| !word.is_empty())
         .collect();
     let label: Vec<&str> = label.split_whitespace().collect();
