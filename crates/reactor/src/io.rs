@@ -199,6 +199,18 @@ impl Io {
         }
     }
 
+    /// The peer address of a connection (for access logs).
+    ///
+    /// # Errors
+    /// `NotFound` for a stale token or a listener; otherwise those of
+    /// `getpeername` (e.g. `ENOTCONN` once the peer has gone).
+    pub fn peer_addr(&self, token: Token) -> io::Result<SocketAddr> {
+        match self.entries.get(token) {
+            Some(Entry::Conn(c)) => socket::peer_addr(&c.fd),
+            _ => Err(io::ErrorKind::NotFound.into()),
+        }
+    }
+
     /// Starts a non-blocking connect to `addr`, optionally from source
     /// address `source` (which lets a load generator use more than one
     /// source address's worth of ephemeral ports).
@@ -568,15 +580,20 @@ impl Io {
         if l.paused {
             return;
         }
-        warn!(
-            "accept failed ({}), pausing accepts for {:?}",
-            io::Error::from(errno),
-            self.config.accept_retry
-        );
         let _ = self.epoll.delete(&l.fd);
         l.paused = true;
         self.stats.epoll_ctls += 1;
         self.stats.accept_pauses += 1;
+        // Out of descriptors, the pause repeats every retry period: log
+        // the 1st, 2nd, 4th, 8th… so the log says it without flooding.
+        if self.stats.accept_pauses.is_power_of_two() {
+            warn!(
+                "accept failed ({}), pausing accepts for {:?} ({} pauses so far)",
+                io::Error::from(errno),
+                self.config.accept_retry,
+                self.stats.accept_pauses
+            );
+        }
         let retry = Instant::now() + self.config.accept_retry;
         self.timers.insert(retry, TimerKind::ResumeAccept(listener));
     }

@@ -224,9 +224,22 @@ impl<H: Handler> Reactor<H> {
                     }
                 }
                 Err(Errno::AGAIN) => return,
-                // The connection died in the backlog, or a signal: neither
-                // is the listener's fault.
-                Err(Errno::INTR | Errno::CONNABORTED | Errno::PROTO) => continue,
+                // The connection died in the backlog, or a signal, or (per
+                // accept(2)) a network error already pending on the new
+                // socket: none is the listener's fault.
+                Err(
+                    Errno::INTR
+                    | Errno::CONNABORTED
+                    | Errno::PROTO
+                    | Errno::NETDOWN
+                    | Errno::NOPROTOOPT
+                    | Errno::HOSTDOWN
+                    | Errno::NONET
+                    | Errno::HOSTUNREACH
+                    | Errno::OPNOTSUPP
+                    | Errno::NETUNREACH
+                    | Errno::PERM,
+                ) => continue,
                 Err(errno @ (Errno::MFILE | Errno::NFILE))
                     if self.io.conns >= self.io.config.max_conns =>
                 {
@@ -283,7 +296,11 @@ impl<H: Handler> Reactor<H> {
             return;
         };
         // One-shot: the kernel disarmed the registration by reporting it.
-        conn.armed = false;
+        // (Only one-shot: clearing it in level mode would cost an
+        // EPOLL_CTL_MOD with unchanged flags after every event.)
+        if self.io.config.trigger == Trigger::OneShot {
+            conn.armed = false;
+        }
         if flags.intersects(EventFlags::RDHUP | EventFlags::HUP) {
             conn.hangup = true;
         }

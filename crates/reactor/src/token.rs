@@ -9,7 +9,7 @@
 /// recognised as stale and dropped, so it can never be delivered to the new
 /// occupant. Every method that takes a token ignores a stale one.
 ///
-/// The index is dense and small (slots are reused lowest-free-last), so a
+/// The index is dense and small (the most recently freed slot is reused first), so a
 /// protocol can keep its per-connection state in a `Vec` indexed by
 /// [`Token::index`].
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]

@@ -873,3 +873,68 @@ fn closes_made_before_run_are_reported() {
         );
     }
 }
+
+/// Round trips between an outbound client and the server side of the
+/// same reactor, counting `epoll_ctl` calls once traffic is flowing.
+#[derive(Default)]
+struct RoundTrips {
+    client: Option<Token>,
+    rounds: u32,
+    ctls_at_start: u64,
+    ctls_in_steady_state: u64,
+}
+
+const ROUNDS: u32 = 200;
+
+impl Handler for RoundTrips {
+    fn on_connect(&mut self, io: &mut Io, conn: Token) {
+        self.ctls_at_start = io.stats().epoll_ctls;
+        io.send(conn, b"ping");
+    }
+
+    fn on_data(&mut self, io: &mut Io, conn: Token, data: &[u8]) -> usize {
+        if Some(conn) != self.client {
+            io.send(conn, data);
+            return data.len();
+        }
+        self.rounds += 1;
+        if self.rounds == ROUNDS {
+            self.ctls_in_steady_state = io.stats().epoll_ctls - self.ctls_at_start;
+            io.stop();
+        } else {
+            io.send(conn, b"ping");
+        }
+        data.len()
+    }
+}
+
+/// Regression (level-mode MOD per event): every event used to clear the
+/// one-shot "armed" flag in every mode, so level mode paid an
+/// `EPOLL_CTL_MOD` with unchanged flags after each event, as one-shot does.
+/// In steady state edge and level make no `epoll_ctl` at all; one-shot
+/// re-arms after every event.
+#[test]
+fn steady_state_epoll_ctl_calls_per_mode() {
+    for trigger in TRIGGERS {
+        let mut r = reactor(trigger, RoundTrips::default());
+        let (_, addr) = listen(r.io());
+        let client = r.io().connect(addr, None).expect("connect");
+        r.handler().inner.client = Some(client);
+        assert_eq!(run(&mut r), Exit::Stopped);
+        let h = &r.handler().inner;
+        assert_eq!(h.rounds, ROUNDS, "{trigger:?}");
+        match trigger {
+            reactor::Trigger::OneShot => assert!(
+                h.ctls_in_steady_state >= u64::from(ROUNDS),
+                "{trigger:?}: one-shot re-arms every event: {}",
+                h.ctls_in_steady_state
+            ),
+            // The accept's ADD may land after the client's connect.
+            _ => assert!(
+                h.ctls_in_steady_state <= 1,
+                "{trigger:?}: {} epoll_ctl calls over {ROUNDS} round trips",
+                h.ctls_in_steady_state
+            ),
+        }
+    }
+}

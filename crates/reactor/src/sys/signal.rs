@@ -68,17 +68,19 @@ impl SignalSet {
 /// The errors of `sigaction(2)` and `pthread_sigmask(3)`.
 pub fn block(signals: &[i32]) -> io::Result<SignalSet> {
     let set = SignalSet::new(signals)?;
+    // Block first, then reset: in the other order a signal arriving in
+    // between would find the default action (terminate) unblocked.
+    // SAFETY: `set.set` is initialised; a null old-set pointer is allowed.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set.set, std::ptr::null_mut()) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
     for &signal in signals {
         // SAFETY: SIG_DFL is a valid disposition for any catchable signal;
         // no Rust handler is installed or replaced.
         if unsafe { libc::signal(signal, libc::SIG_DFL) } == libc::SIG_ERR {
             return Err(io::Error::last_os_error());
         }
-    }
-    // SAFETY: `set.set` is initialised; a null old-set pointer is allowed.
-    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set.set, std::ptr::null_mut()) };
-    if rc != 0 {
-        return Err(io::Error::from_raw_os_error(rc));
     }
     Ok(set)
 }

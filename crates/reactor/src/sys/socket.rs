@@ -119,6 +119,11 @@ pub(crate) fn local_addr(fd: impl AsFd) -> io::Result<SocketAddr> {
     SocketAddr::try_from(addr).map_err(|_| io::Error::other("not an IP socket"))
 }
 
+pub(crate) fn peer_addr(fd: impl AsFd) -> io::Result<SocketAddr> {
+    let addr = net::getpeername(fd)?.ok_or_else(|| io::Error::other("no peer address"))?;
+    SocketAddr::try_from(addr).map_err(|_| io::Error::other("not an IP socket"))
+}
+
 pub(crate) fn read(fd: impl AsFd, buf: &mut [u8]) -> Result<usize, Errno> {
     Ok(net::recv(fd, buf, RecvFlags::empty())?.0)
 }

@@ -1,0 +1,512 @@
+//! Request framing: where a request ends, what its body is, and which
+//! status a bad one gets. I/O free; heads are parsed by `httparse`.
+//!
+//! [`parse`] looks at the bytes a connection has buffered and returns a
+//! complete request (borrowing from the buffer), "need more bytes", or the
+//! error status to answer with. Called again with more bytes, it starts
+//! over from the first byte: a head is at most 8 KiB and a body at most
+//! `max_body`, so re-parsing is bounded, and no per-connection parser state
+//! can go stale.
+
+use std::borrow::Cow;
+
+/// Limits on what a client may send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Request line plus headers (431 beyond; nginx's default is 8 KiB).
+    pub max_head: usize,
+    /// Request target (414 beyond).
+    pub max_uri: usize,
+    /// Decoded body (413 beyond).
+    pub max_body: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_head: 8 * 1024,
+            max_uri: 4 * 1024,
+            max_body: 1024 * 1024,
+        }
+    }
+}
+
+/// Header lines parsed per request; more is a 431.
+pub const MAX_HEADERS: usize = 64;
+
+/// Request methods the server understands. Others are answered 501.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Put,
+    Delete,
+    Options,
+    Patch,
+}
+
+impl Method {
+    fn from_token(token: &str) -> Option<Method> {
+        Some(match token {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "DELETE" => Method::Delete,
+            "OPTIONS" => Method::Options,
+            "PATCH" => Method::Patch,
+            _ => return None,
+        })
+    }
+
+    /// The method as it appears on the request line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+            Method::Options => "OPTIONS",
+            Method::Patch => "PATCH",
+        }
+    }
+}
+
+/// A complete request, borrowing from the connection's buffer.
+#[derive(Debug)]
+pub struct Request<'b, 'h> {
+    pub method: Method,
+    /// The request target as sent (path and query).
+    pub target: &'b str,
+    /// Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub version: u8,
+    pub headers: &'h [httparse::Header<'b>],
+    /// The body: borrowed for Content-Length, decoded for chunked.
+    pub body: Cow<'b, [u8]>,
+    /// Whether the connection stays open after the response.
+    pub keep_alive: bool,
+}
+
+impl Request<'_, '_> {
+    /// The first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    }
+
+    /// The target's path, without the query.
+    pub fn path(&self) -> &str {
+        self.target.split_once('?').map_or(self.target, |(p, _)| p)
+    }
+}
+
+/// What the buffered bytes hold.
+#[derive(Debug)]
+pub enum Parsed<'b, 'h> {
+    /// A complete request, and the bytes it took.
+    Complete(Request<'b, 'h>, usize),
+    /// More bytes are needed. `continue_expected` is set when the head is
+    /// complete, asks for `100-continue`, and the body has not started.
+    Partial {
+        head_complete: bool,
+        continue_expected: bool,
+    },
+}
+
+/// A request that must be refused, with the status to answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    /// Why, for logs and error bodies.
+    pub why: &'static str,
+}
+
+fn refuse(status: u16, why: &'static str) -> Refusal {
+    Refusal { status, why }
+}
+
+/// Frames the first request in `buf`; see the module docs.
+///
+/// # Errors
+/// The status a malformed or hostile request is answered with: 400
+/// (malformed, smuggling attempts: Content-Length with Transfer-Encoding,
+/// differing Content-Lengths; no Host in HTTP/1.1), 413 (body over
+/// `max_body`), 414 (target over `max_uri`), 417 (unknown expectation),
+/// 431 (head over `max_head` or too many headers), 501 (unknown method or
+/// transfer coding), 505 (not HTTP/1.x).
+pub fn parse<'b, 'h>(
+    buf: &'b [u8],
+    headers: &'h mut [httparse::Header<'b>; MAX_HEADERS],
+    limits: &Limits,
+) -> Result<Parsed<'b, 'h>, Refusal> {
+    check_request_line(buf, limits)?;
+    let mut request = httparse::Request::new(headers);
+    let head_len = match request.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => {
+            if buf.len() > limits.max_head {
+                return Err(refuse(431, "request head too large"));
+            }
+            return Ok(Parsed::Partial {
+                head_complete: false,
+                continue_expected: false,
+            });
+        }
+        Err(httparse::Error::TooManyHeaders) => return Err(refuse(431, "too many headers")),
+        Err(httparse::Error::Version) => return Err(refuse(505, "not HTTP/1.x")),
+        Err(_) => return Err(refuse(400, "malformed request")),
+    };
+    if head_len > limits.max_head {
+        return Err(refuse(431, "request head too large"));
+    }
+    let method_token = request.method.unwrap_or("");
+    let method = Method::from_token(method_token).ok_or(refuse(501, "method not implemented"))?;
+    let target = request.path.unwrap_or("/");
+    let version = request.version.unwrap_or(1);
+    let headers: &'h [httparse::Header<'b>] = request.headers;
+    let framing = Framing::of(headers, version)?;
+
+    let rest = &buf[head_len..];
+    let (body, body_len) = match framing.body {
+        BodyKind::None => (Cow::Borrowed(&rest[..0]), 0),
+        BodyKind::Length(n) => {
+            if n > limits.max_body as u64 {
+                return Err(refuse(413, "body too large"));
+            }
+            let n = n as usize;
+            if rest.len() < n {
+                return Ok(Parsed::Partial {
+                    head_complete: true,
+                    continue_expected: framing.expect_continue && rest.is_empty(),
+                });
+            }
+            (Cow::Borrowed(&rest[..n]), n)
+        }
+        BodyKind::Chunked => match decode_chunked(rest, limits.max_body)? {
+            Some((body, used)) => (Cow::Owned(body), used),
+            None => {
+                return Ok(Parsed::Partial {
+                    head_complete: true,
+                    continue_expected: framing.expect_continue && rest.is_empty(),
+                })
+            }
+        },
+    };
+    let request = Request {
+        method,
+        target,
+        version,
+        headers,
+        body,
+        keep_alive: framing.keep_alive,
+    };
+    Ok(Parsed::Complete(request, head_len + body_len))
+}
+
+/// 414 for a request line whose target is too long, decided before the
+/// head is complete: a client streaming an endless URI must not be able
+/// to make the server wait for the 8 KiB head limit.
+fn check_request_line(buf: &[u8], limits: &Limits) -> Result<(), Refusal> {
+    let line_end = buf.iter().position(|&b| b == b'\n').unwrap_or(buf.len());
+    let line = &buf[..line_end];
+    // "METHOD SP target SP HTTP/1.1": the target is between the spaces.
+    let target_len = match line.iter().position(|&b| b == b' ') {
+        Some(first) => {
+            let after = &line[first + 1..];
+            after.iter().position(|&b| b == b' ').unwrap_or(after.len())
+        }
+        None => 0,
+    };
+    if target_len > limits.max_uri {
+        return Err(refuse(414, "request target too long"));
+    }
+    Ok(())
+}
+
+enum BodyKind {
+    None,
+    Length(u64),
+    Chunked,
+}
+
+struct Framing {
+    body: BodyKind,
+    keep_alive: bool,
+    expect_continue: bool,
+}
+
+impl Framing {
+    fn of(headers: &[httparse::Header<'_>], version: u8) -> Result<Framing, Refusal> {
+        let mut length: Option<u64> = None;
+        let mut chunked = false;
+        let mut transfer_encoding = false;
+        let mut close = false;
+        let mut keep_alive_token = false;
+        let mut expect_continue = false;
+        let mut hosts = 0;
+        for header in headers {
+            let name = header.name;
+            let value = std::str::from_utf8(header.value)
+                .map_err(|_| refuse(400, "header value is not text"))?
+                .trim();
+            if name.eq_ignore_ascii_case("content-length") {
+                // Digits only: "+5", " 5 5" or "0x5" are smuggling material.
+                if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(refuse(400, "invalid Content-Length"));
+                }
+                let n: u64 = value
+                    .parse()
+                    .map_err(|_| refuse(400, "invalid Content-Length"))?;
+                if length.is_some_and(|m| m != n) {
+                    return Err(refuse(400, "differing Content-Lengths"));
+                }
+                length = Some(n);
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                transfer_encoding = true;
+                if value.eq_ignore_ascii_case("chunked") && !chunked {
+                    chunked = true;
+                } else {
+                    return Err(refuse(501, "unsupported Transfer-Encoding"));
+                }
+            } else if name.eq_ignore_ascii_case("connection") {
+                for token in value.split(',') {
+                    let token = token.trim();
+                    if token.eq_ignore_ascii_case("close") {
+                        close = true;
+                    } else if token.eq_ignore_ascii_case("keep-alive") {
+                        keep_alive_token = true;
+                    }
+                }
+            } else if name.eq_ignore_ascii_case("expect") {
+                if value.eq_ignore_ascii_case("100-continue") {
+                    expect_continue = true;
+                } else {
+                    return Err(refuse(417, "unsupported expectation"));
+                }
+            } else if name.eq_ignore_ascii_case("host") {
+                hosts += 1;
+            }
+        }
+        if transfer_encoding && length.is_some() {
+            return Err(refuse(400, "Content-Length with Transfer-Encoding"));
+        }
+        if version == 1 && hosts != 1 {
+            return Err(refuse(400, "HTTP/1.1 needs exactly one Host"));
+        }
+        if hosts > 1 {
+            return Err(refuse(400, "more than one Host"));
+        }
+        let body = if chunked {
+            BodyKind::Chunked
+        } else {
+            match length {
+                Some(0) | None => BodyKind::None,
+                Some(n) => BodyKind::Length(n),
+            }
+        };
+        let keep_alive = if version == 1 {
+            !close
+        } else {
+            keep_alive_token && !close
+        };
+        Ok(Framing {
+            body,
+            keep_alive,
+            expect_continue,
+        })
+    }
+}
+
+/// Decodes a chunked body at the start of `buf`: the body and the bytes it
+/// took, or `None` if incomplete.
+fn decode_chunked(buf: &[u8], max_body: usize) -> Result<Option<(Vec<u8>, usize)>, Refusal> {
+    let mut body = Vec::new();
+    let mut at = 0;
+    loop {
+        let (used, size) = match httparse::parse_chunk_size(&buf[at..]) {
+            Ok(httparse::Status::Complete(found)) => found,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(_) => return Err(refuse(400, "bad chunk size")),
+        };
+        at += used;
+        if size == 0 {
+            break;
+        }
+        if body.len() as u64 + size > max_body as u64 {
+            return Err(refuse(413, "body too large"));
+        }
+        let size = size as usize;
+        if buf.len() < at + size + 2 {
+            return Ok(None);
+        }
+        body.extend_from_slice(&buf[at..at + size]);
+        at += size;
+        if &buf[at..at + 2] != b"\r\n" {
+            return Err(refuse(400, "chunk not followed by CRLF"));
+        }
+        at += 2;
+    }
+    // Trailer fields, then an empty line.
+    loop {
+        let Some(end) = buf[at..].windows(2).position(|w| w == b"\r\n") else {
+            return Ok(None);
+        };
+        at += end + 2;
+        if end == 0 {
+            return Ok(Some((body, at)));
+        }
+        if at > max_body + 8 * 1024 {
+            return Err(refuse(431, "trailers too large"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Method, target, body, keep-alive and bytes used of a request.
+    type Framed = (Method, String, Vec<u8>, bool, usize);
+
+    fn outcome(buf: &[u8]) -> Result<Option<Framed>, u16> {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        match parse(buf, &mut headers, &Limits::default()) {
+            Ok(Parsed::Complete(r, used)) => Ok(Some((
+                r.method,
+                r.target.to_string(),
+                r.body.to_vec(),
+                r.keep_alive,
+                used,
+            ))),
+            Ok(Parsed::Partial { .. }) => Ok(None),
+            Err(refusal) => Err(refusal.status),
+        }
+    }
+
+    #[test]
+    fn good_requests() {
+        let get = b"GET /a?b=1 HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert_eq!(
+            outcome(get),
+            Ok(Some((
+                Method::Get,
+                "/a?b=1".into(),
+                vec![],
+                true,
+                get.len()
+            )))
+        );
+        let post = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET";
+        assert_eq!(
+            outcome(post),
+            Ok(Some((
+                Method::Post,
+                "/echo".into(),
+                b"hello".to_vec(),
+                true,
+                post.len() - 3
+            )))
+        );
+        let chunked = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-T: 1\r\n\r\n";
+        assert_eq!(
+            outcome(chunked),
+            Ok(Some((
+                Method::Post,
+                "/".into(),
+                b"hello world".to_vec(),
+                true,
+                chunked.len()
+            )))
+        );
+        let http10 = b"GET / HTTP/1.0\r\n\r\n";
+        assert!(!outcome(http10).unwrap().unwrap().3, "1.0 closes");
+        let http10_ka = b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
+        assert!(outcome(http10_ka).unwrap().unwrap().3);
+        let close = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        assert!(!outcome(close).unwrap().unwrap().3);
+    }
+
+    #[test]
+    fn bad_requests_get_their_status() {
+        let long_uri = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(5000));
+        let big_head = format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+            "a".repeat(9000)
+        );
+        let many = format!(
+            "GET / HTTP/1.1\r\nHost: x\r\n{}\r\n",
+            "X-A: 1\r\n".repeat(MAX_HEADERS + 1)
+        );
+        let cases: Vec<(&[u8], u16)> = vec![
+            (b"GARBAGE\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nBad Header\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: +1\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n", 413),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\naXX", 400),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n200000\r\n", 413),
+            (b"BREW / HTTP/1.1\r\nHost: x\r\n\r\n", 501),
+            (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+            (b"GET / HTTP/1.1\r\nHost: x\r\nExpect: tea\r\n\r\n", 417),
+            (long_uri.as_bytes(), 414),
+            (&long_uri.as_bytes()[..4500], 414),
+            (big_head.as_bytes(), 431),
+            (&big_head.as_bytes()[..8500], 431),
+            (many.as_bytes(), 431),
+        ];
+        for (buf, status) in cases {
+            assert_eq!(
+                outcome(buf).map(|_| ()),
+                Err(status),
+                "{:?}",
+                String::from_utf8_lossy(&buf[..buf.len().min(120)])
+            );
+        }
+    }
+
+    #[test]
+    fn incomplete_requests_wait() {
+        for buf in [
+            &b"GET / HTTP/1.1\r\nHost: x\r\n"[..],
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhel",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n",
+        ] {
+            assert_eq!(outcome(buf), Ok(None), "{:?}", String::from_utf8_lossy(buf));
+        }
+    }
+
+    #[test]
+    fn continue_is_expected_only_before_the_body() {
+        let head =
+            b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n";
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        assert!(matches!(
+            parse(head, &mut headers, &Limits::default()),
+            Ok(Parsed::Partial {
+                head_complete: true,
+                continue_expected: true
+            })
+        ));
+        let mut with_body = head.to_vec();
+        with_body.push(b'a');
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        assert!(matches!(
+            parse(&with_body, &mut headers, &Limits::default()),
+            Ok(Parsed::Partial {
+                head_complete: true,
+                continue_expected: false
+            })
+        ));
+    }
+}

@@ -1,0 +1,341 @@
+//! The HTTP/1.1 connection handler: a [`reactor::Handler`] that frames
+//! requests, hands each to an [`App`], and writes every response of a
+//! batch in one `send`.
+
+use std::io::Write as _;
+use std::time::{Duration, SystemTime};
+
+use reactor::{CloseReason, Handler, Io, TimerId, Token};
+
+use crate::date::DateCache;
+use crate::parse::{self, Limits, Parsed, Refusal, Request, MAX_HEADERS};
+use crate::response::{CachedResponse, Response};
+
+/// What an application does with a request.
+pub trait App {
+    /// Answers `request` through `reply`. Every request must be answered
+    /// exactly once; an unanswered one gets a 500.
+    fn handle(&mut self, request: &Request<'_, '_>, reply: &mut Reply<'_>);
+}
+
+/// Where a handler writes its response.
+pub struct Reply<'a> {
+    out: &'a mut Vec<u8>,
+    date: &'a DateCache,
+    head: bool,
+    keep_alive: bool,
+    version: u8,
+    /// Status and body length of what was written, for stats and logs.
+    written: Option<(u16, usize)>,
+}
+
+impl Reply<'_> {
+    /// Answers with `response`.
+    pub fn send(&mut self, response: &Response) {
+        if self.written.is_some() {
+            return;
+        }
+        if response.close {
+            self.keep_alive = false;
+        }
+        response.encode(
+            self.out,
+            self.date,
+            self.head,
+            self.keep_alive,
+            self.version,
+        );
+        self.written = Some((response.status, response.body.len()));
+    }
+
+    /// Answers with a response encoded once per second.
+    pub fn send_cached(&mut self, response: &mut CachedResponse) {
+        if self.written.is_some() {
+            return;
+        }
+        response.encode(
+            self.out,
+            self.date,
+            self.head,
+            self.keep_alive,
+            self.version,
+        );
+        self.written = Some((response.status(), response.body_len()));
+    }
+}
+
+/// Settings of the HTTP layer.
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    pub limits: Limits,
+    /// A request head not complete this long after its first byte is
+    /// answered 408 (slowloris).
+    pub header_timeout: Duration,
+    /// Log every request on stdout.
+    pub access_log: bool,
+}
+
+impl Default for HttpConfig {
+    fn default() -> HttpConfig {
+        HttpConfig {
+            limits: Limits::default(),
+            header_timeout: Duration::from_secs(10),
+            access_log: false,
+        }
+    }
+}
+
+/// Counters of the HTTP layer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HttpStats {
+    /// Requests answered, by status class: index 1 for 1xx … 5 for 5xx.
+    pub responses: [u64; 6],
+    /// Requests refused as malformed or hostile (4xx/5xx from the framing).
+    pub refused: u64,
+    /// Heads cut by the header timeout (408).
+    pub header_timeouts: u64,
+}
+
+impl HttpStats {
+    /// Responses of every class.
+    pub fn total(&self) -> u64 {
+        self.responses.iter().sum()
+    }
+}
+
+#[derive(Default)]
+struct ConnState {
+    token: Option<Token>,
+    /// The header timeout of the request head now arriving.
+    head_timer: Option<TimerId>,
+    /// `100 Continue` was sent for the request now arriving.
+    continue_sent: bool,
+    /// An answer ended the connection; later input is ignored.
+    done: bool,
+}
+
+/// An HTTP/1.1 server for one reactor.
+pub struct HttpServer<A> {
+    app: A,
+    config: HttpConfig,
+    conns: Vec<ConnState>,
+    /// Responses of one batch, written with one `send`.
+    out: Vec<u8>,
+    date: DateCache,
+    stats: HttpStats,
+}
+
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+impl<A: App> HttpServer<A> {
+    pub fn new(app: A, config: HttpConfig) -> HttpServer<A> {
+        HttpServer {
+            app,
+            config,
+            conns: Vec::new(),
+            out: Vec::new(),
+            date: DateCache::default(),
+            stats: HttpStats::default(),
+        }
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> HttpStats {
+        self.stats
+    }
+
+    /// The application.
+    pub fn app(&mut self) -> &mut A {
+        &mut self.app
+    }
+
+    fn state(&mut self, conn: Token) -> Option<&mut ConnState> {
+        self.conns
+            .get_mut(conn.index())
+            .filter(|s| s.token == Some(conn))
+    }
+
+    fn count(&mut self, status: u16) {
+        let class = usize::from(status / 100);
+        self.stats.responses[if (1..=5).contains(&class) { class } else { 0 }] += 1;
+    }
+
+    fn log(&self, io: &Io, conn: Token, request: &Request<'_, '_>, status: u16, len: usize) {
+        let peer = io
+            .peer_addr(conn)
+            .map_or_else(|_| "-".to_string(), |a| a.ip().to_string());
+        let _ = writeln!(
+            std::io::stdout().lock(),
+            "{peer} \"{} {} HTTP/1.{}\" {status} {len}",
+            request.method.as_str(),
+            request.target,
+            request.version
+        );
+    }
+
+    /// Answers a refused request and ends the connection.
+    fn refuse(&mut self, conn: Token, refusal: Refusal) {
+        self.stats.refused += 1;
+        self.count(refusal.status);
+        let body = format!(
+            "{} {}: {}\n",
+            refusal.status,
+            crate::status::reason(refusal.status),
+            refusal.why
+        );
+        let mut response = Response::text(refusal.status, body.into_bytes());
+        response.close = true;
+        response.encode(&mut self.out, &self.date, false, false, 1);
+        if let Some(state) = self.state(conn) {
+            state.done = true;
+        }
+        tracing::debug!(?conn, status = refusal.status, why = refusal.why, "refused");
+    }
+}
+
+impl<A: App> Handler for HttpServer<A> {
+    fn on_accept(&mut self, _io: &mut Io, _listener: Token, conn: Token) {
+        let index = conn.index();
+        if self.conns.len() <= index {
+            self.conns.resize_with(index + 1, ConnState::default);
+        }
+        self.conns[index] = ConnState {
+            token: Some(conn),
+            ..ConnState::default()
+        };
+    }
+
+    fn on_data(&mut self, io: &mut Io, conn: Token, data: &[u8]) -> usize {
+        match self.state(conn) {
+            Some(state) if !state.done => {}
+            // Input after the last answer (a lingering close) is dropped.
+            _ => return data.len(),
+        }
+        self.date.refresh(SystemTime::now());
+        self.out.clear();
+        let mut consumed = 0;
+        let mut close = false;
+        while consumed < data.len() {
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            match parse::parse(&data[consumed..], &mut headers, &self.config.limits) {
+                Ok(Parsed::Complete(request, used)) => {
+                    consumed += used;
+                    if let Some(state) = self.state(conn) {
+                        let timer = state.head_timer.take();
+                        state.continue_sent = false;
+                        if let Some(timer) = timer {
+                            io.cancel_timer(timer);
+                        }
+                    }
+                    let mut reply = Reply {
+                        out: &mut self.out,
+                        date: &self.date,
+                        head: request.method == parse::Method::Head,
+                        keep_alive: request.keep_alive,
+                        version: request.version,
+                        written: None,
+                    };
+                    self.app.handle(&request, &mut reply);
+                    let keep_alive = reply.keep_alive;
+                    let (status, len) = match reply.written {
+                        Some(written) => written,
+                        None => {
+                            let response = Response::text(500, &b"no response\n"[..]);
+                            reply.send(&response);
+                            (500, response.body.len())
+                        }
+                    };
+                    self.count(status);
+                    if self.config.access_log {
+                        self.log(io, conn, &request, status, len);
+                    }
+                    if !keep_alive {
+                        close = true;
+                        break;
+                    }
+                }
+                Ok(Parsed::Partial {
+                    head_complete,
+                    continue_expected,
+                }) => {
+                    let header_timeout = self.config.header_timeout;
+                    let mut send_continue = false;
+                    if let Some(state) = self.state(conn) {
+                        if continue_expected && !state.continue_sent {
+                            state.continue_sent = true;
+                            send_continue = true;
+                        }
+                        if head_complete {
+                            // The head made it in time; the body is
+                            // governed by the reactor's idle timeout.
+                            if let Some(timer) = state.head_timer.take() {
+                                io.cancel_timer(timer);
+                            }
+                        } else if state.head_timer.is_none() && !header_timeout.is_zero() {
+                            let timer = io.add_timer(header_timeout, conn.index() as u64);
+                            if let Some(state) = self.state(conn) {
+                                state.head_timer = Some(timer);
+                            }
+                        }
+                    }
+                    if send_continue {
+                        self.out.extend_from_slice(CONTINUE);
+                    }
+                    break;
+                }
+                Err(refusal) => {
+                    self.refuse(conn, refusal);
+                    consumed = data.len();
+                    close = true;
+                    break;
+                }
+            }
+        }
+        if !self.out.is_empty() {
+            io.send(conn, &self.out);
+        }
+        if close {
+            if let Some(state) = self.state(conn) {
+                state.done = true;
+            }
+            // A lingering close (in the reactor) when input is left unread,
+            // so the client reads this answer instead of a reset.
+            io.close_when_flushed(conn);
+            return data.len();
+        }
+        consumed
+    }
+
+    fn on_close(&mut self, io: &mut Io, conn: Token, _reason: CloseReason) {
+        if let Some(state) = self.state(conn) {
+            let timer = state.head_timer.take();
+            *state = ConnState::default();
+            if let Some(timer) = timer {
+                io.cancel_timer(timer);
+            }
+        }
+    }
+
+    fn on_timer(&mut self, io: &mut Io, timer: TimerId, data: u64) {
+        let Some(state) = self.conns.get_mut(data as usize) else {
+            return;
+        };
+        if state.head_timer != Some(timer) {
+            return;
+        }
+        state.head_timer = None;
+        let Some(conn) = state.token else { return };
+        self.stats.header_timeouts += 1;
+        self.out.clear();
+        self.date.refresh(SystemTime::now());
+        self.refuse(
+            conn,
+            Refusal {
+                status: 408,
+                why: "request head not received in time",
+            },
+        );
+        io.send(conn, &self.out);
+        io.close_when_flushed(conn);
+    }
+}
