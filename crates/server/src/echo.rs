@@ -1,14 +1,10 @@
 //! The echo protocol: every byte received is sent back, in order.
 
-use reactor::{Handler, Io, TimerId, Token};
+use reactor::{Handler, Io, Token};
 
-use crate::stats_line::StatsTicker;
-
-/// Echoes everything; optionally reports statistics once a second.
+/// Echoes everything.
 #[derive(Default)]
-pub struct Echo {
-    pub(crate) ticker: Option<StatsTicker>,
-}
+pub struct Echo;
 
 impl Handler for Echo {
     fn on_data(&mut self, io: &mut Io, conn: Token, data: &[u8]) -> usize {
@@ -16,11 +12,5 @@ impl Handler for Echo {
         // kernel does not take is copied, into the connection's output.
         io.send(conn, data);
         data.len()
-    }
-
-    fn on_timer(&mut self, io: &mut Io, _timer: TimerId, _data: u64) {
-        if let Some(ticker) = &mut self.ticker {
-            ticker.tick(io);
-        }
     }
 }

@@ -2,7 +2,9 @@
 //! and `http` build on the same pieces.
 
 pub mod echo;
+pub mod hello;
 pub mod serve;
+pub mod serving;
 pub mod stats_line;
 
 pub use serve::{serve, ServeOptions, ServeReport};

@@ -5,12 +5,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use reactor::signal::SignalSet;
-use reactor::{Config, Exit, Reactor, Stats};
+use reactor::{Config, Exit, Handler, Reactor, Stats};
 
-use crate::echo::Echo;
+use crate::serving::Serving;
 use crate::stats_line::{human_bytes, human_count, StatsTicker};
 
-/// What `tenk serve echo` was asked to do.
+/// What `tenk serve` was asked to do.
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
     /// Address to listen on (IPv4 or IPv6).
@@ -30,16 +30,20 @@ pub struct ServeOptions {
 
 /// How a server run ended.
 #[derive(Clone, Copy, Debug)]
-pub struct ServeReport {
+pub struct ServeReport<H = ()> {
     /// Why the reactor stopped.
     pub exit: Exit,
     /// Its counters at the end.
     pub stats: Stats,
     /// How long it ran.
     pub elapsed: Duration,
+    /// The server's own final figures (e.g. HTTP counters).
+    pub extra: H,
 }
 
-/// Runs the echo server until a watched signal shuts it down.
+/// Runs server `name` (as the banner and summary call it) with `handler`
+/// until a watched signal shuts it down; `extra` reads the handler's own
+/// figures at the end.
 ///
 /// The banner line goes to stdout as soon as the listener is bound, so a
 /// script (or a test) that asked for port 0 can read the port from it.
@@ -47,9 +51,18 @@ pub struct ServeReport {
 /// # Errors
 /// Failing to create the reactor, bind the listener or watch the signals,
 /// and fatal `epoll_wait` errors.
-pub fn serve(options: ServeOptions) -> io::Result<ServeReport> {
+pub fn serve<H: Handler, X>(
+    name: &str,
+    options: ServeOptions,
+    handler: H,
+    extra: impl FnOnce(&mut H) -> X,
+) -> io::Result<ServeReport<X>> {
     let started = Instant::now();
-    let mut reactor = Reactor::new(options.config.clone(), Echo::default())?;
+    let serving = Serving {
+        inner: handler,
+        ticker: None,
+    };
+    let mut reactor = Reactor::new(options.config.clone(), serving)?;
     let addr = SocketAddr::new(options.bind, options.port);
     let listener = reactor
         .io()
@@ -61,7 +74,7 @@ pub fn serve(options: ServeOptions) -> io::Result<ServeReport> {
     }
     let config = &options.config;
     println!(
-        "tenk echo listening on {bound} (trigger {}, max-events {}, budget {}, max-conns {}, backlog {})",
+        "tenk {name} listening on {bound} (trigger {}, max-events {}, budget {}, max-conns {}, backlog {})",
         config.trigger.name(),
         config.max_events,
         config.read_budget,
@@ -74,18 +87,20 @@ pub fn serve(options: ServeOptions) -> io::Result<ServeReport> {
         reactor.handler().ticker = Some(ticker);
     }
     let exit = reactor.run()?;
+    let stats = reactor.io().stats();
     let report = ServeReport {
         exit,
-        stats: reactor.io().stats(),
+        stats,
         elapsed: started.elapsed(),
+        extra: extra(&mut reactor.handler().inner),
     };
-    println!("{}", summary(&report));
+    println!("{}", summary(name, &report));
     io::stdout().flush()?;
     Ok(report)
 }
 
 /// The final line: how the run ended and its totals.
-pub fn summary(report: &ServeReport) -> String {
+pub fn summary<X>(name: &str, report: &ServeReport<X>) -> String {
     let s = &report.stats;
     let how = match report.exit {
         Exit::Graceful => "shut down gracefully",
@@ -94,7 +109,7 @@ pub fn summary(report: &ServeReport) -> String {
     };
     let c = &s.closes;
     format!(
-        "tenk echo {how} after {:.1}s: {} accepted, {} rejected (max-conns), {} closed (client {}, idle timeout {}, write timeout {}, buffer limit {}, error {}, local {}), {} in, {} out, {} wake-ups, {} accept pauses; syscalls: {} epoll_wait, {} epoll_ctl, {} read, {} write",
+        "tenk {name} {how} after {:.1}s: {} accepted, {} rejected (max-conns), {} closed (client {}, idle timeout {}, write timeout {}, buffer limit {}, error {}, local {}), {} in, {} out, {} wake-ups, {} accept pauses; syscalls: {} epoll_wait, {} epoll_ctl, {} read, {} write",
         report.elapsed.as_secs_f64(),
         s.accepted,
         s.rejected,
@@ -132,8 +147,9 @@ mod tests {
                 ..Stats::default()
             },
             elapsed: Duration::from_millis(1500),
+            extra: (),
         };
-        let line = summary(&report);
+        let line = summary("echo", &report);
         assert!(line.contains("second signal"), "{line}");
         assert!(line.contains("after 1.5s"), "{line}");
         assert!(line.contains("3 accepted"), "{line}");

@@ -4,24 +4,31 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use reactor::{Io, Stats};
+use reactor::{Io, Stats, TimerId};
 
 /// Prints one line of rates each second, re-arming its own timer.
 pub struct StatsTicker {
     last: Stats,
     last_at: Instant,
     period: Duration,
+    timer: TimerId,
 }
 
 impl StatsTicker {
     /// Starts ticking on `io` every `period`.
     pub fn start(io: &mut Io, period: Duration) -> StatsTicker {
-        io.add_timer(period, 0);
+        let timer = io.add_timer(period, 0);
         StatsTicker {
             last: io.stats(),
             last_at: Instant::now(),
             period,
+            timer,
         }
+    }
+
+    /// Whether `timer` is this ticker's.
+    pub fn owns(&self, timer: TimerId) -> bool {
+        self.timer == timer
     }
 
     /// Prints the line for the period just ended and schedules the next.
@@ -36,7 +43,7 @@ impl StatsTicker {
         let _ = writeln!(std::io::stdout().lock(), "{line}");
         self.last = stats;
         self.last_at = now;
-        io.add_timer(self.period, 0);
+        self.timer = io.add_timer(self.period, 0);
     }
 }
 

@@ -29,6 +29,24 @@ pub enum Command {
 pub enum Serve {
     /// A TCP echo server: every byte received is sent back.
     Echo(ServeArgs),
+    /// An HTTP/1.1 server: `GET /` says hello, `/health`, `POST /echo`.
+    Http(HttpArgs),
+}
+
+/// Options of `tenk serve http`.
+#[derive(Args, Debug, Clone)]
+pub struct HttpArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// Largest request body accepted, in bytes (413 beyond).
+    #[arg(long, default_value_t = 1024 * 1024)]
+    pub max_body: usize,
+    /// A request head not complete this long after its first byte gets 408.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_timeout: Duration,
+    /// Log every request on stdout.
+    #[arg(long)]
+    pub access_log: bool,
 }
 
 /// Options every server takes.

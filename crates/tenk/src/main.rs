@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser as _;
+use http::{HttpConfig, HttpServer};
 use load::Workload;
 use reactor::signal::{self, SIGINT, SIGTERM};
 use reactor::sys::rlimit;
@@ -57,12 +58,47 @@ fn run(cli: Cli, signals: signal::SignalSet) -> anyhow::Result<ExitCode> {
         Command::Load(command) => run_load(command, signals),
         Command::Serve(Serve::Echo(args)) => {
             let options = serve_options(&args, signals);
-            let report = server::serve(options).context("echo server failed")?;
-            Ok(match report.exit {
-                Exit::Forced => ExitCode::from(EXIT_FORCED),
-                Exit::Graceful | Exit::Stopped => ExitCode::SUCCESS,
-            })
+            let report = server::serve("echo", options, server::echo::Echo, |_| ())
+                .context("echo server failed")?;
+            Ok(exit_code(report.exit))
         }
+        Command::Serve(Serve::Http(args)) => {
+            let mut options = serve_options(&args.serve, signals);
+            // A request (head and Content-Length body) waits whole in the
+            // connection's input buffer; chunk framing adds to the body.
+            options.config.max_input = options.config.max_input.max(2 * args.max_body + 64 * 1024);
+            let config = HttpConfig {
+                limits: http::Limits {
+                    max_body: args.max_body,
+                    ..http::Limits::default()
+                },
+                header_timeout: args.header_timeout,
+                access_log: args.access_log,
+            };
+            let handler = HttpServer::new(server::hello::Hello::default(), config);
+            let report = server::serve("http", options, handler, |h| h.stats())
+                .context("http server failed")?;
+            let s = report.extra;
+            println!(
+                "tenk http: {} responses (1xx {}, 2xx {}, 3xx {}, 4xx {}, 5xx {}), {} refused, {} header timeouts",
+                s.total(),
+                s.responses[1],
+                s.responses[2],
+                s.responses[3],
+                s.responses[4],
+                s.responses[5],
+                s.refused,
+                s.header_timeouts
+            );
+            Ok(exit_code(report.exit))
+        }
+    }
+}
+
+fn exit_code(exit: Exit) -> ExitCode {
+    match exit {
+        Exit::Forced => ExitCode::from(EXIT_FORCED),
+        Exit::Graceful | Exit::Stopped => ExitCode::SUCCESS,
     }
 }
 

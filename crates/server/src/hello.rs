@@ -1,0 +1,51 @@
+//! The application `tenk serve http` runs: `GET /` says hello, `/health`
+//! reports ok, `POST /echo` answers with the request body.
+
+use http::response::CachedResponse;
+use http::server::Reply;
+use http::{App, Method, Request, Response};
+
+/// The built-in routes, with their fixed responses encoded once a second.
+pub struct Hello {
+    hello: CachedResponse,
+    health: CachedResponse,
+}
+
+impl Default for Hello {
+    fn default() -> Hello {
+        Hello {
+            hello: CachedResponse::new(Response::text(200, &b"Hello, World!"[..])),
+            health: CachedResponse::new(Response::new(
+                200,
+                "application/json",
+                &b"{\"status\":\"ok\"}"[..],
+            )),
+        }
+    }
+}
+
+fn not_allowed(allow: &'static str) -> Response {
+    Response::text(405, &b"405 Method Not Allowed\n"[..]).header("Allow", allow)
+}
+
+impl App for Hello {
+    fn handle(&mut self, request: &Request<'_, '_>, reply: &mut Reply<'_>) {
+        let method = request.method;
+        let get = matches!(method, Method::Get | Method::Head);
+        match request.path() {
+            "/" if get => reply.send_cached(&mut self.hello),
+            "/health" if get => reply.send_cached(&mut self.health),
+            "/" | "/health" => reply.send(&not_allowed("GET, HEAD")),
+            "/echo" if method == Method::Post => {
+                let content_type = request
+                    .header("content-type")
+                    .and_then(|v| std::str::from_utf8(v).ok())
+                    .unwrap_or("application/octet-stream")
+                    .to_string();
+                reply.send(&Response::new(200, content_type, request.body.to_vec()));
+            }
+            "/echo" => reply.send(&not_allowed("POST")),
+            _ => reply.send(&Response::text(404, &b"404 Not Found\n"[..])),
+        }
+    }
+}
