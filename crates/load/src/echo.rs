@@ -43,6 +43,14 @@ impl EchoStream {
         self.sent += self.size;
     }
 
+    /// Appends the next message to `out` and counts it as sent.
+    pub fn append_message(&mut self, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.resize(start + self.size as usize, 0);
+        self.pattern.fill(self.sent, &mut out[start..]);
+        self.sent += self.size;
+    }
+
     /// Verifies returned bytes and returns how many messages they complete.
     ///
     /// # Errors

@@ -356,46 +356,59 @@ impl Worker {
         }
     }
 
-    /// Sends one request on `token`, stamped with its intended send time.
-    fn send(&mut self, io: &mut Io, token: Token, intended: Instant) -> bool {
+    /// Sends `count` requests on `token` in one write, stamped with their
+    /// intended send time.
+    fn send(&mut self, io: &mut Io, token: Token, intended: Instant, count: usize) -> bool {
         let Some(conn) = conn_mut(&mut self.conns, token) else {
             return false;
         };
-        let request: &[u8] = match (&mut conn.proto, &self.shared.spec.workload) {
+        self.out.clear();
+        match (&mut conn.proto, &self.shared.spec.workload) {
             (Proto::Echo(stream), _) => {
-                stream.next_message(&mut self.out);
-                &self.out
+                for _ in 0..count {
+                    stream.append_message(&mut self.out);
+                }
             }
-            (Proto::Http(_), Workload::Http { request, .. }) => request,
+            (Proto::Http(_), Workload::Http { request, .. }) => {
+                for _ in 0..count {
+                    self.out.extend_from_slice(request);
+                }
+            }
             (Proto::Http(_), Workload::Echo { .. }) => unreachable!("protocol follows workload"),
-        };
-        conn.in_flight.push_back((intended, Instant::now()));
-        self.in_flight += 1;
-        let len = request.len() as u64;
-        if io.send(token, request) && self.measuring {
+        }
+        let now = Instant::now();
+        for _ in 0..count {
+            conn.in_flight.push_back((intended, now));
+        }
+        self.in_flight += count as u64;
+        let len = self.out.len() as u64;
+        if io.send(token, &self.out) && self.measuring {
             self.result.recorder.bytes_out += len;
         }
         true
     }
 
-    /// Closed loop: keeps `pipeline` requests in flight on `token`.
+    /// Closed loop: keeps `pipeline` requests in flight on `token`, all
+    /// that are missing sent in one write.
     fn fill_pipeline(&mut self, io: &mut Io, token: Token) {
         if self.spec().rate.is_some() || self.finished {
             return;
         }
         let pipeline = self.spec().pipeline;
-        loop {
-            let Some(conn) = self.conn(token) else { return };
-            if conn.in_flight.len() >= pipeline || conn.server_closing {
-                return;
-            }
-            if !self.claim() {
-                self.check_requests_done(io);
-                return;
-            }
-            if !self.send(io, token, Instant::now()) {
-                return;
-            }
+        let Some(conn) = self.conn(token) else { return };
+        if conn.server_closing {
+            return;
+        }
+        let missing = pipeline.saturating_sub(conn.in_flight.len());
+        let mut claimed = 0;
+        while claimed < missing && self.claim() {
+            claimed += 1;
+        }
+        if claimed > 0 {
+            self.send(io, token, Instant::now(), claimed);
+        }
+        if claimed < missing {
+            self.check_requests_done(io);
         }
     }
 
@@ -431,7 +444,7 @@ impl Worker {
                 continue;
             }
             let token = self.ready[self.slot as usize % self.ready.len()];
-            if !self.send(io, token, due) {
+            if !self.send(io, token, due, 1) {
                 // Its connection was displaced to `closing`: the slot is
                 // missed, and counted.
                 self.result.lost += 1;
