@@ -98,9 +98,29 @@ impl Request<'_, '_> {
             .map(|h| h.value)
     }
 
-    /// The target's path, without the query.
+    /// The target's path, without the query. An absolute-form target
+    /// (`http://host/path`), which a server must accept (RFC 9112
+    /// section 3.2.2), has its path after the authority (`/` if none).
     pub fn path(&self) -> &str {
-        self.target.split_once('?').map_or(self.target, |(p, _)| p)
+        let target = origin_form(self.target);
+        target.split_once('?').map_or(target, |(p, _)| p)
+    }
+}
+
+/// The path-and-query of an absolute-form target; other targets as they are.
+fn origin_form(target: &str) -> &str {
+    let after_scheme = ["http://", "https://"].iter().find_map(|scheme| {
+        target
+            .get(..scheme.len())
+            .filter(|t| t.eq_ignore_ascii_case(scheme))
+            .map(|_| &target[scheme.len()..])
+    });
+    match after_scheme {
+        Some(rest) => match rest.find(['/', '?']) {
+            Some(at) if rest.as_bytes()[at] == b'/' => &rest[at..],
+            _ => "/",
+        },
+        None => target,
     }
 }
 
@@ -316,7 +336,9 @@ impl Framing {
         Ok(Framing {
             body,
             keep_alive,
-            expect_continue,
+            // An HTTP/1.0 client may not know 100 Continue: RFC 9110
+            // section 10.1.1 has the server ignore its expectation.
+            expect_continue: expect_continue && version == 1,
         })
     }
 }
@@ -483,6 +505,48 @@ mod tests {
             b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n",
         ] {
             assert_eq!(outcome(buf), Ok(None), "{:?}", String::from_utf8_lossy(buf));
+        }
+    }
+
+    /// Regression: an HTTP/1.0 request with `Expect: 100-continue` was
+    /// sent `HTTP/1.1 100 Continue`, which RFC 9110 section 10.1.1 forbids
+    /// (the server must ignore the expectation); a 1.0 client can take the
+    /// interim response for the final one.
+    #[test]
+    fn regression_http10_expect_continue_is_ignored() {
+        let head = b"POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n";
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        assert!(matches!(
+            parse(head, &mut headers, &Limits::default()),
+            Ok(Parsed::Partial {
+                head_complete: true,
+                continue_expected: false
+            })
+        ));
+    }
+
+    /// Regression: an absolute-form target (`GET http://host/health`),
+    /// which servers must accept (RFC 9112 section 3.2.2), had the whole
+    /// URL as its path, so no route matched it.
+    #[test]
+    fn regression_absolute_form_target_has_its_path() {
+        for (target, path) in [
+            ("/a/b?c=d", "/a/b"),
+            ("*", "*"),
+            ("http://example.test/health?x=1", "/health"),
+            ("HTTPS://example.test:8443/a", "/a"),
+            ("http://example.test", "/"),
+            ("http://example.test?q", "/"),
+        ] {
+            let request = format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n");
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let Ok(Parsed::Complete(r, _)) =
+                parse(request.as_bytes(), &mut headers, &Limits::default())
+            else {
+                panic!("{target} not framed");
+            };
+            assert_eq!(r.target, target);
+            assert_eq!(r.path(), path, "{target}");
         }
     }
 

@@ -141,6 +141,11 @@ impl CachedResponse {
         self.response.status
     }
 
+    /// Whether it ends the connection (its response's `close`).
+    pub fn closes(&self) -> bool {
+        self.response.close
+    }
+
     /// Its body length.
     pub fn body_len(&self) -> usize {
         self.response.body.len()

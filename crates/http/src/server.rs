@@ -53,6 +53,9 @@ impl Reply<'_> {
         if self.written.is_some() {
             return;
         }
+        if response.closes() {
+            self.keep_alive = false;
+        }
         response.encode(
             self.out,
             self.date,
@@ -215,6 +218,7 @@ impl<A: App> Handler for HttpServer<A> {
         self.out.clear();
         let mut consumed = 0;
         let mut close = false;
+        let mut refused = false;
         while consumed < data.len() {
             let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
             match parse::parse(&data[consumed..], &mut headers, &self.config.limits) {
@@ -287,6 +291,7 @@ impl<A: App> Handler for HttpServer<A> {
                     self.refuse(conn, refusal);
                     consumed = data.len();
                     close = true;
+                    refused = true;
                     break;
                 }
             }
@@ -299,8 +304,15 @@ impl<A: App> Handler for HttpServer<A> {
                 state.done = true;
             }
             // A lingering close (in the reactor) when input is left unread,
-            // so the client reads this answer instead of a reset.
-            io.close_when_flushed(conn);
+            // so the client reads this answer instead of a reset. After a
+            // refusal the client may still be sending (the body of a 413,
+            // the rest of a head) even if nothing is unread yet: linger
+            // whatever is waiting now.
+            if refused {
+                io.close_lingering(conn);
+            } else {
+                io.close_when_flushed(conn);
+            }
             return data.len();
         }
         consumed
@@ -336,6 +348,6 @@ impl<A: App> Handler for HttpServer<A> {
             },
         );
         io.send(conn, &self.out);
-        io.close_when_flushed(conn);
+        io.close_lingering(conn);
     }
 }

@@ -71,8 +71,16 @@ pub(crate) struct Conn {
     pub(crate) lingering: bool,
     /// The lingering close's deadline.
     pub(crate) linger_timer: Option<TimerId>,
+    /// Linger on close even if no input is waiting at that moment
+    /// ([`Io::close_lingering`](crate::Io::close_lingering)).
+    pub(crate) must_linger: bool,
     /// Since when pending output has been above the soft limit.
     pub(crate) over_soft_since: Option<Instant>,
+    /// The soft-limit timer, queued once output goes above the soft limit
+    /// (lazy, as the write timer): a peer that stops reading stops the
+    /// protocol's sends too (backpressure), so a check made only when
+    /// output is added would never come.
+    pub(crate) soft_timer: Option<TimerId>,
 }
 
 impl Conn {
@@ -94,8 +102,10 @@ impl Conn {
             idle_timer: None,
             lingering: false,
             linger_timer: None,
+            must_linger: false,
             write_timer: None,
             over_soft_since: None,
+            soft_timer: None,
         }
     }
 

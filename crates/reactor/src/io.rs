@@ -49,6 +49,9 @@ pub(crate) enum TimerKind {
     Write(Token),
     /// The end of a lingering close.
     Linger(Token),
+    /// A connection's soft output limit deadline, lazy: the real one is
+    /// `over_soft_since + output_soft_time`.
+    SoftLimit(Token),
 }
 
 /// Where the reactor is in its life.
@@ -341,6 +344,21 @@ impl Io {
         self.close_when_flushed_with(token, reason);
     }
 
+    /// Like [`close_when_flushed`](Io::close_when_flushed), but the close
+    /// always lingers (unless the peer already closed its side), even if
+    /// no input is waiting when the output is flushed. For a protocol that
+    /// refuses a request whose rest may still be on its way (an HTTP 413
+    /// decided from the head): the rest would otherwise reach a closed
+    /// socket, the kernel would answer with RST, and the peer's upload
+    /// would fail before it reads the answer.
+    pub fn close_lingering(&mut self, token: Token) {
+        let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
+            return;
+        };
+        conn.must_linger = true;
+        self.close_when_flushed(token);
+    }
+
     pub(crate) fn close_when_flushed_with(&mut self, token: Token, reason: CloseReason) {
         let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
             return;
@@ -368,7 +386,12 @@ impl Io {
         self.stats.epoll_ctls += 1;
         self.stats.closes.count(reason);
         if let Some(Entry::Conn(conn)) = self.entries.remove(token) {
-            let timers = [conn.idle_timer, conn.write_timer, conn.linger_timer];
+            let timers = [
+                conn.idle_timer,
+                conn.write_timer,
+                conn.linger_timer,
+                conn.soft_timer,
+            ];
             for timer in timers.into_iter().flatten() {
                 self.timers.cancel(timer);
             }
@@ -463,8 +486,9 @@ impl Io {
     }
 
     /// Ends a connection whose output is all flushed. A graceful close of
-    /// a connection with unread input lingers (as nginx's lingering close):
-    /// FIN now, input discarded until the peer closes or
+    /// a connection with unread input, or one asked for by
+    /// [`close_lingering`](Io::close_lingering), lingers (as nginx's
+    /// lingering close): FIN now, input discarded until the peer closes or
     /// `Config::linger_timeout` passes. Closing with unread input would
     /// make the kernel answer with RST, and the peer would lose the output
     /// it had not read yet: the echo of its last bytes, an error status.
@@ -474,7 +498,7 @@ impl Io {
         let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
             return;
         };
-        let unread = !conn.peer_eof && socket::unread_bytes(&conn.fd) > 0;
+        let unread = !conn.peer_eof && (conn.must_linger || socket::unread_bytes(&conn.fd) > 0);
         if !graceful || linger_timeout.is_zero() || conn.lingering || !unread {
             self.close_with(token, reason);
             return;
@@ -508,7 +532,10 @@ impl Io {
     /// Whether `pending` bytes of output break a connection's limits: over
     /// the hard limit at once, or over the soft limit for longer than
     /// allowed (as Redis's client-output-buffer-limit). Updates the
-    /// connection's soft-limit clock.
+    /// connection's soft-limit clock, and starts its timer: unlike Redis,
+    /// where a pub/sub client that stops reading still has output added,
+    /// a peer that stops reading here is soon not read either
+    /// (backpressure), so no further send would come to check the limit.
     pub(crate) fn over_output_limit(&mut self, token: Token, pending: usize) -> bool {
         let config = &self.config;
         let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
@@ -522,7 +549,32 @@ impl Io {
             return false;
         }
         let since = *conn.over_soft_since.get_or_insert(self.now);
+        if conn.soft_timer.is_none() {
+            let deadline = since + config.output_soft_time;
+            conn.soft_timer = Some(self.timers.insert(deadline, TimerKind::SoftLimit(token)));
+        }
         self.now.saturating_duration_since(since) > config.output_soft_time
+    }
+
+    /// The soft-limit timer of `token` fired: close the connection if its
+    /// output has stayed above the soft limit that long, forget the timer
+    /// if it went back below, or set it again (it went below and back above
+    /// since the timer was set).
+    pub(crate) fn soft_limit_check(&mut self, token: Token, now: Instant) {
+        let soft_time = self.config.output_soft_time;
+        let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
+            return;
+        };
+        conn.soft_timer = None;
+        let Some(since) = conn.over_soft_since else {
+            return;
+        };
+        let deadline = since + soft_time;
+        if deadline <= now {
+            self.close_with(token, CloseReason::OutputLimit);
+        } else {
+            conn.soft_timer = Some(self.timers.insert(deadline, TimerKind::SoftLimit(token)));
+        }
     }
 
     /// The idle timer of `token` fired: close the connection if it has

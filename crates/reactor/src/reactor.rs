@@ -572,6 +572,7 @@ impl<H: Handler> Reactor<H> {
                 TimerKind::Idle(token) => self.io.idle_check(token, now),
                 TimerKind::Write(token) => self.io.write_check(token, now),
                 TimerKind::Linger(token) => self.io.linger_expired(token),
+                TimerKind::SoftLimit(token) => self.io.soft_limit_check(token, now),
             }
             self.report_closes();
         }

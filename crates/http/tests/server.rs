@@ -1,0 +1,380 @@
+//! `HttpServer` on a real reactor with small scripted apps, for what the
+//! binary's fixed routes cannot reach: an app that does not answer (500),
+//! answers twice, or asks to close; custom limits and header timeouts;
+//! the counters an embedding program reads. Every test runs in each
+//! trigger mode, bounded by a watchdog and by socket timeouts.
+
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::mpsc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use http::response::CachedResponse;
+use http::server::{HttpStats, Reply};
+use http::{App, HttpConfig, HttpServer, Limits, Request, Response};
+use reactor::{CloseReason, Config, Handler, Io, Reactor, TimerId, Token, Trigger, Waker};
+
+const TRIGGERS: [Trigger; 3] = [Trigger::Edge, Trigger::Level, Trigger::OneShot];
+
+/// Bound on socket reads and on a whole reactor run.
+const LIMIT: Duration = Duration::from_secs(10);
+
+/// Timer data of the watchdog; the server's own timers use small numbers.
+const WATCHDOG: u64 = u64::MAX;
+
+/// Answers by path: `/silent` not at all, `/twice` twice, `/close` with a
+/// response that ends the connection, `/cached-close` with the same as a
+/// cached response, anything else with its target. Records every target.
+#[derive(Default)]
+struct Scripted {
+    seen: Vec<String>,
+    cached_close: Option<CachedResponse>,
+}
+
+impl App for Scripted {
+    fn handle(&mut self, request: &Request<'_, '_>, reply: &mut Reply<'_>) {
+        self.seen.push(request.target.to_string());
+        match request.path() {
+            "/silent" => {}
+            "/twice" => {
+                reply.send(&Response::text(200, &b"first"[..]));
+                reply.send(&Response::text(201, &b"second"[..]));
+            }
+            "/close" => {
+                let mut response = Response::text(200, &b"bye"[..]);
+                response.close = true;
+                reply.send(&response);
+            }
+            "/cached-close" => {
+                let cached = self.cached_close.get_or_insert_with(|| {
+                    let mut response = Response::text(200, &b"bye"[..]);
+                    response.close = true;
+                    CachedResponse::new(response)
+                });
+                reply.send_cached(cached);
+            }
+            _ => reply.send(
+                &Response::text(200, request.target.as_bytes().to_vec()).header("X-Scripted", "1"),
+            ),
+        }
+    }
+}
+
+/// Forwards every callback to the server; a wake-up stops the reactor,
+/// and so does the watchdog (marking the run as failed).
+struct Harness<A> {
+    server: HttpServer<A>,
+    timed_out: bool,
+}
+
+impl<A: App> Handler for Harness<A> {
+    fn on_accept(&mut self, io: &mut Io, listener: Token, conn: Token) {
+        self.server.on_accept(io, listener, conn);
+    }
+    fn on_connect(&mut self, io: &mut Io, conn: Token) {
+        self.server.on_connect(io, conn);
+    }
+    fn on_data(&mut self, io: &mut Io, conn: Token, data: &[u8]) -> usize {
+        self.server.on_data(io, conn, data)
+    }
+    fn on_eof(&mut self, io: &mut Io, conn: Token) {
+        self.server.on_eof(io, conn);
+    }
+    fn on_flushed(&mut self, io: &mut Io, conn: Token) {
+        self.server.on_flushed(io, conn);
+    }
+    fn on_close(&mut self, io: &mut Io, conn: Token, reason: CloseReason) {
+        self.server.on_close(io, conn, reason);
+    }
+    fn on_timer(&mut self, io: &mut Io, timer: TimerId, data: u64) {
+        if data == WATCHDOG {
+            self.timed_out = true;
+            io.stop();
+        } else {
+            self.server.on_timer(io, timer, data);
+        }
+    }
+    fn on_wake(&mut self, io: &mut Io) {
+        io.stop();
+    }
+}
+
+/// A server running on its own thread.
+struct Running {
+    addr: SocketAddr,
+    waker: Waker,
+    thread: JoinHandle<(HttpStats, Vec<String>, bool)>,
+}
+
+impl Running {
+    fn start(trigger: Trigger, config: HttpConfig) -> Running {
+        let (tx, rx) = mpsc::channel();
+        let thread = thread::spawn(move || {
+            let server = HttpServer::new(Scripted::default(), config);
+            let reactor_config = Config {
+                trigger,
+                ..Config::default()
+            };
+            let harness = Harness {
+                server,
+                timed_out: false,
+            };
+            let mut reactor = Reactor::new(reactor_config, harness).expect("reactor");
+            let io = reactor.io();
+            let listener = io
+                .listen("127.0.0.1:0".parse().unwrap(), 128)
+                .expect("listen");
+            let addr = io.local_addr(listener).expect("local addr");
+            io.add_timer(LIMIT, WATCHDOG);
+            tx.send((addr, io.waker())).expect("report address");
+            reactor.run().expect("reactor run");
+            let harness = reactor.handler();
+            let seen = std::mem::take(&mut harness.server.app().seen);
+            (harness.server.stats(), seen, harness.timed_out)
+        });
+        let (addr, waker) = rx.recv_timeout(LIMIT).expect("server started");
+        Running {
+            addr,
+            waker,
+            thread,
+        }
+    }
+
+    /// Stops the server; its counters and the targets its app saw.
+    fn stop(self) -> (HttpStats, Vec<String>) {
+        self.waker.wake().expect("wake");
+        let (stats, seen, timed_out) = self.thread.join().expect("server thread");
+        assert!(!timed_out, "watchdog: the test did not finish in {LIMIT:?}");
+        (stats, seen)
+    }
+}
+
+struct Client {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    headers: String,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn has(&self, header: &str) -> bool {
+        self.headers.contains(&format!("\r\n{header}\r\n"))
+    }
+}
+
+impl Client {
+    fn connect(addr: SocketAddr) -> Client {
+        let writer = TcpStream::connect_timeout(&addr, LIMIT).expect("connect");
+        writer.set_read_timeout(Some(LIMIT)).unwrap();
+        writer.set_write_timeout(Some(LIMIT)).unwrap();
+        Client {
+            reader: BufReader::new(writer.try_clone().unwrap()),
+            writer,
+        }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).expect("send");
+    }
+
+    /// Reads one response (the server always sends Content-Length).
+    fn answer(&mut self) -> Answer {
+        let mut headers = String::new();
+        loop {
+            let mut line = String::new();
+            let n = self.reader.read_line(&mut line).expect("read head");
+            assert!(n > 0, "EOF inside a head: {headers:?}");
+            headers.push_str(&line);
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let status = headers[9..12].parse().expect("status");
+        let length: usize = headers
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .expect("Content-Length")
+            .parse()
+            .unwrap();
+        let mut body = vec![0; length];
+        self.reader.read_exact(&mut body).expect("read body");
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    fn get(&mut self, target: &str) -> Answer {
+        self.send(format!("GET {target} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+        self.answer()
+    }
+
+    /// Reads to EOF, which must come cleanly with nothing before it.
+    fn expect_eof(&mut self, what: &str) {
+        let mut rest = Vec::new();
+        match self.reader.read_to_end(&mut rest) {
+            Ok(_) => assert!(
+                rest.is_empty(),
+                "{what}: {:?} before EOF",
+                String::from_utf8_lossy(&rest)
+            ),
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => panic!("{what}: reset"),
+            Err(e) => panic!("{what}: {e}"),
+        }
+    }
+}
+
+/// An unanswered request gets a 500 (counted), and the connection goes on.
+#[test]
+fn unanswered_request_gets_500_and_the_connection_goes_on() {
+    for trigger in TRIGGERS {
+        let server = Running::start(trigger, HttpConfig::default());
+        let mut client = Client::connect(server.addr);
+        let a = client.get("/silent");
+        assert_eq!((a.status, &a.body[..]), (500, &b"no response\n"[..]));
+        let a = client.get("/after");
+        assert_eq!((a.status, &a.body[..]), (200, &b"/after"[..]));
+        assert!(a.has("X-Scripted: 1"), "{}", a.headers);
+        drop(client);
+        let (stats, seen) = server.stop();
+        assert_eq!(stats.responses, [0, 0, 1, 0, 0, 1], "{trigger:?}");
+        assert_eq!(stats.refused, 0);
+        assert_eq!(seen, ["/silent", "/after"]);
+    }
+}
+
+/// A second answer to the same request is dropped: the stream stays in
+/// step (the next response is the next request's).
+#[test]
+fn only_the_first_answer_is_sent() {
+    for trigger in TRIGGERS {
+        let server = Running::start(trigger, HttpConfig::default());
+        let mut client = Client::connect(server.addr);
+        let a = client.get("/twice");
+        assert_eq!((a.status, &a.body[..]), (200, &b"first"[..]), "{trigger:?}");
+        assert_eq!(client.get("/next").body, b"/next");
+        drop(client);
+        let (stats, _) = server.stop();
+        assert_eq!(stats.total(), 2);
+    }
+}
+
+/// A response with `close` says so and ends the connection; a request
+/// pipelined behind it is not handled.
+#[test]
+fn close_response_ends_the_connection() {
+    for trigger in TRIGGERS {
+        let server = Running::start(trigger, HttpConfig::default());
+        let mut client = Client::connect(server.addr);
+        client
+            .send(b"GET /close HTTP/1.1\r\nHost: t\r\n\r\nGET /behind HTTP/1.1\r\nHost: t\r\n\r\n");
+        let a = client.answer();
+        assert!(a.has("Connection: close"), "{}", a.headers);
+        client.expect_eof(&format!("{trigger:?}: /close"));
+        let (_, seen) = server.stop();
+        assert_eq!(seen, ["/close"], "{trigger:?}");
+    }
+}
+
+/// Regression: a `CachedResponse` built from a response with `close` was
+/// encoded with `Connection: close`, but `Reply::send_cached` did not mark
+/// the connection to close, so the server kept it open (and went on to
+/// answer requests pipelined behind) after telling the client it would
+/// close.
+#[test]
+fn regression_cached_close_response_ends_the_connection() {
+    for trigger in TRIGGERS {
+        let server = Running::start(trigger, HttpConfig::default());
+        let mut client = Client::connect(server.addr);
+        client.send(
+            b"GET /cached-close HTTP/1.1\r\nHost: t\r\n\r\nGET /behind HTTP/1.1\r\nHost: t\r\n\r\n",
+        );
+        let a = client.answer();
+        assert_eq!(a.body, b"bye");
+        assert!(a.has("Connection: close"), "{}", a.headers);
+        client.expect_eof(&format!("{trigger:?}: /cached-close"));
+        let (_, seen) = server.stop();
+        assert_eq!(seen, ["/cached-close"], "{trigger:?}");
+    }
+}
+
+/// Limits come from `HttpConfig`: a small head limit gives 431, a small
+/// URI limit 414, a small body limit 413; each is counted as refused.
+#[test]
+fn configured_limits_refuse_with_their_status() {
+    for trigger in TRIGGERS {
+        let config = HttpConfig {
+            limits: Limits {
+                max_head: 256,
+                max_uri: 16,
+                max_body: 8,
+            },
+            ..HttpConfig::default()
+        };
+        let server = Running::start(trigger, config);
+        for (request, status) in [
+            (
+                format!(
+                    "GET / HTTP/1.1\r\nHost: t\r\nX: {}\r\n\r\n",
+                    "x".repeat(300)
+                ),
+                431,
+            ),
+            (
+                format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", "u".repeat(20)),
+                414,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 9\r\n\r\n123456789".to_string(),
+                413,
+            ),
+        ] {
+            let mut client = Client::connect(server.addr);
+            client.send(request.as_bytes());
+            let a = client.answer();
+            assert_eq!(a.status, status, "{trigger:?}: {}", a.headers);
+            client.expect_eof(&format!("{trigger:?}: {status}"));
+        }
+        // Within the limits, all is well.
+        let mut client = Client::connect(server.addr);
+        assert_eq!(client.get("/ok").status, 200);
+        drop(client);
+        let (stats, seen) = server.stop();
+        assert_eq!(stats.refused, 3);
+        assert_eq!(stats.responses, [0, 0, 1, 0, 3, 0]);
+        assert_eq!(seen, ["/ok"], "refused requests never reach the app");
+    }
+}
+
+/// A head not completed within `header_timeout` gets 408 and a clean
+/// close, counted as a header timeout; a completed request cancels it.
+#[test]
+fn header_timeout_answers_408() {
+    for trigger in TRIGGERS {
+        let config = HttpConfig {
+            header_timeout: Duration::from_millis(100),
+            ..HttpConfig::default()
+        };
+        let server = Running::start(trigger, config);
+        let mut client = Client::connect(server.addr);
+        // A head split in two, completed in time: no 408 for it later.
+        client.send(b"GET /split HTTP/1.1\r\n");
+        client.send(b"Host: t\r\n\r\n");
+        assert_eq!(client.answer().body, b"/split");
+        client.send(b"GET /never HTTP/1.1\r\nHost: t\r\n");
+        let a = client.answer();
+        assert_eq!(a.status, 408, "{trigger:?}: {}", a.headers);
+        client.expect_eof(&format!("{trigger:?}: 408"));
+        let (stats, seen) = server.stop();
+        assert_eq!(stats.header_timeouts, 1);
+        assert_eq!(stats.refused, 1);
+        assert_eq!(seen, ["/split"]);
+    }
+}
