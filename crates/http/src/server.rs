@@ -68,6 +68,12 @@ impl Reply<'_> {
 }
 
 /// Settings of the HTTP layer.
+///
+/// A request waits whole (head and body) in the connection's input buffer,
+/// so the reactor's [`Config::max_input`](reactor::Config::max_input) must
+/// exceed `limits.max_head + limits.max_body` (twice the body for chunked
+/// uploads); [`HttpConfig::reactor_max_input`] gives that figure. With
+/// less, a large upload is cut by the reactor instead of answered.
 #[derive(Clone, Debug)]
 pub struct HttpConfig {
     pub limits: Limits,
@@ -76,6 +82,13 @@ pub struct HttpConfig {
     pub header_timeout: Duration,
     /// Log every request on stdout.
     pub access_log: bool,
+}
+
+impl HttpConfig {
+    /// The reactor input limit these limits need (see the type's docs).
+    pub fn reactor_max_input(&self) -> usize {
+        self.limits.max_head + 2 * self.limits.max_body + 64 * 1024
+    }
 }
 
 impl Default for HttpConfig {
@@ -197,7 +210,14 @@ impl<A: App> HttpServer<A> {
 }
 
 impl<A: App> Handler for HttpServer<A> {
-    fn on_accept(&mut self, _io: &mut Io, _listener: Token, conn: Token) {
+    fn on_accept(&mut self, io: &mut Io, _listener: Token, conn: Token) {
+        if self.conns.is_empty() && io.config().max_input < self.config.reactor_max_input() {
+            tracing::warn!(
+                "reactor max_input {} is below the {} bytes the HTTP limits need: large uploads will be cut, not answered 413",
+                io.config().max_input,
+                self.config.reactor_max_input()
+            );
+        }
         let index = conn.index();
         if self.conns.len() <= index {
             self.conns.resize_with(index + 1, ConnState::default);

@@ -64,9 +64,6 @@ fn run(cli: Cli, signals: signal::SignalSet) -> anyhow::Result<ExitCode> {
         }
         Command::Serve(Serve::Http(args)) => {
             let mut options = serve_options(&args.serve, signals);
-            // A request (head and Content-Length body) waits whole in the
-            // connection's input buffer; chunk framing adds to the body.
-            options.config.max_input = options.config.max_input.max(2 * args.max_body + 64 * 1024);
             let config = HttpConfig {
                 limits: http::Limits {
                     max_body: args.max_body,
@@ -75,6 +72,7 @@ fn run(cli: Cli, signals: signal::SignalSet) -> anyhow::Result<ExitCode> {
                 header_timeout: args.header_timeout,
                 access_log: args.access_log,
             };
+            options.config.max_input = options.config.max_input.max(config.reactor_max_input());
             let handler = HttpServer::new(server::hello::Hello::default(), config);
             let report = server::serve("http", options, handler, |h| h.stats())
                 .context("http server failed")?;
