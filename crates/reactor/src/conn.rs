@@ -9,6 +9,7 @@ use rustix::event::epoll::EventFlags;
 use crate::buffer::Buffer;
 use crate::config::Trigger;
 use crate::handler::CloseReason;
+use crate::output::Output;
 use crate::timer::TimerId;
 
 /// A slab entry: a listening socket or a connection.
@@ -34,7 +35,7 @@ pub(crate) struct Conn {
     /// Bytes the protocol has not consumed yet.
     pub(crate) input: Option<Buffer>,
     /// Bytes the kernel has not accepted yet.
-    pub(crate) output: Option<Buffer>,
+    pub(crate) output: Output,
     /// The interest last given to epoll.
     pub(crate) registered: EventFlags,
     /// One-shot mode: the registration is armed (no event since last MOD).
@@ -74,6 +75,8 @@ pub(crate) struct Conn {
     /// Linger on close even if no input is waiting at that moment
     /// ([`Io::close_lingering`](crate::Io::close_lingering)).
     pub(crate) must_linger: bool,
+    /// On `Io::unflushed`: shared messages were queued this pass.
+    pub(crate) unflushed: bool,
     /// Since when pending output has been above the soft limit.
     pub(crate) over_soft_since: Option<Instant>,
     /// The soft-limit timer, queued once output goes above the soft limit
@@ -88,7 +91,7 @@ impl Conn {
         Conn {
             fd,
             input: None,
-            output: None,
+            output: Output::default(),
             registered: EventFlags::empty(),
             armed: false,
             connecting,
@@ -105,12 +108,13 @@ impl Conn {
             must_linger: false,
             write_timer: None,
             over_soft_since: None,
+            unflushed: false,
             soft_timer: None,
         }
     }
 
     pub(crate) fn pending_output(&self) -> usize {
-        self.output.as_ref().map_or(0, Buffer::len)
+        self.output.len()
     }
 
     /// Whether reading this connection can make progress now.
@@ -158,9 +162,8 @@ mod tests {
     }
 
     fn with_output(mut c: Conn) -> Conn {
-        let mut out = Buffer::default();
-        out.extend(b"pending");
-        c.output = Some(out);
+        let mut pool = crate::buffer::BufferPool::new(16, 1);
+        c.output.push_bytes(b"pending", &mut pool);
         c
     }
 

@@ -103,6 +103,8 @@ pub struct Io {
     pub(crate) dispatching: Option<Token>,
     pub(crate) stats: Stats,
     pub(crate) state: RunState,
+    /// Connections given shared messages this pass, written at its end.
+    pub(crate) unflushed: Vec<Token>,
     /// The time at the start of the current pass, read once per wake-up
     /// (as nginx's cached time): activity stamps use it, not a clock call
     /// per read.
@@ -142,6 +144,7 @@ impl Io {
             },
             state: RunState::Running,
             now: Instant::now(),
+            unflushed: Vec::new(),
             spare_fd: socket::spare_fd().ok(),
         })
     }
@@ -261,7 +264,7 @@ impl Io {
             return false;
         };
         let mut written = 0;
-        if conn.output.is_none() && !conn.connecting {
+        if conn.output.is_empty() && !conn.connecting {
             while written < data.len() {
                 match socket::send(&conn.fd, &data[written..]) {
                     Ok(n) => {
@@ -291,10 +294,39 @@ impl Io {
                 return true;
             }
         }
-        let output = conn.output.get_or_insert_with(|| self.pool.take());
-        let was_empty = output.is_empty();
-        output.extend(&data[written..]);
-        let pending = output.len();
+        let was_empty = conn.output.is_empty();
+        conn.output.push_bytes(&data[written..], &mut self.pool);
+        self.queued(token, was_empty)
+    }
+
+    /// Queues a shared message on a connection without copying it: a
+    /// protocol that sends one message to many connections encodes it
+    /// once, and every connection's queue holds a reference. Writes are
+    /// deferred to the end of the loop's pass, so a connection that was
+    /// sent several messages in one pass gets them in one gather write.
+    ///
+    /// Returns `false` if the token is stale or a limit closed the
+    /// connection (`on_close` follows).
+    pub fn send_shared(&mut self, token: Token, data: &Arc<[u8]>) -> bool {
+        let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
+            return false;
+        };
+        let was_empty = conn.output.is_empty();
+        conn.output.push_shared(data.clone(), 0);
+        if !conn.unflushed {
+            conn.unflushed = true;
+            self.unflushed.push(token);
+        }
+        self.queued(token, was_empty)
+    }
+
+    /// Bookkeeping after output was queued: backpressure, the write
+    /// timer, output limits, interest.
+    fn queued(&mut self, token: Token, was_empty: bool) -> bool {
+        let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
+            return false;
+        };
+        let pending = conn.output.len();
         if pending > self.config.high_watermark && !conn.read_paused {
             conn.read_paused = true;
             self.stats.backpressure_pauses += 1;
@@ -385,7 +417,8 @@ impl Io {
         let _ = self.epoll.delete(&conn.fd);
         self.stats.epoll_ctls += 1;
         self.stats.closes.count(reason);
-        if let Some(Entry::Conn(conn)) = self.entries.remove(token) {
+        if let Some(Entry::Conn(mut conn)) = self.entries.remove(token) {
+            conn.output.release(&mut self.pool);
             let timers = [
                 conn.idle_timer,
                 conn.write_timer,
@@ -395,10 +428,7 @@ impl Io {
             for timer in timers.into_iter().flatten() {
                 self.timers.cancel(timer);
             }
-            if let Some(buffer) = conn.input {
-                self.pool.give(buffer);
-            }
-            if let Some(buffer) = conn.output {
+            if let Some(buffer) = conn.input.take() {
                 self.pool.give(buffer);
             }
             // `conn.fd` is dropped (closed) here.

@@ -33,6 +33,7 @@ mod config;
 mod conn;
 mod handler;
 mod io;
+mod output;
 mod reactor;
 pub mod signal;
 mod slab;

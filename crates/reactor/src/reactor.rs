@@ -1,6 +1,6 @@
 //! The event loop: wait, dispatch, serve the ready-again list, fire timers.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::mem;
 use std::time::{Duration, Instant};
 
@@ -12,6 +12,7 @@ use crate::config::{Config, Trigger};
 use crate::conn::Entry;
 use crate::handler::{CloseReason, Handler};
 use crate::io::{Exit, Io, RunState, TimerKind, EVENTFD_DATA, SIGNALFD_DATA, TIMERFD_DATA};
+use crate::output::MAX_GATHER;
 use crate::sys::socket;
 use crate::token::Token;
 
@@ -110,7 +111,7 @@ impl<H: Handler> Reactor<H> {
     /// has work), dispatch them, serve the ready-again list, fire due timers.
     fn turn(&mut self) -> io::Result<()> {
         self.arm_timerfd()?;
-        let timeout = if self.io.ready.is_empty() {
+        let timeout = if self.io.ready.is_empty() && self.io.unflushed.is_empty() {
             None
         } else {
             Some(Duration::ZERO)
@@ -144,6 +145,9 @@ impl<H: Handler> Reactor<H> {
         }
         if !self.stopped() {
             self.fire_due_timers();
+        }
+        if !self.stopped() {
+            self.flush_unflushed();
         }
         Ok(())
     }
@@ -459,20 +463,33 @@ impl<H: Handler> Reactor<H> {
         let Some(Entry::Conn(conn)) = io.entries.get_mut(token) else {
             return;
         };
-        let Some(output) = conn.output.as_mut() else {
+        conn.unflushed = false;
+        if conn.output.is_empty() {
             return;
-        };
-        while !output.is_empty() {
-            let result = socket::send(&conn.fd, output.as_slice());
+        }
+        while !conn.output.is_empty() {
+            // One gather write for the whole queue (up to MAX_GATHER
+            // segments): copied bytes and shared messages alike.
+            let result = {
+                let mut slices = [IoSlice::new(&[]); MAX_GATHER];
+                let n = conn.output.slices(&mut slices);
+                let total: usize = slices[..n].iter().map(|s| s.len()).sum();
+                let result = if n == 1 {
+                    socket::send(&conn.fd, &slices[0])
+                } else {
+                    socket::send_vectored(&conn.fd, &slices[..n])
+                };
+                result.map(|written| (written, total))
+            };
             io.stats.writes += 1;
             match result {
-                Ok(n) => {
+                Ok((n, total)) => {
                     io.stats.bytes_out += n as u64;
                     conn.last_activity = io.now;
                     conn.last_write_progress = io.now;
-                    let full = n < output.len();
-                    output.consume(n);
-                    if full {
+                    conn.output.consume(n, &mut io.pool);
+                    if n < total {
+                        // The send buffer is full.
                         break;
                     }
                 }
@@ -484,12 +501,7 @@ impl<H: Handler> Reactor<H> {
                 }
             }
         }
-        let pending = output.len();
-        if pending == 0 {
-            if let Some(buffer) = conn.output.take() {
-                io.pool.give(buffer);
-            }
-        }
+        let pending = conn.output.len();
         if pending <= io.config.output_soft_limit {
             conn.over_soft_since = None;
         }
@@ -510,6 +522,27 @@ impl<H: Handler> Reactor<H> {
                 Some(reason) => io.finish_close(token, reason),
                 None => self.handler.on_flushed(&mut self.io, token),
             }
+        }
+    }
+
+    /// Writes the connections that were given shared messages this pass:
+    /// one gather write each, however many messages they got. Messages
+    /// queued by callbacks of these flushes wait for the next pass (which
+    /// then does not block).
+    fn flush_unflushed(&mut self) {
+        let tokens = mem::take(&mut self.io.unflushed);
+        for &token in &tokens {
+            self.io.dispatching = Some(token);
+            self.flush(token);
+            self.finish_dispatch(token);
+            if self.stopped() {
+                break;
+            }
+        }
+        if self.io.unflushed.is_empty() {
+            let mut tokens = tokens;
+            tokens.clear();
+            self.io.unflushed = tokens;
         }
     }
 

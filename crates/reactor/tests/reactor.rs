@@ -938,3 +938,84 @@ fn steady_state_epoll_ctl_calls_per_mode() {
         }
     }
 }
+
+/// The server side answers "go" with shared messages and copied bytes
+/// interleaved; the client side collects everything.
+#[derive(Default)]
+struct FanOut {
+    client: Option<Token>,
+    got: Vec<u8>,
+    expected: Vec<u8>,
+    writes_for_burst: u64,
+}
+
+const BURST: usize = 100;
+
+impl Handler for FanOut {
+    fn on_connect(&mut self, io: &mut Io, conn: Token) {
+        io.send(conn, b"go");
+    }
+
+    fn on_data(&mut self, io: &mut Io, conn: Token, data: &[u8]) -> usize {
+        if Some(conn) == self.client {
+            self.got.extend_from_slice(data);
+            if self.got.len() >= self.expected.len() {
+                io.stop();
+            }
+            return data.len();
+        }
+        let shared: std::sync::Arc<[u8]> = std::sync::Arc::from(&b"<shared message>"[..]);
+        let writes_before = io.stats().writes;
+        for i in 0..BURST {
+            assert!(io.send_shared(conn, &shared));
+            if i % 10 == 0 {
+                // Copied bytes queue behind the shared ones, in order.
+                assert!(io.send(conn, format!("[{i}]").as_bytes()));
+            }
+        }
+        // Nothing is written until the end of the pass.
+        self.writes_for_burst = io.stats().writes - writes_before;
+        data.len()
+    }
+}
+
+#[test]
+fn shared_messages_keep_order_and_go_out_in_one_write_per_pass() {
+    for trigger in TRIGGERS {
+        let mut expected = Vec::new();
+        for i in 0..BURST {
+            expected.extend_from_slice(b"<shared message>");
+            if i % 10 == 0 {
+                expected.extend_from_slice(format!("[{i}]").as_bytes());
+            }
+        }
+        let mut r = reactor(
+            trigger,
+            FanOut {
+                expected: expected.clone(),
+                ..FanOut::default()
+            },
+        );
+        let (_, addr) = listen(r.io());
+        let client = r.io().connect(addr, None).expect("connect");
+        r.handler().inner.client = Some(client);
+        let writes_before = r.io().stats().writes;
+        assert_eq!(run(&mut r), Exit::Stopped);
+        let h = &r.handler().inner;
+        assert_eq!(
+            h.got, expected,
+            "{trigger:?}: order across shared and copied bytes"
+        );
+        assert_eq!(
+            h.writes_for_burst, 0,
+            "{trigger:?}: writes deferred to the pass's end"
+        );
+        // "go" (1 write) and the burst (gathered: a few writes at most,
+        // 64 segments per gather) — not one per message.
+        let writes = r.io().stats().writes - writes_before;
+        assert!(
+            writes <= 6,
+            "{trigger:?}: {writes} writes for {BURST} messages"
+        );
+    }
+}

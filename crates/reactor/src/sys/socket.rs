@@ -128,6 +128,16 @@ pub(crate) fn read(fd: impl AsFd, buf: &mut [u8]) -> Result<usize, Errno> {
     Ok(net::recv(fd, buf, RecvFlags::empty())?.0)
 }
 
+/// `sendmsg(MSG_NOSIGNAL)` of several slices: one syscall for a whole
+/// output queue.
+pub(crate) fn send_vectored(
+    fd: impl AsFd,
+    slices: &[std::io::IoSlice<'_>],
+) -> Result<usize, Errno> {
+    let mut control = net::SendAncillaryBuffer::default();
+    net::sendmsg(fd, slices, &mut control, SendFlags::NOSIGNAL)
+}
+
 /// `send(MSG_NOSIGNAL)`: a peer that has gone away yields `EPIPE`, never a
 /// process-killing SIGPIPE.
 pub(crate) fn send(fd: impl AsFd, buf: &[u8]) -> Result<usize, Errno> {
