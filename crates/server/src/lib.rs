@@ -1,6 +1,7 @@
 //! The servers tenk ships, each a [`reactor::Handler`]: `echo` now; `chat`
 //! and `http` build on the same pieces.
 
+pub mod chat;
 pub mod echo;
 pub mod hello;
 pub mod serve;

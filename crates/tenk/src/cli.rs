@@ -31,6 +31,22 @@ pub enum Serve {
     Echo(ServeArgs),
     /// An HTTP/1.1 server: `GET /` says hello, `/health`, `POST /echo`.
     Http(HttpArgs),
+    /// A line-based chat server (try it with `nc`): rooms, nicks, private
+    /// messages; slow readers are cut without slowing the room.
+    Chat(ChatArgs),
+}
+
+/// Options of `tenk serve chat`.
+#[derive(Args, Debug, Clone)]
+pub struct ChatArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// Longest line accepted, in bytes; longer lines are refused and dropped.
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=1024 * 1024))]
+    pub max_line: u32,
+    /// The room every connection joins first.
+    #[arg(long, default_value = "lobby")]
+    pub room: String,
 }
 
 /// Options of `tenk serve http`.

@@ -62,6 +62,7 @@ fn run(cli: Cli, signals: signal::SignalSet) -> anyhow::Result<ExitCode> {
                 .context("echo server failed")?;
             Ok(exit_code(report.exit))
         }
+        Command::Serve(Serve::Chat(args)) => run_chat(&args, signals),
         Command::Serve(Serve::Http(args)) => {
             let mut options = serve_options(&args.serve, signals);
             let config = HttpConfig {
@@ -91,6 +92,26 @@ fn run(cli: Cli, signals: signal::SignalSet) -> anyhow::Result<ExitCode> {
             Ok(exit_code(report.exit))
         }
     }
+}
+
+fn run_chat(args: &crate::cli::ChatArgs, signals: signal::SignalSet) -> anyhow::Result<ExitCode> {
+    if let Err(why) = server::chat::command::valid_name(&args.room) {
+        return Ok(usage_error(&format!("--room {:?}: {why}", args.room)));
+    }
+    let options = serve_options(&args.serve, signals);
+    let config = server::chat::ChatConfig {
+        max_line: args.max_line as usize,
+        default_room: args.room.clone(),
+    };
+    let chat = server::chat::Chat::new(config);
+    let report =
+        server::serve("chat", options, chat, |c| c.stats()).context("chat server failed")?;
+    let s = report.extra;
+    println!(
+        "tenk chat: {} messages, {} deliveries, {} private, {} lines too long, {} slow readers disconnected",
+        s.messages, s.deliveries, s.private_messages, s.lines_too_long, s.slow_disconnects
+    );
+    Ok(exit_code(report.exit))
 }
 
 fn exit_code(exit: Exit) -> ExitCode {
