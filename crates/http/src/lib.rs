@@ -6,10 +6,21 @@
 //! `Expect: 100-continue`, HEAD, a `Date` header refreshed at most once a
 //! second and only while requests come, and hostile input answered with
 //! the right status followed by a lingering close.
+//!
+//! For applications: a [`router::Router`] by method and path with
+//! parameters (`/users/:id`) and a wildcard tail (`/files/*path`), 404 and
+//! 405 (with `Allow`) answered for you, and [`middleware`] layers around
+//! the handlers (request log, request ids, per-route statistics);
+//! [`metrics::render`] gives the counters in Prometheus text format.
+//! `examples/json_api.rs` builds a small JSON API on them:
+//! `cargo run -p tenk-http --example json_api`.
 
 pub mod date;
+pub mod metrics;
+pub mod middleware;
 pub mod parse;
 pub mod response;
+pub mod router;
 pub mod server;
 pub mod status;
 

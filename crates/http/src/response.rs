@@ -67,10 +67,15 @@ impl Response {
         out.extend_from_slice(reason(self.status).as_bytes());
         out.extend_from_slice(b"\r\nServer: tenk\r\nDate: ");
         out.extend_from_slice(date.as_bytes());
-        out.extend_from_slice(b"\r\nContent-Type: ");
-        out.extend_from_slice(self.content_type.as_bytes());
-        out.extend_from_slice(b"\r\nContent-Length: ");
-        push_number(out, self.body.len() as u64);
+        // 1xx, 204 and 304 have no body, and 1xx and 204 no Content-Length
+        // (RFC 9110 §8.6, §15.3.5, §15.4.5).
+        let bodiless = self.status < 200 || self.status == 204 || self.status == 304;
+        if !bodiless {
+            out.extend_from_slice(b"\r\nContent-Type: ");
+            out.extend_from_slice(self.content_type.as_bytes());
+            out.extend_from_slice(b"\r\nContent-Length: ");
+            push_number(out, self.body.len() as u64);
+        }
         out.extend_from_slice(b"\r\n");
         if !keep_alive {
             out.extend_from_slice(b"Connection: close\r\n");
@@ -84,7 +89,7 @@ impl Response {
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b"\r\n");
-        if !head {
+        if !head && !bodiless {
             out.extend_from_slice(&self.body);
         }
     }
@@ -190,6 +195,15 @@ mod tests {
         assert!(String::from_utf8(out)
             .unwrap()
             .contains("Connection: keep-alive\r\n"));
+    }
+
+    #[test]
+    fn no_content_has_no_length_and_no_body() {
+        let mut out = Vec::new();
+        Response::text(204, &b"ignored"[..]).encode(&mut out, &date(), false, true, 1);
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains("Content-Length"), "{text}");
+        assert!(text.ends_with("GMT\r\n\r\n"), "{text}");
     }
 
     #[test]

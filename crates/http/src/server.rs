@@ -22,6 +22,8 @@ pub trait App {
 pub struct Reply<'a> {
     out: &'a mut Vec<u8>,
     date: &'a DateCache,
+    io: &'a Io,
+    stats: &'a HttpStats,
     head: bool,
     keep_alive: bool,
     version: u8,
@@ -30,6 +32,16 @@ pub struct Reply<'a> {
 }
 
 impl Reply<'_> {
+    /// The reactor's counters (for a metrics endpoint).
+    pub fn reactor_stats(&self) -> reactor::Stats {
+        self.io.stats()
+    }
+
+    /// The HTTP layer's counters so far.
+    pub fn http_stats(&self) -> HttpStats {
+        *self.stats
+    }
+
     /// Answers with `response`.
     pub fn send(&mut self, response: &Response) {
         if self.written.is_some() {
@@ -254,6 +266,8 @@ impl<A: App> Handler for HttpServer<A> {
                     let mut reply = Reply {
                         out: &mut self.out,
                         date: &self.date,
+                        io: &*io,
+                        stats: &self.stats,
                         head: request.method == parse::Method::Head,
                         keep_alive: request.keep_alive,
                         version: request.version,

@@ -1,5 +1,6 @@
 //! The application `tenk serve http` runs: `GET /` says hello, `/health`
-//! reports ok, `POST /echo` answers with the request body.
+//! reports ok, `POST /echo` answers with the request body, `/metrics`
+//! gives the counters in Prometheus text format.
 
 use http::response::CachedResponse;
 use http::server::Reply;
@@ -45,6 +46,15 @@ impl App for Hello {
                 reply.send(&Response::new(200, content_type, request.body.to_vec()));
             }
             "/echo" => reply.send(&not_allowed("POST")),
+            "/metrics" if get => {
+                let text = http::metrics::render(&reply.reactor_stats(), &reply.http_stats());
+                reply.send(&Response::new(
+                    200,
+                    http::metrics::CONTENT_TYPE,
+                    text.into_bytes(),
+                ));
+            }
+            "/metrics" => reply.send(&not_allowed("GET, HEAD")),
             _ => reply.send(&Response::text(404, &b"404 Not Found\n"[..])),
         }
     }

@@ -1,0 +1,224 @@
+//! Middleware: code around every request, as a chain. Each layer gets the
+//! request and a `next` it may call (or not) to run the layers inside it
+//! and the route; it can change the response on the way out.
+//!
+//! Shipped layers: [`RequestLog`], [`RequestId`], [`RouteStats`].
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::time::{Duration, Instant};
+
+use crate::parse::Request;
+use crate::response::Response;
+use crate::router::Matched;
+
+/// The rest of the chain, from a layer's point of view.
+pub type Next<'n> = &'n mut dyn FnMut(&Request<'_, '_>) -> (Response, Matched);
+
+/// One layer of the chain.
+pub trait Middleware {
+    /// Handles `request`, normally by calling `next` and returning (or
+    /// amending) its response.
+    fn call(&mut self, request: &Request<'_, '_>, next: Next<'_>) -> (Response, Matched);
+}
+
+/// Runs `layers` around `endpoint`, outermost first.
+pub(crate) fn run_chain(
+    layers: &mut [Box<dyn Middleware>],
+    request: &Request<'_, '_>,
+    endpoint: &mut dyn FnMut(&Request<'_, '_>) -> (Response, Matched),
+) -> Response {
+    chain(layers, request, endpoint).0
+}
+
+fn chain(
+    layers: &mut [Box<dyn Middleware>],
+    request: &Request<'_, '_>,
+    endpoint: &mut dyn FnMut(&Request<'_, '_>) -> (Response, Matched),
+) -> (Response, Matched) {
+    match layers.split_first_mut() {
+        None => endpoint(request),
+        Some((layer, inner)) => layer.call(request, &mut |r| chain(inner, r, endpoint)),
+    }
+}
+
+/// Logs each request on stdout: method, target, status, route and time.
+#[derive(Default)]
+pub struct RequestLog;
+
+impl Middleware for RequestLog {
+    fn call(&mut self, request: &Request<'_, '_>, next: Next<'_>) -> (Response, Matched) {
+        let started = Instant::now();
+        let (response, matched) = next(request);
+        let _ = writeln!(
+            std::io::stdout().lock(),
+            "{} {} {} {:?} {}µs",
+            request.method.as_str(),
+            request.target,
+            response.status,
+            matched,
+            started.elapsed().as_micros()
+        );
+        (response, matched)
+    }
+}
+
+/// Gives every response an `X-Request-Id`: the client's if it sent one
+/// (so a trace crosses services), else a fresh one.
+#[derive(Default)]
+pub struct RequestId {
+    next: u64,
+}
+
+impl Middleware for RequestId {
+    fn call(&mut self, request: &Request<'_, '_>, next: Next<'_>) -> (Response, Matched) {
+        let id = match request
+            .header("x-request-id")
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            Some(theirs) => theirs.to_string(),
+            None => {
+                self.next += 1;
+                format!("tenk-{:016x}", self.next)
+            }
+        };
+        let (response, matched) = next(request);
+        (response.header("X-Request-Id", id), matched)
+    }
+}
+
+/// Requests, errors and total time per route pattern.
+#[derive(Default, Debug, Clone)]
+pub struct RouteStats {
+    pub routes: BTreeMap<String, RouteFigures>,
+}
+
+/// The figures of one route.
+#[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteFigures {
+    pub requests: u64,
+    /// Responses with a 5xx status.
+    pub errors: u64,
+    pub total_time: Duration,
+}
+
+impl Middleware for std::rc::Rc<std::cell::RefCell<RouteStats>> {
+    fn call(&mut self, request: &Request<'_, '_>, next: Next<'_>) -> (Response, Matched) {
+        let started = Instant::now();
+        let (response, matched) = next(request);
+        let key = match &matched {
+            Matched::Route(pattern) => pattern.to_string(),
+            Matched::NotFound => "(not found)".to_string(),
+            Matched::MethodNotAllowed => "(method not allowed)".to_string(),
+        };
+        let mut stats = self.borrow_mut();
+        let figures = stats.routes.entry(key).or_default();
+        figures.requests += 1;
+        figures.errors += u64::from(response.status >= 500);
+        figures.total_time += started.elapsed();
+        (response, matched)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::Method;
+    use crate::router::Router;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    /// Records the order layers run in.
+    struct Trace(Rc<RefCell<Vec<String>>>, &'static str);
+
+    impl Middleware for Trace {
+        fn call(&mut self, request: &Request<'_, '_>, next: Next<'_>) -> (Response, Matched) {
+            self.0.borrow_mut().push(format!("{} in", self.1));
+            let (response, matched) = next(request);
+            self.0.borrow_mut().push(format!("{} out", self.1));
+            (response.header("X-Layer", self.1), matched)
+        }
+    }
+
+    fn get<'b>(target: &'b str, headers: &'b [httparse::Header<'b>]) -> Request<'b, 'b> {
+        Request {
+            method: Method::Get,
+            target,
+            version: 1,
+            headers,
+            body: std::borrow::Cow::Borrowed(&[]),
+            keep_alive: true,
+        }
+    }
+
+    #[test]
+    fn layers_run_outermost_first_and_unwind_in_reverse() {
+        let trace = Rc::new(RefCell::new(Vec::new()));
+        let mut router = Router::new();
+        let t = trace.clone();
+        router
+            .route(Method::Get, "/", move |_, _| {
+                t.borrow_mut().push("handler".into());
+                Response::text(200, &b"ok"[..])
+            })
+            .wrap(Trace(trace.clone(), "outer"))
+            .wrap(Trace(trace.clone(), "inner"));
+        let response = router.dispatch(&get("/", &[]));
+        assert_eq!(
+            *trace.borrow(),
+            ["outer in", "inner in", "handler", "inner out", "outer out"]
+        );
+        let layers: Vec<&str> = response
+            .headers
+            .iter()
+            .filter(|(n, _)| n == "X-Layer")
+            .map(|(_, v)| v.as_ref())
+            .collect();
+        assert_eq!(layers, ["inner", "outer"]);
+    }
+
+    #[test]
+    fn request_ids_are_fresh_or_passed_through() {
+        let mut router = Router::new();
+        router
+            .route(Method::Get, "/", |_, _| Response::text(200, &b"ok"[..]))
+            .wrap(RequestId::default());
+        let id = |r: &Response| {
+            r.headers
+                .iter()
+                .find(|(n, _)| n == "X-Request-Id")
+                .map(|(_, v)| v.to_string())
+        };
+        let a = id(&router.dispatch(&get("/", &[])));
+        let b = id(&router.dispatch(&get("/", &[])));
+        assert!(a.is_some() && a != b, "{a:?} {b:?}");
+        let theirs = [httparse::Header {
+            name: "X-Request-Id",
+            value: b"abc-123",
+        }];
+        assert_eq!(
+            id(&router.dispatch(&get("/", &theirs))).as_deref(),
+            Some("abc-123")
+        );
+    }
+
+    #[test]
+    fn route_stats_count_per_pattern() {
+        let stats = Rc::new(RefCell::new(RouteStats::default()));
+        let mut router = Router::new();
+        router
+            .route(Method::Get, "/users/:id", |_, _| {
+                Response::text(200, &b"ok"[..])
+            })
+            .route(Method::Get, "/boom", |_, _| Response::text(500, &b"no"[..]))
+            .wrap(stats.clone());
+        for target in ["/users/1", "/users/2", "/boom", "/missing"] {
+            router.dispatch(&get(target, &[]));
+        }
+        let stats = stats.borrow();
+        assert_eq!(stats.routes["/users/:id"].requests, 2);
+        assert_eq!(stats.routes["/boom"].errors, 1);
+        assert_eq!(stats.routes["(not found)"].requests, 1);
+    }
+}
