@@ -14,6 +14,9 @@ pub struct Response {
     pub body: Cow<'static, [u8]>,
     /// Close the connection after this response.
     pub close: bool,
+    /// The Content-Length to announce when the body goes separately (a
+    /// file sent with `sendfile`); `None` announces `body`'s length.
+    pub body_len: Option<u64>,
 }
 
 impl Response {
@@ -29,6 +32,7 @@ impl Response {
             headers: Vec::new(),
             body: body.into(),
             close: false,
+            body_len: None,
         }
     }
 
@@ -74,7 +78,7 @@ impl Response {
             out.extend_from_slice(b"\r\nContent-Type: ");
             out.extend_from_slice(self.content_type.as_bytes());
             out.extend_from_slice(b"\r\nContent-Length: ");
-            push_number(out, self.body.len() as u64);
+            push_number(out, self.body_len.unwrap_or(self.body.len() as u64));
         }
         out.extend_from_slice(b"\r\n");
         if !keep_alive {

@@ -2,7 +2,9 @@
 //! requests, hands each to an [`App`], and writes every response of a
 //! batch in one `send`.
 
+use std::borrow::Cow;
 use std::io::Write as _;
+use std::os::fd::OwnedFd;
 use std::time::{Duration, SystemTime};
 
 use reactor::{CloseReason, Handler, Io, TimerId, Token};
@@ -29,6 +31,8 @@ pub struct Reply<'a> {
     version: u8,
     /// Status and body length of what was written, for stats and logs.
     written: Option<(u16, usize)>,
+    /// A file range to send after the head (`send_file`).
+    file: Option<(OwnedFd, u64, u64)>,
 }
 
 impl Reply<'_> {
@@ -58,6 +62,33 @@ impl Reply<'_> {
             self.version,
         );
         self.written = Some((response.status, response.body.len()));
+    }
+
+    /// Answers with `head` (its `body` is ignored) followed by `len` bytes
+    /// of `file` from `offset`, sent with `sendfile`: the bytes never pass
+    /// through user space, and a large file goes out as the peer reads it,
+    /// without growing memory. For HEAD only the head is sent.
+    pub fn send_file(&mut self, head: &Response, file: OwnedFd, offset: u64, len: u64) {
+        if self.written.is_some() {
+            return;
+        }
+        let mut head = head.clone();
+        head.body = Cow::Borrowed(&[]);
+        head.body_len = Some(len);
+        if head.close {
+            self.keep_alive = false;
+        }
+        head.encode(
+            self.out,
+            self.date,
+            self.head,
+            self.keep_alive,
+            self.version,
+        );
+        if !self.head {
+            self.file = Some((file, offset, len));
+        }
+        self.written = Some((head.status, len as usize));
     }
 
     /// Answers with a response encoded once per second.
@@ -272,17 +303,22 @@ impl<A: App> Handler for HttpServer<A> {
                         keep_alive: request.keep_alive,
                         version: request.version,
                         written: None,
+                        file: None,
                     };
                     self.app.handle(&request, &mut reply);
+                    if reply.written.is_none() {
+                        reply.send(&Response::text(500, &b"no response\n"[..]));
+                    }
                     let keep_alive = reply.keep_alive;
-                    let (status, len) = match reply.written {
-                        Some(written) => written,
-                        None => {
-                            let response = Response::text(500, &b"no response\n"[..]);
-                            reply.send(&response);
-                            (500, response.body.len())
-                        }
-                    };
+                    let (status, len) = reply.written.unwrap_or((500, 0));
+                    let file = reply.file.take();
+                    if let Some((file, offset, len)) = file {
+                        // The head (and responses before it) first, then
+                        // the file, in order, in the connection's queue.
+                        io.send(conn, &self.out);
+                        self.out.clear();
+                        io.send_file(conn, file, offset, len);
+                    }
                     self.count(status);
                     if self.config.access_log {
                         self.log(io, conn, &request, status, len);

@@ -327,6 +327,9 @@ impl Io {
             return false;
         };
         let pending = conn.output.len();
+        // Output limits bound memory; file ranges hold a descriptor, not
+        // their bytes.
+        let in_memory = conn.output.memory();
         if pending > self.config.high_watermark && !conn.read_paused {
             conn.read_paused = true;
             self.stats.backpressure_pauses += 1;
@@ -339,7 +342,7 @@ impl Io {
                 conn.write_timer = Some(self.timers.insert(deadline, TimerKind::Write(token)));
             }
         }
-        if self.over_output_limit(token, pending) {
+        if self.over_output_limit(token, in_memory) {
             self.close_with(token, CloseReason::OutputLimit);
             return false;
         }
@@ -347,6 +350,27 @@ impl Io {
             self.sync_interest(token);
         }
         true
+    }
+
+    /// Queues `len` bytes of `file` from `offset`, sent with `sendfile`
+    /// (never read into memory) after everything queued before it; the
+    /// file is closed once sent or when the connection closes. Large files
+    /// go out a chunk per pass, resumed on EPOLLOUT. If the file turns out
+    /// shorter than the range (it shrank), the connection is closed with
+    /// `EIO`: the promised length can never be delivered.
+    ///
+    /// Returns `false` if the token is stale (`file` is then closed).
+    pub fn send_file(&mut self, token: Token, file: OwnedFd, offset: u64, len: u64) -> bool {
+        let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
+            return false;
+        };
+        let was_empty = conn.output.is_empty();
+        conn.output.push_file(file, offset, len);
+        if !conn.unflushed {
+            conn.unflushed = true;
+            self.unflushed.push(token);
+        }
+        self.queued(token, was_empty)
     }
 
     /// Bytes buffered for a connection that the kernel has not taken yet.

@@ -1,5 +1,7 @@
-//! A connection's pending output: a queue of owned bytes and shared,
-//! reference-counted messages, written with one `sendmsg` (gather) call.
+//! A connection's pending output: a queue of owned bytes, shared,
+//! reference-counted messages, and file ranges. Bytes are written with one
+//! `sendmsg` (gather) call; file ranges with `sendfile`, never read into
+//! memory.
 //!
 //! Shared segments let a protocol that fans one message out to thousands
 //! of connections (a chat room) encode it once: each recipient's queue
@@ -7,6 +9,7 @@
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
 use crate::buffer::{Buffer, BufferPool};
@@ -20,6 +23,24 @@ enum Segment {
     Owned(Buffer),
     /// A shared message and how much of it was already written.
     Shared(Arc<[u8]>, usize),
+    /// A range of a file, sent with `sendfile`: `offset` is the next byte,
+    /// `end` one past the last.
+    File { fd: OwnedFd, offset: u64, end: u64 },
+}
+
+/// What the front of the queue needs next.
+pub(crate) enum Front<'a> {
+    Empty,
+    /// Gather-write these slices; `more` is set when a file follows, so
+    /// the kernel may hold them back to fill a packet with file data
+    /// (`MSG_MORE`).
+    Bytes(usize, bool),
+    /// `sendfile` this much of the file from its offset.
+    File {
+        fd: &'a OwnedFd,
+        offset: u64,
+        len: u64,
+    },
 }
 
 impl Segment {
@@ -27,6 +48,14 @@ impl Segment {
         match self {
             Segment::Owned(buffer) => buffer.as_slice(),
             Segment::Shared(data, start) => &data[*start..],
+            Segment::File { .. } => &[],
+        }
+    }
+
+    fn len(&self) -> u64 {
+        match self {
+            Segment::File { offset, end, .. } => end - offset,
+            other => other.remaining().len() as u64,
         }
     }
 }
@@ -35,17 +64,66 @@ impl Segment {
 #[derive(Default)]
 pub(crate) struct Output {
     segments: VecDeque<Segment>,
+    /// Bytes pending in memory (copied and shared segments).
     len: usize,
+    /// Bytes pending in file ranges.
+    file_len: u64,
 }
 
 impl Output {
-    /// Bytes pending.
+    /// Bytes pending, in memory and in file ranges.
     pub(crate) fn len(&self) -> usize {
+        self.len + self.file_len as usize
+    }
+
+    /// Bytes pending in memory: what output limits apply to (file ranges
+    /// cost a descriptor, not memory).
+    pub(crate) fn memory(&self) -> usize {
         self.len
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len == 0 && self.file_len == 0
+    }
+
+    /// Queues `len` bytes of `file` from `offset`.
+    pub(crate) fn push_file(&mut self, fd: OwnedFd, offset: u64, len: u64) {
+        if len == 0 {
+            return;
+        }
+        self.segments.push_back(Segment::File {
+            fd,
+            offset,
+            end: offset + len,
+        });
+        self.file_len += len;
+    }
+
+    /// What to write next: the in-memory segments before the first file
+    /// (as slices, filled into `out`), or the file range at the front.
+    pub(crate) fn front<'a>(&'a self, out: &mut [IoSlice<'a>; MAX_GATHER]) -> Front<'a> {
+        if let Some(Segment::File { fd, offset, end }) = self.segments.front() {
+            return Front::File {
+                fd,
+                offset: *offset,
+                len: end - offset,
+            };
+        }
+        let mut n = 0;
+        let mut more = false;
+        for segment in self.segments.iter().take(MAX_GATHER) {
+            if let Segment::File { .. } = segment {
+                more = true;
+                break;
+            }
+            out[n] = IoSlice::new(segment.remaining());
+            n += 1;
+        }
+        if n == 0 {
+            Front::Empty
+        } else {
+            Front::Bytes(n, more)
+        }
     }
 
     /// Queues a copy of `data`, appended to the last segment when that one
@@ -74,36 +152,34 @@ impl Output {
         self.len += n;
     }
 
-    /// The first segments as slices for one gather write; returns how many
-    /// were filled in.
-    pub(crate) fn slices<'a>(&'a self, out: &mut [IoSlice<'a>; MAX_GATHER]) -> usize {
-        let mut n = 0;
-        for segment in self.segments.iter().take(MAX_GATHER) {
-            out[n] = IoSlice::new(segment.remaining());
-            n += 1;
-        }
-        n
-    }
-
     /// Drops `n` written bytes from the front; emptied copy buffers go back
-    /// to the pool.
+    /// to the pool, finished files are closed.
     pub(crate) fn consume(&mut self, mut n: usize, pool: &mut BufferPool) {
-        self.len -= n;
         while n > 0 {
             let Some(front) = self.segments.front_mut() else {
                 return;
             };
-            let available = front.remaining().len();
-            if n < available {
-                match front {
-                    Segment::Owned(buffer) => buffer.consume(n),
-                    Segment::Shared(_, start) => *start += n,
+            let available = front.len() as usize;
+            let take = n.min(available);
+            match front {
+                Segment::File { offset, .. } => {
+                    *offset += take as u64;
+                    self.file_len -= take as u64;
                 }
-                return;
+                Segment::Owned(buffer) => {
+                    buffer.consume(take);
+                    self.len -= take;
+                }
+                Segment::Shared(_, start) => {
+                    *start += take;
+                    self.len -= take;
+                }
             }
-            n -= available;
-            if let Some(Segment::Owned(buffer)) = self.segments.pop_front() {
-                pool.give(buffer);
+            n -= take;
+            if take == available {
+                if let Some(Segment::Owned(buffer)) = self.segments.pop_front() {
+                    pool.give(buffer);
+                }
             }
         }
     }
@@ -117,6 +193,7 @@ impl Output {
         }
         self.segments = VecDeque::new();
         self.len = 0;
+        self.file_len = 0;
     }
 }
 
@@ -126,8 +203,10 @@ mod tests {
 
     fn gathered(output: &Output) -> Vec<u8> {
         let mut slices = [IoSlice::new(&[]); MAX_GATHER];
-        let n = output.slices(&mut slices);
-        slices[..n].iter().flat_map(|s| s.iter().copied()).collect()
+        match output.front(&mut slices) {
+            Front::Bytes(n, _) => slices[..n].iter().flat_map(|s| s.iter().copied()).collect(),
+            _ => Vec::new(),
+        }
     }
 
     #[test]
@@ -171,6 +250,37 @@ mod tests {
             out.push_shared(shared.clone(), 0);
         }
         let mut slices = [IoSlice::new(&[]); MAX_GATHER];
-        assert_eq!(out.slices(&mut slices), MAX_GATHER);
+        assert!(matches!(
+            out.front(&mut slices),
+            Front::Bytes(MAX_GATHER, false)
+        ));
+    }
+
+    fn describe(output: &Output) -> String {
+        let mut slices = [IoSlice::new(&[]); MAX_GATHER];
+        match output.front(&mut slices) {
+            Front::Empty => "empty".into(),
+            Front::Bytes(n, more) => format!("bytes {n}{}", if more { " more" } else { "" }),
+            Front::File { offset, len, .. } => format!("file {offset}+{len}"),
+        }
+    }
+
+    #[test]
+    fn file_ranges_stop_the_gather_and_count_apart_from_memory() {
+        let mut pool = BufferPool::new(16, 4);
+        let mut out = Output::default();
+        let file: OwnedFd = std::fs::File::open("/dev/null").unwrap().into();
+        out.push_bytes(b"head", &mut pool);
+        out.push_file(file, 10, 100);
+        out.push_bytes(b"tail", &mut pool);
+        assert_eq!((out.len(), out.memory()), (108, 8));
+        assert_eq!(describe(&out), "bytes 1 more", "MSG_MORE before a file");
+        out.consume(4, &mut pool);
+        assert_eq!(describe(&out), "file 10+100");
+        out.consume(60, &mut pool);
+        assert_eq!(describe(&out), "file 70+40");
+        out.consume(40, &mut pool);
+        assert_eq!(gathered(&out), b"tail");
+        assert_eq!((out.len(), out.memory()), (4, 4));
     }
 }

@@ -12,7 +12,11 @@ use crate::config::{Config, Trigger};
 use crate::conn::Entry;
 use crate::handler::{CloseReason, Handler};
 use crate::io::{Exit, Io, RunState, TimerKind, EVENTFD_DATA, SIGNALFD_DATA, TIMERFD_DATA};
-use crate::output::MAX_GATHER;
+use crate::output::{Front, MAX_GATHER};
+
+/// Bytes handed to one `sendfile`: large enough to fill a socket buffer,
+/// small enough that one connection's big file does not hold the loop.
+const SENDFILE_CHUNK: u64 = 1 << 20;
 use crate::sys::socket;
 use crate::token::Token;
 
@@ -468,18 +472,32 @@ impl<H: Handler> Reactor<H> {
             return;
         }
         while !conn.output.is_empty() {
-            // One gather write for the whole queue (up to MAX_GATHER
-            // segments): copied bytes and shared messages alike.
+            // One gather write for the in-memory segments (up to
+            // MAX_GATHER), or sendfile for a file range at the front.
             let result = {
                 let mut slices = [IoSlice::new(&[]); MAX_GATHER];
-                let n = conn.output.slices(&mut slices);
-                let total: usize = slices[..n].iter().map(|s| s.len()).sum();
-                let result = if n == 1 {
-                    socket::send(&conn.fd, &slices[0])
-                } else {
-                    socket::send_vectored(&conn.fd, &slices[..n])
-                };
-                result.map(|written| (written, total))
+                match conn.output.front(&mut slices) {
+                    Front::Empty => break,
+                    Front::Bytes(n, more) => {
+                        let total: usize = slices[..n].iter().map(|s| s.len()).sum();
+                        let result = if n == 1 && !more {
+                            socket::send(&conn.fd, &slices[0])
+                        } else {
+                            socket::send_vectored(&conn.fd, &slices[..n], more)
+                        };
+                        result.map(|written| (written, total))
+                    }
+                    Front::File { fd, offset, len } => {
+                        let chunk = len.min(SENDFILE_CHUNK) as usize;
+                        match socket::send_file(&conn.fd, fd, offset, chunk) {
+                            // The file ended before the range did: it
+                            // shrank under us. The response can never be
+                            // completed; looping would spin.
+                            Ok(0) => Err(Errno::IO),
+                            other => other.map(|written| (written, chunk)),
+                        }
+                    }
+                }
             };
             io.stats.writes += 1;
             match result {
@@ -502,7 +520,7 @@ impl<H: Handler> Reactor<H> {
             }
         }
         let pending = conn.output.len();
-        if pending <= io.config.output_soft_limit {
+        if conn.output.memory() <= io.config.output_soft_limit {
             conn.over_soft_since = None;
         }
         let mut resume_edge = false;

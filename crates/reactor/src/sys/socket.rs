@@ -130,12 +130,30 @@ pub(crate) fn read(fd: impl AsFd, buf: &mut [u8]) -> Result<usize, Errno> {
 
 /// `sendmsg(MSG_NOSIGNAL)` of several slices: one syscall for a whole
 /// output queue.
+/// `more` sets `MSG_MORE`: more data (a file) follows at once.
 pub(crate) fn send_vectored(
     fd: impl AsFd,
     slices: &[std::io::IoSlice<'_>],
+    more: bool,
 ) -> Result<usize, Errno> {
     let mut control = net::SendAncillaryBuffer::default();
-    net::sendmsg(fd, slices, &mut control, SendFlags::NOSIGNAL)
+    let mut flags = SendFlags::NOSIGNAL;
+    if more {
+        flags |= SendFlags::MORE;
+    }
+    net::sendmsg(fd, slices, &mut control, flags)
+}
+
+/// `sendfile`: `count` bytes of `file` from `offset` to the socket, without
+/// copying them through user space.
+pub(crate) fn send_file(
+    socket: impl AsFd,
+    file: impl AsFd,
+    offset: u64,
+    count: usize,
+) -> Result<usize, Errno> {
+    let mut offset = offset;
+    rustix::fs::sendfile(socket, file, Some(&mut offset), count)
 }
 
 /// `send(MSG_NOSIGNAL)`: a peer that has gone away yields `EPIPE`, never a
