@@ -26,6 +26,25 @@ pub(crate) struct Listener {
     pub(crate) fd: OwnedFd,
     /// Deregistered after EMFILE/ENFILE until the retry timer fires.
     pub(crate) paused: bool,
+    /// Registered with `EPOLLEXCLUSIVE` (shared with other reactors).
+    pub(crate) exclusive: bool,
+    /// Bound with `SO_REUSEPORT`: at shutdown it leaves the epoll set but
+    /// stays open until the reactor is dropped, because closing a
+    /// reuseport socket resets the connections queued on it, which the
+    /// kernel would otherwise have handed to a sibling.
+    pub(crate) reuseport: bool,
+}
+
+impl Listener {
+    /// The interest it is registered with. EPOLLEXCLUSIVE cannot be
+    /// changed with EPOLL_CTL_MOD, so pausing is delete and re-add.
+    pub(crate) fn interest(&self) -> EventFlags {
+        if self.exclusive {
+            EventFlags::IN | EventFlags::EXCLUSIVE
+        } else {
+            EventFlags::IN
+        }
+    }
 }
 
 /// One connection. Without pending input or output it holds no heap

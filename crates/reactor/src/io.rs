@@ -184,12 +184,48 @@ impl Io {
     /// # Errors
     /// Those of `socket`, `bind` (e.g. `AddrInUse`) and `listen`.
     pub fn listen(&mut self, addr: SocketAddr, backlog: i32) -> io::Result<Token> {
-        let fd = socket::listen(addr, backlog)?;
+        let fd = socket::listen(addr, backlog, false)?;
+        self.add_listener(fd, false)
+    }
+
+    /// Binds a listening socket for `addr` with `SO_REUSEPORT` as well, so
+    /// that several reactors (threads) can each have their own on the same
+    /// port, the kernel spreading connections between them. The socket is
+    /// returned unregistered: pass it to [`Io::add_listener`].
+    ///
+    /// # Errors
+    /// Those of `socket`, `setsockopt`, `bind` and `listen`.
+    pub fn bind_reuseport(addr: SocketAddr, backlog: i32) -> io::Result<OwnedFd> {
+        socket::listen(addr, backlog, true)
+    }
+
+    /// Binds a plain listening socket, returned unregistered (to share one
+    /// socket between reactors with [`Io::add_listener`]).
+    ///
+    /// # Errors
+    /// Those of `socket`, `setsockopt`, `bind` and `listen`.
+    pub fn bind(addr: SocketAddr, backlog: i32) -> io::Result<OwnedFd> {
+        socket::listen(addr, backlog, false)
+    }
+
+    /// Registers a listening socket. With `exclusive`, it is registered
+    /// with `EPOLLEXCLUSIVE`: several reactors may register (duplicates
+    /// of) the same socket, and the kernel wakes one of them, not all, per
+    /// connection (no thundering herd).
+    ///
+    /// # Errors
+    /// Those of `epoll_ctl`.
+    pub fn add_listener(&mut self, fd: OwnedFd, exclusive: bool) -> io::Result<Token> {
+        let reuseport = rustix::net::sockopt::socket_reuseport(&fd).unwrap_or(false);
+        let listener = Listener {
+            fd,
+            paused: false,
+            exclusive,
+            reuseport,
+        };
         let token = self.entries.next_token();
-        self.ctl_add(&fd, token, EventFlags::IN)?;
-        Ok(self
-            .entries
-            .insert(Entry::Listener(Listener { fd, paused: false })))
+        self.ctl_add(&listener.fd, token, listener.interest())?;
+        Ok(self.entries.insert(Entry::Listener(listener)))
     }
 
     /// The local address of a listener or connection (to learn the port
@@ -530,10 +566,15 @@ impl Io {
     }
 
     pub(crate) fn close_listener(&mut self, token: Token) {
-        if let Some(Entry::Listener(listener)) = self.entries.get(token) {
+        if let Some(Entry::Listener(listener)) = self.entries.get_mut(token) {
             if !listener.paused {
                 let _ = self.epoll.delete(&listener.fd);
                 self.stats.epoll_ctls += 1;
+            }
+            if listener.reuseport {
+                // Out of the epoll set, open until the reactor is dropped.
+                listener.paused = true;
+                return;
             }
             self.entries.remove(token);
         }
@@ -715,7 +756,7 @@ impl Io {
             return;
         }
         l.paused = false;
-        if let Err(e) = self.epoll.add(&l.fd, listener.to_u64(), EventFlags::IN) {
+        if let Err(e) = self.epoll.add(&l.fd, listener.to_u64(), l.interest()) {
             warn!("cannot resume accepting: {e}");
         }
         self.stats.epoll_ctls += 1;

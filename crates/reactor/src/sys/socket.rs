@@ -46,9 +46,12 @@ pub(crate) fn shutdown_write(fd: impl AsFd) -> io::Result<()> {
 
 /// A listening socket on `addr` with `SO_REUSEADDR` (a restarted server must
 /// not wait out TIME_WAIT) and the given backlog.
-pub(crate) fn listen(addr: SocketAddr, backlog: i32) -> io::Result<OwnedFd> {
+pub(crate) fn listen(addr: SocketAddr, backlog: i32, reuseport: bool) -> io::Result<OwnedFd> {
     let fd = tcp_socket(&addr)?;
     sockopt::set_socket_reuseaddr(&fd, true)?;
+    if reuseport {
+        sockopt::set_socket_reuseport(&fd, true)?;
+    }
     net::bind(&fd, &addr)?;
     net::listen(&fd, backlog)?;
     Ok(fd)
