@@ -12,6 +12,9 @@
 //! 405 (with `Allow`) answered for you, and [`middleware`] layers around
 //! the handlers (request log, request ids, per-route statistics);
 //! [`metrics::render`] gives the counters in Prometheus text format.
+//! [`static_files::StaticFiles`] serves a directory: ETag and
+//! Last-Modified with 304s, single ranges, bodies sent with `sendfile`,
+//! and paths confined to the root by `openat2(RESOLVE_BENEATH)`.
 //! `examples/json_api.rs` builds a small JSON API on them:
 //! `cargo run -p tenk-http --example json_api`.
 
@@ -22,6 +25,7 @@ pub mod parse;
 pub mod response;
 pub mod router;
 pub mod server;
+pub mod static_files;
 pub mod status;
 
 pub use parse::{Limits, Method, Request};

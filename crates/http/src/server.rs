@@ -156,6 +156,15 @@ pub struct HttpStats {
 }
 
 impl HttpStats {
+    /// Adds another server's counters (for a total over threads).
+    pub fn add(&mut self, other: &HttpStats) {
+        for (mine, theirs) in self.responses.iter_mut().zip(other.responses) {
+            *mine += theirs;
+        }
+        self.refused += other.refused;
+        self.header_timeouts += other.header_timeouts;
+    }
+
     /// Responses of every class.
     pub fn total(&self) -> u64 {
         self.responses.iter().sum()

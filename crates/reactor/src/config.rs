@@ -1,5 +1,7 @@
 //! How a reactor behaves: trigger mode, budgets, watermarks, limits.
 
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How connections are registered with epoll.
@@ -56,6 +58,9 @@ pub struct Config {
     /// Open connections (inbound and outbound) beyond which new inbound
     /// connections are accepted and closed at once.
     pub max_conns: usize,
+    /// Reactors (threads) that share one `max_conns` share this count of
+    /// their open connections; `None` counts this reactor's alone.
+    pub shared_conns: Option<Arc<AtomicUsize>>,
     /// How long a graceful shutdown waits for pending output to flush.
     pub drain_timeout: Duration,
     /// How long accepting stays paused after EMFILE/ENFILE before retrying.
@@ -100,6 +105,7 @@ impl Default for Config {
             low_watermark: 64 * 1024,
             max_input: 1024 * 1024,
             max_conns: 10_000,
+            shared_conns: None,
             drain_timeout: Duration::from_secs(5),
             accept_retry: Duration::from_millis(100),
             scratch_size: 64 * 1024,

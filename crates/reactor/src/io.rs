@@ -3,6 +3,7 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::OwnedFd;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -167,6 +168,16 @@ impl Io {
         self.conns
     }
 
+    /// Whether `max_conns` is reached (over every reactor sharing the
+    /// count, if one is shared).
+    pub(crate) fn at_capacity(&self) -> bool {
+        let open = match &self.config.shared_conns {
+            Some(shared) => shared.load(Ordering::Relaxed),
+            None => self.conns,
+        };
+        open >= self.config.max_conns
+    }
+
     /// Whether a graceful shutdown is under way.
     pub fn is_draining(&self) -> bool {
         self.state == RunState::Draining
@@ -286,6 +297,9 @@ impl Io {
         let inserted = self.entries.insert(Entry::Conn(conn));
         debug_assert_eq!(inserted, token);
         self.conns += 1;
+        if let Some(shared) = &self.config.shared_conns {
+            shared.fetch_add(1, Ordering::Relaxed);
+        }
         Ok(token)
     }
 
@@ -494,6 +508,9 @@ impl Io {
             // `conn.fd` is dropped (closed) here.
         }
         self.conns -= 1;
+        if let Some(shared) = &self.config.shared_conns {
+            shared.fetch_sub(1, Ordering::Relaxed);
+        }
         self.stats.closed += 1;
         debug!(?token, ?reason, "closed");
         self.closed.push((token, reason));

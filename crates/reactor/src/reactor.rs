@@ -213,7 +213,7 @@ impl<H: Handler> Reactor<H> {
             };
             match socket::accept(&l.fd) {
                 Ok(fd) => {
-                    if self.io.conns >= self.io.config.max_conns {
+                    if self.io.at_capacity() {
                         // Accept-and-close: the client gets a prompt close
                         // instead of a connection left in the backlog to
                         // time out.
@@ -248,9 +248,7 @@ impl<H: Handler> Reactor<H> {
                     | Errno::NETUNREACH
                     | Errno::PERM,
                 ) => continue,
-                Err(errno @ (Errno::MFILE | Errno::NFILE))
-                    if self.io.conns >= self.io.config.max_conns =>
-                {
+                Err(errno @ (Errno::MFILE | Errno::NFILE)) if self.io.at_capacity() => {
                     // At the cap and at the descriptor limit: give up the
                     // spare descriptor for a moment to accept and close,
                     // so the client learns at once instead of waiting in

@@ -92,6 +92,36 @@ impl CloseCounts {
 }
 
 impl Stats {
+    /// Adds another reactor's counters (for a total over threads).
+    pub fn add(&mut self, other: &Stats) {
+        let mut total = *self;
+        total.accepted += other.accepted;
+        total.connected += other.connected;
+        total.active += other.active;
+        total.closed += other.closed;
+        total.rejected += other.rejected;
+        total.accept_pauses += other.accept_pauses;
+        total.bytes_in += other.bytes_in;
+        total.bytes_out += other.bytes_out;
+        total.reads += other.reads;
+        total.writes += other.writes;
+        total.epoll_waits += other.epoll_waits;
+        total.epoll_ctls += other.epoll_ctls;
+        total.events += other.events;
+        total.stale_events += other.stale_events;
+        total.budget_stops += other.budget_stops;
+        total.backpressure_pauses += other.backpressure_pauses;
+        total.timer_arms += other.timer_arms;
+        let (c, o) = (&mut total.closes, &other.closes);
+        c.client += o.client;
+        c.idle_timeout += o.idle_timeout;
+        c.write_timeout += o.write_timeout;
+        c.buffer_limit += o.buffer_limit;
+        c.error += o.error;
+        c.local += o.local;
+        *self = total;
+    }
+
     /// The counters accumulated since `earlier` (`active` is taken as is).
     pub fn since(&self, earlier: &Stats) -> Stats {
         Stats {

@@ -1,15 +1,20 @@
 //! The application `tenk serve http` runs: `GET /` says hello, `/health`
 //! reports ok, `POST /echo` answers with the request body, `/metrics`
-//! gives the counters in Prometheus text format.
+//! gives the counters in Prometheus text format. With a root directory
+//! (`--root`), every other path is a file under it, and `/` is its
+//! `index.html` when there is one.
 
 use http::response::CachedResponse;
 use http::server::Reply;
+use http::static_files::{self, Miss, StaticFiles};
 use http::{App, Method, Request, Response};
 
-/// The built-in routes, with their fixed responses encoded once a second.
+/// The built-in routes, with their fixed responses encoded once a second,
+/// and the static files, if any.
 pub struct Hello {
     hello: CachedResponse,
     health: CachedResponse,
+    files: Option<StaticFiles>,
 }
 
 impl Default for Hello {
@@ -21,6 +26,17 @@ impl Default for Hello {
                 "application/json",
                 &b"{\"status\":\"ok\"}"[..],
             )),
+            files: None,
+        }
+    }
+}
+
+impl Hello {
+    /// Serves `files` for every path the built-in routes do not take.
+    pub fn with_files(files: StaticFiles) -> Hello {
+        Hello {
+            files: Some(files),
+            ..Hello::default()
         }
     }
 }
@@ -34,7 +50,12 @@ impl App for Hello {
         let method = request.method;
         let get = matches!(method, Method::Get | Method::Head);
         match request.path() {
-            "/" if get => reply.send_cached(&mut self.hello),
+            "/" if get => match self.files.as_ref().map(|files| files.find("/")) {
+                Some(Ok(index)) => static_files::respond(index, request, reply),
+                // No index.html under the root: the hello stays.
+                None | Some(Err(Miss::NotFound)) => reply.send_cached(&mut self.hello),
+                Some(Err(miss)) => reply.send(&static_files::miss_response(miss)),
+            },
             "/health" if get => reply.send_cached(&mut self.health),
             "/" | "/health" => reply.send(&not_allowed("GET, HEAD")),
             "/echo" if method == Method::Post => {
@@ -55,7 +76,10 @@ impl App for Hello {
                 ));
             }
             "/metrics" => reply.send(&not_allowed("GET, HEAD")),
-            _ => reply.send(&Response::text(404, &b"404 Not Found\n"[..])),
+            _ => match &self.files {
+                Some(files) => files.serve(request, reply),
+                None => reply.send(&Response::text(404, &b"404 Not Found\n"[..])),
+            },
         }
     }
 }

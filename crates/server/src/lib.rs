@@ -7,5 +7,6 @@ pub mod hello;
 pub mod serve;
 pub mod serving;
 pub mod stats_line;
+pub mod threads;
 
 pub use serve::{serve, ServeOptions, ServeReport};

@@ -58,10 +58,7 @@ pub fn serve<H: Handler, X>(
     extra: impl FnOnce(&mut H) -> X,
 ) -> io::Result<ServeReport<X>> {
     let started = Instant::now();
-    let serving = Serving {
-        inner: handler,
-        ticker: None,
-    };
+    let serving = Serving::new(handler, None);
     let mut reactor = Reactor::new(options.config.clone(), serving)?;
     let addr = SocketAddr::new(options.bind, options.port);
     let listener = reactor

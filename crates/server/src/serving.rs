@@ -1,13 +1,102 @@
-//! A server's handler with the `--stats` ticker beside it.
+//! A server's handler with what every server needs beside it: the
+//! `--stats` ticker and, with `--threads`, the coordination between
+//! reactors (one receives the signals and tells the others; per-worker
+//! figures are gathered for the stats line).
 
-use reactor::{CloseReason, Handler, Io, TimerId, Token};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use reactor::{CloseReason, Handler, Io, Stats, TimerId, Token, Waker};
 
 use crate::stats_line::StatsTicker;
 
-/// Forwards every callback to `inner`, except the ticker's own timer.
+/// What the reactors of one server share.
+#[derive(Default)]
+pub struct Group {
+    /// Every reactor's waker, by worker id.
+    pub wakers: OnceLock<Vec<Waker>>,
+    /// Shutdown requests so far (a second one forces the exit).
+    pub shutdowns: AtomicUsize,
+    /// Each worker's latest counters, for the stats line.
+    pub board: Mutex<Vec<Stats>>,
+}
+
+impl Group {
+    fn wake_others(&self, me: usize) {
+        for (id, waker) in self.wakers.get().into_iter().flatten().enumerate() {
+            if id != me {
+                let _ = waker.wake();
+            }
+        }
+    }
+}
+
+/// Forwards every callback to `inner`, except the ticker's own timer and,
+/// in a group, signals and the wake-ups that relay them.
 pub struct Serving<H> {
     pub inner: H,
     pub ticker: Option<StatsTicker>,
+    /// With `--threads`: this worker's id and the group.
+    pub group: Option<(usize, Arc<Group>)>,
+    /// Shutdown requests this worker has acted on.
+    seen_shutdowns: usize,
+}
+
+impl<H> Serving<H> {
+    pub fn new(inner: H, group: Option<(usize, Arc<Group>)>) -> Serving<H> {
+        Serving {
+            inner,
+            ticker: None,
+            group,
+            seen_shutdowns: 0,
+        }
+    }
+
+    fn catch_up_shutdowns(&mut self, io: &mut Io) {
+        let Some((_, group)) = &self.group else {
+            return;
+        };
+        let requested = group.shutdowns.load(Ordering::Acquire);
+        while self.seen_shutdowns < requested {
+            self.seen_shutdowns += 1;
+            io.shutdown();
+        }
+    }
+
+    fn tick(&mut self, io: &mut Io) {
+        let Some(ticker) = &mut self.ticker else {
+            return;
+        };
+        let Some((id, group)) = &self.group else {
+            ticker.tick(io);
+            return;
+        };
+        let mut board = group.board.lock().unwrap_or_else(|e| e.into_inner());
+        board[*id] = io.stats();
+        if *id != 0 {
+            drop(board);
+            ticker.rearm(io);
+            return;
+        }
+        let mut total = Stats::default();
+        for stats in board.iter() {
+            total.add(stats);
+        }
+        let conns: Vec<u64> = board.iter().map(|s| s.active).collect();
+        drop(board);
+        let max = conns.iter().copied().max().unwrap_or(0);
+        let min = conns.iter().copied().min().unwrap_or(0);
+        let per_worker: Vec<String> = conns.iter().map(u64::to_string).collect();
+        let skew = if min > 0 {
+            format!("{:.2}", max as f64 / min as f64)
+        } else if max > 0 {
+            "inf".to_string()
+        } else {
+            "1.00".to_string()
+        };
+        let suffix = format!(" | workers {} (skew {skew})", per_worker.join("/"));
+        ticker.tick_with(io, total, &suffix);
+    }
 }
 
 impl<H: Handler> Handler for Serving<H> {
@@ -36,17 +125,27 @@ impl<H: Handler> Handler for Serving<H> {
     }
 
     fn on_timer(&mut self, io: &mut Io, timer: TimerId, data: u64) {
-        match &mut self.ticker {
-            Some(ticker) if ticker.owns(timer) => ticker.tick(io),
-            _ => self.inner.on_timer(io, timer, data),
+        if self.ticker.as_ref().is_some_and(|t| t.owns(timer)) {
+            self.tick(io);
+        } else {
+            self.inner.on_timer(io, timer, data);
         }
     }
 
     fn on_signal(&mut self, io: &mut Io, signal: i32) {
-        self.inner.on_signal(io, signal);
+        match &self.group {
+            Some((id, group)) => {
+                // One reactor reads the signals; every reactor drains.
+                group.shutdowns.fetch_add(1, Ordering::AcqRel);
+                group.wake_others(*id);
+                self.catch_up_shutdowns(io);
+            }
+            None => self.inner.on_signal(io, signal),
+        }
     }
 
     fn on_wake(&mut self, io: &mut Io) {
+        self.catch_up_shutdowns(io);
         self.inner.on_wake(io);
     }
 }

@@ -33,16 +33,28 @@ impl StatsTicker {
 
     /// Prints the line for the period just ended and schedules the next.
     pub fn tick(&mut self, io: &mut Io) {
-        let now = Instant::now();
         let stats = io.stats();
+        self.tick_with(io, stats, "");
+    }
+
+    /// Prints the line for `stats` (a total over threads, say), with
+    /// `suffix` appended, and schedules the next tick.
+    pub fn tick_with(&mut self, io: &mut Io, stats: Stats, suffix: &str) {
+        let now = Instant::now();
         let line = format_line(
             SystemTime::now(),
             &stats.since(&self.last),
             now - self.last_at,
         );
-        let _ = writeln!(std::io::stdout().lock(), "{line}");
+        let _ = writeln!(std::io::stdout().lock(), "{line}{suffix}");
         self.last = stats;
         self.last_at = now;
+        self.timer = io.add_timer(self.period, 0);
+    }
+
+    /// Schedules the next tick without printing (a worker that only
+    /// publishes its figures for another to print).
+    pub fn rearm(&mut self, io: &mut Io) {
         self.timer = io.add_timer(self.period, 0);
     }
 }

@@ -2,6 +2,7 @@
 //! follow as their own subcommands.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -29,7 +30,8 @@ pub enum Command {
 pub enum Serve {
     /// A TCP echo server: every byte received is sent back.
     Echo(ServeArgs),
-    /// An HTTP/1.1 server: `GET /` says hello, `/health`, `POST /echo`.
+    /// An HTTP/1.1 server: `GET /` says hello, `/health`, `POST /echo`,
+    /// `/metrics`, and the files under `--root DIR`.
     Http(HttpArgs),
     /// A line-based chat server (try it with `nc`): rooms, nicks, private
     /// messages; slow readers are cut without slowing the room.
@@ -63,6 +65,10 @@ pub struct HttpArgs {
     /// Log every request on stdout.
     #[arg(long)]
     pub access_log: bool,
+    /// Serve the files under this directory for every path the built-in
+    /// routes do not take (`/` too, when it holds an index.html).
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
 }
 
 /// Options every server takes.
@@ -113,6 +119,30 @@ pub struct ServeArgs {
     /// Print a statistics line every second.
     #[arg(long)]
     pub stats: bool,
+    /// Reactor threads: a number, or `auto` for one per core.
+    #[arg(long, default_value = "1", value_parser = crate::load_cli::parse_threads)]
+    pub threads: usize,
+    /// How threads share the port (with --threads > 1).
+    #[arg(long, value_enum, default_value_t = AcceptArg::Reuseport)]
+    pub accept: AcceptArg,
+}
+
+/// `--accept` values.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AcceptArg {
+    /// A SO_REUSEPORT listener per thread; the kernel hashes connections.
+    Reuseport,
+    /// One listener in every thread's epoll with EPOLLEXCLUSIVE.
+    Exclusive,
+}
+
+impl From<AcceptArg> for server::threads::AcceptStrategy {
+    fn from(arg: AcceptArg) -> server::threads::AcceptStrategy {
+        match arg {
+            AcceptArg::Reuseport => server::threads::AcceptStrategy::ReusePort,
+            AcceptArg::Exclusive => server::threads::AcceptStrategy::Exclusive,
+        }
+    }
 }
 
 /// `--trigger` values.

@@ -126,7 +126,7 @@ impl CommonArgs {
     }
 }
 
-fn parse_threads(s: &str) -> Result<usize, String> {
+pub fn parse_threads(s: &str) -> Result<usize, String> {
     if s == "auto" {
         return Ok(std::thread::available_parallelism().map_or(1, |n| n.get()));
     }

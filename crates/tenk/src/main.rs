@@ -3,15 +3,20 @@
 mod cli;
 mod load_cli;
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser as _;
+use http::server::HttpStats;
+use http::static_files::StaticFiles;
 use http::{HttpConfig, HttpServer};
 use load::Workload;
 use reactor::signal::{self, SIGINT, SIGTERM};
 use reactor::sys::rlimit;
 use reactor::{Config, Exit};
+use server::echo::Echo;
+use server::hello::Hello;
 use server::ServeOptions;
 
 use crate::cli::{Cli, Command, Serve, ServeArgs};
@@ -58,43 +63,102 @@ fn run(cli: Cli, signals: signal::SignalSet) -> anyhow::Result<ExitCode> {
         Command::Load(command) => run_load(command, signals),
         Command::Serve(Serve::Echo(args)) => {
             let options = serve_options(&args, signals);
-            let report = server::serve("echo", options, server::echo::Echo, |_| ())
-                .context("echo server failed")?;
-            Ok(exit_code(report.exit))
+            let exit = if args.threads > 1 {
+                let accept = args.accept.into();
+                server::threads::serve_threads(
+                    "echo",
+                    options,
+                    args.threads,
+                    accept,
+                    |_| Echo,
+                    |_| (),
+                )
+                .context("echo server failed")?
+                .exit
+            } else {
+                server::serve("echo", options, Echo, |_| ())
+                    .context("echo server failed")?
+                    .exit
+            };
+            Ok(exit_code(exit))
         }
         Command::Serve(Serve::Chat(args)) => run_chat(&args, signals),
-        Command::Serve(Serve::Http(args)) => {
-            let mut options = serve_options(&args.serve, signals);
-            let config = HttpConfig {
-                limits: http::Limits {
-                    max_body: args.max_body,
-                    ..http::Limits::default()
-                },
-                header_timeout: args.header_timeout,
-                access_log: args.access_log,
-            };
-            options.config.max_input = options.config.max_input.max(config.reactor_max_input());
-            let handler = HttpServer::new(server::hello::Hello::default(), config);
-            let report = server::serve("http", options, handler, |h| h.stats())
-                .context("http server failed")?;
-            let s = report.extra;
-            println!(
-                "tenk http: {} responses (1xx {}, 2xx {}, 3xx {}, 4xx {}, 5xx {}), {} refused, {} header timeouts",
-                s.total(),
-                s.responses[1],
-                s.responses[2],
-                s.responses[3],
-                s.responses[4],
-                s.responses[5],
-                s.refused,
-                s.header_timeouts
-            );
-            Ok(exit_code(report.exit))
-        }
+        Command::Serve(Serve::Http(args)) => run_http(&args, signals),
     }
 }
 
+fn run_http(args: &crate::cli::HttpArgs, signals: signal::SignalSet) -> anyhow::Result<ExitCode> {
+    let files = match args.root.as_deref().map(open_root).transpose() {
+        Ok(files) => files,
+        Err(message) => return Ok(usage_error(&message)),
+    };
+    let mut options = serve_options(&args.serve, signals);
+    let config = HttpConfig {
+        limits: http::Limits {
+            max_body: args.max_body,
+            ..http::Limits::default()
+        },
+        header_timeout: args.header_timeout,
+        access_log: args.access_log,
+    };
+    options.config.max_input = options.config.max_input.max(config.reactor_max_input());
+    let make = |_| {
+        let app = files.clone().map_or_else(Hello::default, Hello::with_files);
+        HttpServer::new(app, config.clone())
+    };
+    let (exit, stats) = if args.serve.threads > 1 {
+        let accept = args.serve.accept.into();
+        let report = server::threads::serve_threads(
+            "http",
+            options,
+            args.serve.threads,
+            accept,
+            make,
+            |h| h.stats(),
+        )
+        .context("http server failed")?;
+        let mut total = HttpStats::default();
+        for s in &report.extra {
+            total.add(s);
+        }
+        (report.exit, total)
+    } else {
+        let report =
+            server::serve("http", options, make(0), |h| h.stats()).context("http server failed")?;
+        (report.exit, report.extra)
+    };
+    let s = stats;
+    println!(
+        "tenk http: {} responses (1xx {}, 2xx {}, 3xx {}, 4xx {}, 5xx {}), {} refused, {} header timeouts",
+        s.total(),
+        s.responses[1],
+        s.responses[2],
+        s.responses[3],
+        s.responses[4],
+        s.responses[5],
+        s.refused,
+        s.header_timeouts
+    );
+    Ok(exit_code(exit))
+}
+
+/// Opens `--root DIR` for serving: it must exist and be a directory.
+fn open_root(root: &Path) -> Result<StaticFiles, String> {
+    let shown = root.display();
+    match std::fs::metadata(root) {
+        Err(e) => return Err(format!("--root {shown}: {e}")),
+        Ok(meta) if !meta.is_dir() => return Err(format!("--root {shown}: not a directory")),
+        Ok(_) => {}
+    }
+    StaticFiles::open(root).map_err(|e| format!("--root {shown}: {e}"))
+}
+
 fn run_chat(args: &crate::cli::ChatArgs, signals: signal::SignalSet) -> anyhow::Result<ExitCode> {
+    if args.serve.threads > 1 {
+        return Ok(usage_error(
+            "tenk serve chat runs on one thread for now: rooms do not span threads yet",
+        ));
+    }
     if let Err(why) = server::chat::command::valid_name(&args.room) {
         return Ok(usage_error(&format!("--room {:?}: {why}", args.room)));
     }

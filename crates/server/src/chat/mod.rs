@@ -62,6 +62,10 @@ struct Client {
     nick: String,
     room: String,
     framer: LineFramer,
+    /// Said `/quit`: already out of its room and the nick table, waiting
+    /// for `* bye` to flush. Lines after it (in the same read) are not run,
+    /// as Redis stops processing a client it is about to close.
+    quitting: bool,
 }
 
 /// The chat server for one reactor.
@@ -220,6 +224,15 @@ impl Chat {
                 }
             },
             Command::Quit => {
+                // Leave now, not when the connection is gone: until then
+                // (a slow reader's backlog can take a while to flush)
+                // nothing said in the room or to the nick may be queued
+                // behind `* bye`.
+                self.leave(io, conn, format!("* {nick} left #{room}\n"));
+                self.nicks.remove(&nick);
+                if let Some(client) = self.client_mut(conn) {
+                    client.quitting = true;
+                }
                 io.send(conn, b"* bye\n");
                 io.close_when_flushed(conn);
             }
@@ -251,6 +264,7 @@ impl Handler for Chat {
             nick: nick.clone(),
             room: String::new(),
             framer: LineFramer::new(self.config.max_line),
+            quitting: false,
         });
         io.send(
             conn,
@@ -266,6 +280,9 @@ impl Handler for Chat {
             let Some(client) = self.client_mut(conn) else {
                 return data.len();
             };
+            if client.quitting {
+                return data.len();
+            }
             match client.framer.next(&data[consumed..]) {
                 Frame::Line(line, n) => {
                     consumed += n;
@@ -290,6 +307,11 @@ impl Handler for Chat {
         let Some(client) = self.client(conn) else {
             return;
         };
+        if client.quitting {
+            // Left its room and gave up its nick at `/quit`.
+            self.clients[conn.index()] = None;
+            return;
+        }
         let nick = client.nick.clone();
         let room = client.room.clone();
         let notice = match reason {

@@ -1,0 +1,130 @@
+//! `--threads N`: one reactor per thread, sharing the port by
+//! SO_REUSEPORT or EPOLLEXCLUSIVE, one connection cap for the process,
+//! and one signal that shuts every thread down.
+
+mod util;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+
+use util::{Server, PROMPTLY};
+
+const STRATEGIES: [&str; 2] = ["reuseport", "exclusive"];
+
+fn client(server: &Server) -> TcpStream {
+    let stream = TcpStream::connect(server.addr).expect("connect");
+    stream.set_read_timeout(Some(PROMPTLY)).unwrap();
+    stream.set_write_timeout(Some(PROMPTLY)).unwrap();
+    stream
+}
+
+fn echo_once(stream: &mut TcpStream, message: &[u8]) -> std::io::Result<()> {
+    stream.write_all(message)?;
+    let mut back = vec![0; message.len()];
+    stream.read_exact(&mut back)?;
+    assert_eq!(back, message);
+    Ok(())
+}
+
+/// The number before `label` in the summary line.
+fn count(summary: &str, label: &str) -> u64 {
+    let words: Vec<&str> = summary
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let label: Vec<&str> = label.split_whitespace().collect();
+    words
+        .windows(label.len() + 1)
+        .find_map(|w| (w[1..] == label[..]).then(|| w[0].parse().ok()).flatten())
+        .unwrap_or_else(|| panic!("no {label:?} in {summary:?}"))
+}
+
+fn summary_after_sigint(server: &mut Server) -> String {
+    server.signal(libc::SIGINT);
+    let status = server.wait_exit(PROMPTLY);
+    assert!(status.success(), "exit {status:?}");
+    loop {
+        let line = server.next_line(PROMPTLY).expect("a summary line");
+        if line.contains("shut down gracefully") {
+            return line;
+        }
+    }
+}
+
+#[test]
+fn every_strategy_serves_on_all_threads_and_shuts_down_on_one_signal() {
+    for accept in STRATEGIES {
+        let mut server = Server::echo(&["--threads", "2", "--accept", accept]);
+        assert!(
+            server
+                .banner
+                .contains(&format!("threads 2, accept {accept}")),
+            "{}",
+            server.banner
+        );
+        let mut clients: Vec<TcpStream> = (0..200).map(|_| client(&server)).collect();
+        for (i, c) in clients.iter_mut().enumerate() {
+            echo_once(c, format!("message {i}\n").as_bytes()).expect("echo");
+        }
+        // Two threads means two epoll instances (plus their timerfd,
+        // eventfd), beside the one signalfd.
+        let epolls = std::fs::read_dir(format!("/proc/{}/fd", server.pid()))
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.unwrap().path()).ok())
+            .filter(|target| target.to_string_lossy().contains("eventpoll"))
+            .count();
+        assert_eq!(epolls, 2, "{accept}: one epoll per thread");
+        let summary = summary_after_sigint(&mut server);
+        assert_eq!(count(&summary, "accepted"), 200, "{accept}: {summary}");
+        for mut c in clients {
+            let mut rest = Vec::new();
+            c.read_to_end(&mut rest).expect("EOF after the drain");
+            assert!(rest.is_empty());
+        }
+    }
+}
+
+#[test]
+fn max_conns_is_one_cap_for_the_whole_process() {
+    for accept in STRATEGIES {
+        let mut server = Server::echo(&["--threads", "2", "--accept", accept, "--max-conns", "50"]);
+        let mut served = 0;
+        let mut refused = 0;
+        let mut held = Vec::new();
+        for i in 0..100 {
+            let mut c = client(&server);
+            match echo_once(&mut c, format!("{i}\n").as_bytes()) {
+                Ok(()) => {
+                    served += 1;
+                    held.push(c);
+                }
+                Err(e) => {
+                    assert!(
+                        matches!(
+                            e.kind(),
+                            ErrorKind::UnexpectedEof
+                                | ErrorKind::ConnectionReset
+                                | ErrorKind::BrokenPipe
+                        ),
+                        "{accept}: {e}"
+                    );
+                    refused += 1;
+                }
+            }
+        }
+        assert_eq!((served, refused), (50, 50), "{accept}");
+        let summary = summary_after_sigint(&mut server);
+        assert_eq!(count(&summary, "rejected"), 50, "{accept}: {summary}");
+    }
+}
+
+#[test]
+fn chat_refuses_threads_for_now() {
+    let output = Command::new(env!("CARGO_BIN_EXE_tenk"))
+        .args(["serve", "chat", "--port", "0", "--threads", "2"])
+        .output()
+        .expect("run tenk");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("one thread"));
+}
