@@ -1,5 +1,7 @@
 //! The callbacks a protocol implements.
 
+use std::os::fd::OwnedFd;
+
 use crate::io::Io;
 use crate::timer::TimerId;
 use crate::token::Token;
@@ -49,7 +51,19 @@ impl CloseReason {
 /// Callbacks run on the reactor thread and must not block. Only `on_data`
 /// is required; the defaults do what a simple protocol wants.
 pub trait Handler {
-    /// A connection was accepted on `listener` and registered.
+    /// A connection was accepted on `listener`, before it is registered.
+    /// Return it to have this reactor serve it (the default), or keep it
+    /// and return `None` to serve it elsewhere: an acceptor thread hands
+    /// connections to worker reactors this way, which take them with
+    /// [`Io::adopt`].
+    fn on_accepted_fd(&mut self, io: &mut Io, listener: Token, fd: OwnedFd) -> Option<OwnedFd> {
+        let _ = (io, listener);
+        Some(fd)
+    }
+
+    /// A connection was accepted on `listener` and registered. (For one
+    /// taken over with [`Io::adopt`], the caller decides what `listener`
+    /// is; `tenk`'s servers pass the connection's own token.)
     fn on_accept(&mut self, io: &mut Io, listener: Token, conn: Token) {
         let _ = (io, listener, conn);
     }

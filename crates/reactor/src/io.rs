@@ -264,6 +264,30 @@ impl Io {
         }
     }
 
+    /// Registers a connection accepted elsewhere (by an acceptor thread's
+    /// reactor, see [`Handler::on_accepted_fd`](crate::Handler::on_accepted_fd))
+    /// and counts it as accepted here. The caller then treats it as a new
+    /// connection (e.g. calls its handler's `on_accept`). With a shared
+    /// connection count (`Config::shared_conns`) the acceptor counted it
+    /// when it handed it over, so the cap holds while it is in flight.
+    ///
+    /// # Errors
+    /// Those of `epoll_ctl`.
+    pub fn adopt(&mut self, fd: OwnedFd) -> io::Result<Token> {
+        match self.register_conn(fd, false, true) {
+            Ok(token) => {
+                self.stats.accepted += 1;
+                Ok(token)
+            }
+            Err(e) => {
+                if let Some(shared) = &self.config.shared_conns {
+                    shared.fetch_sub(1, Ordering::Relaxed);
+                }
+                Err(e)
+            }
+        }
+    }
+
     /// Starts a non-blocking connect to `addr`, optionally from source
     /// address `source` (which lets a load generator use more than one
     /// source address's worth of ephemeral ports).
@@ -279,10 +303,17 @@ impl Io {
     pub fn connect(&mut self, addr: SocketAddr, source: Option<IpAddr>) -> io::Result<Token> {
         let fd = socket::connect(addr, source)?;
         let _ = socket::set_nodelay(&fd);
-        self.register_conn(fd, true)
+        self.register_conn(fd, true, false)
     }
 
-    pub(crate) fn register_conn(&mut self, fd: OwnedFd, connecting: bool) -> io::Result<Token> {
+    /// Registers a connection. `counted`: it is already in the shared
+    /// connection count (handed over by an acceptor, which counted it).
+    pub(crate) fn register_conn(
+        &mut self,
+        fd: OwnedFd,
+        connecting: bool,
+        counted: bool,
+    ) -> io::Result<Token> {
         let now = Instant::now();
         let mut conn = Conn::new(fd, connecting, now);
         let flags = conn.interest(self.config.trigger);
@@ -297,7 +328,7 @@ impl Io {
         let inserted = self.entries.insert(Entry::Conn(conn));
         debug_assert_eq!(inserted, token);
         self.conns += 1;
-        if let Some(shared) = &self.config.shared_conns {
+        if let (Some(shared), false) = (&self.config.shared_conns, counted) {
             shared.fetch_add(1, Ordering::Relaxed);
         }
         Ok(token)

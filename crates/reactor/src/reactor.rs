@@ -222,7 +222,16 @@ impl<H: Handler> Reactor<H> {
                         continue;
                     }
                     let _ = socket::set_nodelay(&fd);
-                    match self.io.register_conn(fd, false) {
+                    let Some(fd) = self.handler.on_accepted_fd(&mut self.io, listener, fd) else {
+                        // Handed to another reactor, which adopts it
+                        // uncounted: count it now, so the shared cap
+                        // holds while it is in flight.
+                        if let Some(shared) = &self.io.config.shared_conns {
+                            shared.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        continue;
+                    };
+                    match self.io.register_conn(fd, false, false) {
                         Ok(conn) => {
                             self.io.stats.accepted += 1;
                             self.handler.on_accept(&mut self.io, listener, conn);

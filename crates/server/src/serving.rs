@@ -3,6 +3,8 @@
 //! reactors (one receives the signals and tells the others; per-worker
 //! figures are gathered for the stats line).
 
+use std::collections::VecDeque;
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -13,15 +15,48 @@ use crate::stats_line::StatsTicker;
 /// What the reactors of one server share.
 #[derive(Default)]
 pub struct Group {
-    /// Every reactor's waker, by worker id.
+    /// Every reactor's waker, by worker id (an acceptor thread last).
     pub wakers: OnceLock<Vec<Waker>>,
     /// Shutdown requests so far (a second one forces the exit).
     pub shutdowns: AtomicUsize,
     /// Each worker's latest counters, for the stats line.
     pub board: Mutex<Vec<Stats>>,
+    /// Connections handed to each worker by an acceptor thread, not yet
+    /// adopted. The acceptor wakes a worker only when its inbox goes from
+    /// empty to non-empty: one eventfd write per burst, not per connection.
+    pub inboxes: Vec<Mutex<VecDeque<OwnedFd>>>,
+    /// Connections open on each worker (for least-connections balancing).
+    pub worker_conns: Vec<AtomicUsize>,
 }
 
 impl Group {
+    /// A group of `workers` reactors.
+    pub fn new(workers: usize) -> Group {
+        Group {
+            board: Mutex::new(vec![Stats::default(); workers]),
+            inboxes: (0..workers).map(|_| Mutex::new(VecDeque::new())).collect(),
+            worker_conns: (0..workers).map(|_| AtomicUsize::new(0)).collect(),
+            ..Group::default()
+        }
+    }
+
+    /// Hands `fd` to worker `worker`, waking it if its inbox was empty.
+    pub fn hand_over(&self, worker: usize, fd: OwnedFd) {
+        let was_empty = {
+            let mut inbox = self.inboxes[worker]
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let was_empty = inbox.is_empty();
+            inbox.push_back(fd);
+            was_empty
+        };
+        if was_empty {
+            if let Some(waker) = self.wakers.get().and_then(|w| w.get(worker)) {
+                let _ = waker.wake();
+            }
+        }
+    }
+
     fn wake_others(&self, me: usize) {
         for (id, waker) in self.wakers.get().into_iter().flatten().enumerate() {
             if id != me {
@@ -52,6 +87,37 @@ impl<H> Serving<H> {
         }
     }
 
+    fn worker_count(&self) -> Option<&AtomicUsize> {
+        let (id, group) = self.group.as_ref()?;
+        group.worker_conns.get(*id)
+    }
+
+    /// Takes the connections an acceptor thread handed to this worker.
+    fn adopt_handed_over(&mut self, io: &mut Io)
+    where
+        H: Handler,
+    {
+        let Some((id, group)) = &self.group else {
+            return;
+        };
+        let Some(inbox) = group.inboxes.get(*id) else {
+            return;
+        };
+        let fds: Vec<OwnedFd> = inbox
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+            .collect();
+        for fd in fds {
+            match io.adopt(fd) {
+                // Handed-over connections have no listener here: the
+                // connection's own token stands in for it.
+                Ok(conn) => self.on_accept(io, conn, conn),
+                Err(e) => tracing::warn!("cannot adopt a connection: {e}"),
+            }
+        }
+    }
+
     fn catch_up_shutdowns(&mut self, io: &mut Io) {
         let Some((_, group)) = &self.group else {
             return;
@@ -72,7 +138,9 @@ impl<H> Serving<H> {
             return;
         };
         let mut board = group.board.lock().unwrap_or_else(|e| e.into_inner());
-        board[*id] = io.stats();
+        if let Some(slot) = board.get_mut(*id) {
+            *slot = io.stats();
+        }
         if *id != 0 {
             drop(board);
             ticker.rearm(io);
@@ -101,7 +169,14 @@ impl<H> Serving<H> {
 
 impl<H: Handler> Handler for Serving<H> {
     fn on_accept(&mut self, io: &mut Io, listener: Token, conn: Token) {
+        if let Some(count) = self.worker_count() {
+            count.fetch_add(1, Ordering::Relaxed);
+        }
         self.inner.on_accept(io, listener, conn);
+    }
+
+    fn on_accepted_fd(&mut self, io: &mut Io, listener: Token, fd: OwnedFd) -> Option<OwnedFd> {
+        self.inner.on_accepted_fd(io, listener, fd)
     }
 
     fn on_connect(&mut self, io: &mut Io, conn: Token) {
@@ -121,6 +196,9 @@ impl<H: Handler> Handler for Serving<H> {
     }
 
     fn on_close(&mut self, io: &mut Io, conn: Token, reason: CloseReason) {
+        if let Some(count) = self.worker_count() {
+            count.fetch_sub(1, Ordering::Relaxed);
+        }
         self.inner.on_close(io, conn, reason);
     }
 
@@ -146,6 +224,7 @@ impl<H: Handler> Handler for Serving<H> {
 
     fn on_wake(&mut self, io: &mut Io) {
         self.catch_up_shutdowns(io);
+        self.adopt_handed_over(io);
         self.inner.on_wake(io);
     }
 }

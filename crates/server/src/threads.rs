@@ -5,12 +5,12 @@
 use std::io::{self, Write as _};
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::OwnedFd;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use reactor::{Exit, Handler, Io, Reactor, Stats};
+use reactor::{Config, Exit, Handler, Io, Reactor, Stats, Token, Waker};
 
 use crate::serve::{summary, ServeOptions, ServeReport};
 use crate::serving::{Group, Serving};
@@ -28,6 +28,18 @@ pub enum AcceptStrategy {
     /// threads win, which balances by load, but the first waiter is
     /// favoured when all are idle.
     Exclusive,
+    /// One acceptor thread hands accepted connections to the workers
+    /// through queues: balanced as asked, at the price of a hand-over per
+    /// connection, and one thread caps the accept rate.
+    Dispatch(Balance),
+}
+
+/// How the acceptor thread picks a worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Balance {
+    RoundRobin,
+    /// The worker with the fewest open (and handed-over) connections.
+    LeastConnections,
 }
 
 impl AcceptStrategy {
@@ -35,42 +47,139 @@ impl AcceptStrategy {
         match self {
             AcceptStrategy::ReusePort => "reuseport",
             AcceptStrategy::Exclusive => "exclusive",
+            AcceptStrategy::Dispatch(Balance::RoundRobin) => "dispatch (round-robin)",
+            AcceptStrategy::Dispatch(Balance::LeastConnections) => "dispatch (least-connections)",
         }
     }
 }
 
-/// Binds the listening sockets: one per thread for reuseport (the first
-/// picks the port if it is 0, the rest bind to it), one shared (dup'ed)
-/// for exclusive.
+/// The acceptor thread's handler: every accepted connection goes to a
+/// worker, none is served here.
+struct Dispatcher {
+    group: Arc<Group>,
+    balance: Balance,
+    next: usize,
+}
+
+impl Dispatcher {
+    fn pick(&mut self) -> usize {
+        let workers = self.group.inboxes.len();
+        match self.balance {
+            Balance::RoundRobin => {
+                let w = self.next % workers;
+                self.next = self.next.wrapping_add(1);
+                w
+            }
+            Balance::LeastConnections => (0..workers)
+                .min_by_key(|&w| {
+                    let open = self.group.worker_conns[w].load(Ordering::Relaxed);
+                    let queued = self.group.inboxes[w].lock().map_or(0, |inbox| inbox.len());
+                    open + queued
+                })
+                .unwrap_or(0),
+        }
+    }
+}
+
+impl Handler for Dispatcher {
+    fn on_accepted_fd(&mut self, _io: &mut Io, _listener: Token, fd: OwnedFd) -> Option<OwnedFd> {
+        let worker = self.pick();
+        self.group.hand_over(worker, fd);
+        None
+    }
+
+    fn on_data(&mut self, _io: &mut Io, _conn: Token, data: &[u8]) -> usize {
+        // The acceptor serves no connection.
+        data.len()
+    }
+}
+
+/// Binds the listening sockets: one per worker for reuseport (the first
+/// picks the port if it is 0, the rest bind to it), one shared (dup'ed per
+/// worker) for exclusive, one for the acceptor thread for dispatch.
 fn bind_listeners(
     addr: SocketAddr,
     backlog: i32,
-    threads: usize,
+    workers: usize,
     accept: AcceptStrategy,
 ) -> io::Result<(SocketAddr, Vec<OwnedFd>)> {
     let context = |e: io::Error| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"));
     let first = match accept {
         AcceptStrategy::ReusePort => Io::bind_reuseport(addr, backlog),
-        AcceptStrategy::Exclusive => Io::bind(addr, backlog),
+        _ => Io::bind(addr, backlog),
     }
     .map_err(context)?;
     let first = TcpListener::from(first);
     let bound = first.local_addr()?;
-    let mut fds = Vec::with_capacity(threads);
-    for _ in 1..threads {
+    let count = match accept {
+        AcceptStrategy::Dispatch(_) => 1,
+        _ => workers,
+    };
+    let mut fds = vec![OwnedFd::from(first.try_clone()?)];
+    for _ in 1..count {
         let fd = match accept {
             AcceptStrategy::ReusePort => Io::bind_reuseport(bound, backlog).map_err(context)?,
-            AcceptStrategy::Exclusive => OwnedFd::from(first.try_clone()?),
+            _ => OwnedFd::from(first.try_clone()?),
         };
         fds.push(fd);
     }
-    fds.insert(0, OwnedFd::from(first));
     Ok((bound, fds))
 }
 
-/// Runs server `name` on `threads` reactors; `make(id)` builds each
-/// thread's handler (on that thread) and `extra` reads its figures at the
-/// end. The first reactor reads the signals and relays them.
+/// One thread's part: build its reactor, report its waker, wait for the
+/// others, run, hand back the handler and counters.
+struct Part<'a> {
+    id: usize,
+    config: Config,
+    listener: Option<OwnedFd>,
+    exclusive: bool,
+    signals: bool,
+    options: &'a ServeOptions,
+    barrier: &'a Barrier,
+    ready: mpsc::Sender<(usize, io::Result<Waker>)>,
+}
+
+impl Part<'_> {
+    fn run<T: Handler>(self, handler: Serving<T>) -> io::Result<(Exit, Stats, T)> {
+        let made = (|| {
+            let mut reactor = Reactor::new(self.config, handler)?;
+            if let Some(listener) = self.listener {
+                reactor.io().add_listener(listener, self.exclusive)?;
+            }
+            if self.signals {
+                if let Some(signals) = &self.options.signals {
+                    reactor.io().watch_signals(signals)?;
+                }
+            }
+            Ok::<_, io::Error>(reactor)
+        })();
+        let mut reactor = match made {
+            Ok(mut reactor) => {
+                let _ = self.ready.send((self.id, Ok(reactor.io().waker())));
+                reactor
+            }
+            Err(e) => {
+                let copy = io::Error::new(e.kind(), e.to_string());
+                let _ = self.ready.send((self.id, Err(copy)));
+                self.barrier.wait();
+                return Err(e);
+            }
+        };
+        self.barrier.wait();
+        if self.options.stats {
+            let ticker = StatsTicker::start(reactor.io(), Duration::from_secs(1));
+            reactor.handler().ticker = Some(ticker);
+        }
+        let exit = reactor.run()?;
+        let stats = reactor.io().stats();
+        Ok((exit, stats, reactor.into_handler().inner))
+    }
+}
+
+/// Runs server `name` on `threads` worker reactors; `make(id)` builds each
+/// worker's handler (on its thread) and `extra` reads its figures at the
+/// end. One reactor reads the signals (the acceptor for dispatch, else
+/// worker 0) and relays them to the others.
 ///
 /// # Errors
 /// Failing to bind, to create a reactor, or a fatal `epoll_wait` error in
@@ -84,75 +193,95 @@ pub fn serve_threads<H: Handler, X: Send>(
     extra: impl Fn(&mut H) -> X + Sync,
 ) -> io::Result<ServeReport<Vec<X>>> {
     let started = Instant::now();
-    let threads = threads.max(1);
+    let workers = threads.max(1);
+    let dispatch = match accept {
+        AcceptStrategy::Dispatch(balance) => Some(balance),
+        _ => None,
+    };
     let addr = SocketAddr::new(options.bind, options.port);
-    let (bound, listeners) = bind_listeners(addr, options.backlog, threads, accept)?;
-    let group = Arc::new(Group::default());
-    *group.board.lock().unwrap_or_else(|e| e.into_inner()) = vec![Stats::default(); threads];
+    let (bound, listeners) = bind_listeners(addr, options.backlog, workers, accept)?;
+    let group = Arc::new(Group::new(workers));
     let mut config = options.config.clone();
     config.shared_conns = Some(Arc::new(AtomicUsize::new(0)));
-    let barrier = Barrier::new(threads + 1);
+    let reactors = workers + usize::from(dispatch.is_some());
+    let barrier = Barrier::new(reactors + 1);
     let (ready_tx, ready_rx) = mpsc::channel();
 
-    let results: Vec<io::Result<(Exit, Stats, X)>> = thread::scope(|scope| {
-        let mut handles = Vec::with_capacity(threads);
-        for (id, listener) in listeners.into_iter().enumerate() {
-            let (config, group, barrier, ready) =
-                (config.clone(), group.clone(), &barrier, ready_tx.clone());
-            let (make, extra, options) = (&make, &extra, &options);
+    let mut listeners = listeners.into_iter();
+    let results = thread::scope(|scope| {
+        let mut handles = Vec::with_capacity(workers);
+        for id in 0..workers {
+            let part = Part {
+                id,
+                config: config.clone(),
+                listener: if dispatch.is_some() {
+                    None
+                } else {
+                    listeners.next()
+                },
+                exclusive: accept == AcceptStrategy::Exclusive,
+                signals: dispatch.is_none() && id == 0,
+                options: &options,
+                barrier: &barrier,
+                ready: ready_tx.clone(),
+            };
+            let (make, extra, group) = (&make, &extra, group.clone());
             let handle = thread::Builder::new()
                 .name(format!("tenk-{name}-{id}"))
                 .spawn_scoped(scope, move || {
-                    let made = (|| {
-                        let serving = Serving::new(make(id), Some((id, group)));
-                        let mut reactor = Reactor::new(config, serving)?;
-                        reactor
-                            .io()
-                            .add_listener(listener, accept == AcceptStrategy::Exclusive)?;
-                        if id == 0 {
-                            if let Some(signals) = &options.signals {
-                                reactor.io().watch_signals(signals)?;
-                            }
-                        }
-                        Ok::<_, io::Error>(reactor)
-                    })();
-                    let mut reactor = match made {
-                        Ok(mut reactor) => {
-                            let _ = ready.send((id, Ok(reactor.io().waker())));
-                            reactor
-                        }
-                        Err(e) => {
-                            let _ = ready.send((id, Err(io::Error::new(e.kind(), e.to_string()))));
-                            barrier.wait();
-                            return Err(e);
-                        }
-                    };
-                    barrier.wait();
-                    if options.stats {
-                        let ticker = StatsTicker::start(reactor.io(), Duration::from_secs(1));
-                        reactor.handler().ticker = Some(ticker);
-                    }
-                    let exit = reactor.run()?;
-                    let stats = reactor.io().stats();
-                    Ok((exit, stats, extra(&mut reactor.handler().inner)))
+                    let serving = Serving::new(make(id), Some((id, group)));
+                    part.run(serving)
+                        .map(|(exit, stats, mut h)| (exit, stats, extra(&mut h)))
                 })
                 .expect("spawn a server thread");
             handles.push(handle);
         }
+        let acceptor = dispatch.map(|balance| {
+            let part = Part {
+                id: workers,
+                config: config.clone(),
+                listener: listeners.next(),
+                exclusive: false,
+                signals: true,
+                options: &options,
+                barrier: &barrier,
+                ready: ready_tx.clone(),
+            };
+            let dispatcher = Dispatcher {
+                group: group.clone(),
+                balance,
+                next: 0,
+            };
+            let group = group.clone();
+            thread::Builder::new()
+                .name(format!("tenk-{name}-accept"))
+                .spawn_scoped(scope, move || {
+                    part.run(Serving::new(dispatcher, Some((workers, group))))
+                        .map(|(exit, stats, _)| (exit, stats))
+                })
+                .expect("spawn the acceptor thread")
+        });
         drop(ready_tx);
-        let mut wakers = vec![None; threads];
-        let mut failed = None;
-        for (id, waker) in ready_rx.iter().take(threads) {
+        let mut wakers: Vec<Option<Waker>> = vec![None; reactors];
+        let mut failed = false;
+        for (id, waker) in ready_rx.iter().take(reactors) {
             match waker {
                 Ok(waker) => wakers[id] = Some(waker),
-                Err(e) => failed = Some(e),
+                Err(_) => failed = true,
             }
         }
-        let _ = group.wakers.set(wakers.into_iter().flatten().collect());
-        if failed.is_none() {
+        let all: Vec<Waker> = wakers.into_iter().flatten().collect();
+        let _ = group.wakers.set(all);
+        if failed {
+            // Tell the threads that started to stop at once.
+            group.shutdowns.store(2, Ordering::Release);
+            for waker in group.wakers.get().into_iter().flatten() {
+                let _ = waker.wake();
+            }
+        } else {
             let c = &options.config;
             println!(
-                "tenk {name} listening on {bound} (trigger {}, max-events {}, budget {}, max-conns {}, backlog {}, threads {threads}, accept {})",
+                "tenk {name} listening on {bound} (trigger {}, max-events {}, budget {}, max-conns {}, backlog {}, threads {workers}, accept {})",
                 c.trigger.name(),
                 c.max_events,
                 c.read_budget,
@@ -161,29 +290,34 @@ pub fn serve_threads<H: Handler, X: Send>(
                 accept.name(),
             );
             let _ = io::stdout().flush();
-        } else {
-            // Tell the threads that started to stop at once.
-            group
-                .shutdowns
-                .store(2, std::sync::atomic::Ordering::Release);
-            for waker in group.wakers.get().into_iter().flatten() {
-                let _ = waker.wake();
-            }
         }
         barrier.wait();
-        handles
+        let acceptor = acceptor.map(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err(io::Error::other("the acceptor thread panicked")))
+        });
+        let workers: Vec<io::Result<(Exit, Stats, X)>> = handles
             .into_iter()
             .map(|h| {
                 h.join()
                     .unwrap_or_else(|_| Err(io::Error::other("a server thread panicked")))
             })
-            .collect()
+            .collect();
+        (acceptor, workers)
     });
 
+    let (acceptor, worker_results) = results;
     let mut total = Stats::default();
-    let mut extras = Vec::with_capacity(threads);
     let mut exit = Exit::Graceful;
-    for result in results {
+    if let Some(acceptor) = acceptor {
+        let (acceptor_exit, stats) = acceptor?;
+        total.add(&stats);
+        if acceptor_exit == Exit::Forced {
+            exit = Exit::Forced;
+        }
+    }
+    let mut extras = Vec::with_capacity(workers);
+    for result in worker_results {
         let (thread_exit, stats, x) = result?;
         total.add(&stats);
         extras.push(x);

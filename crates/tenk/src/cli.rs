@@ -125,6 +125,31 @@ pub struct ServeArgs {
     /// How threads share the port (with --threads > 1).
     #[arg(long, value_enum, default_value_t = AcceptArg::Reuseport)]
     pub accept: AcceptArg,
+    /// How the acceptor thread picks a worker (with --accept dispatch).
+    #[arg(long, value_enum, default_value_t = BalanceArg::RoundRobin)]
+    pub balance: BalanceArg,
+}
+
+/// `--balance` values.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BalanceArg {
+    RoundRobin,
+    LeastConnections,
+}
+
+impl ServeArgs {
+    /// The accept strategy the flags ask for.
+    pub fn accept_strategy(&self) -> server::threads::AcceptStrategy {
+        use server::threads::{AcceptStrategy, Balance};
+        match self.accept {
+            AcceptArg::Reuseport => AcceptStrategy::ReusePort,
+            AcceptArg::Exclusive => AcceptStrategy::Exclusive,
+            AcceptArg::Dispatch => AcceptStrategy::Dispatch(match self.balance {
+                BalanceArg::RoundRobin => Balance::RoundRobin,
+                BalanceArg::LeastConnections => Balance::LeastConnections,
+            }),
+        }
+    }
 }
 
 /// `--accept` values.
@@ -134,15 +159,8 @@ pub enum AcceptArg {
     Reuseport,
     /// One listener in every thread's epoll with EPOLLEXCLUSIVE.
     Exclusive,
-}
-
-impl From<AcceptArg> for server::threads::AcceptStrategy {
-    fn from(arg: AcceptArg) -> server::threads::AcceptStrategy {
-        match arg {
-            AcceptArg::Reuseport => server::threads::AcceptStrategy::ReusePort,
-            AcceptArg::Exclusive => server::threads::AcceptStrategy::Exclusive,
-        }
-    }
+    /// One acceptor thread handing connections to the workers.
+    Dispatch,
 }
 
 /// `--trigger` values.

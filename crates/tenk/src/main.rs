@@ -64,7 +64,7 @@ fn run(cli: Cli, signals: signal::SignalSet) -> anyhow::Result<ExitCode> {
         Command::Serve(Serve::Echo(args)) => {
             let options = serve_options(&args, signals);
             let exit = if args.threads > 1 {
-                let accept = args.accept.into();
+                let accept = args.accept_strategy();
                 server::threads::serve_threads(
                     "echo",
                     options,
@@ -107,7 +107,7 @@ fn run_http(args: &crate::cli::HttpArgs, signals: signal::SignalSet) -> anyhow::
         HttpServer::new(app, config.clone())
     };
     let (exit, stats) = if args.serve.threads > 1 {
-        let accept = args.serve.accept.into();
+        let accept = args.serve.accept_strategy();
         let report = server::threads::serve_threads(
             "http",
             options,
@@ -162,11 +162,12 @@ fn run_chat(args: &crate::cli::ChatArgs, signals: signal::SignalSet) -> anyhow::
     if let Err(why) = server::chat::command::valid_name(&args.room) {
         return Ok(usage_error(&format!("--room {:?}: {why}", args.room)));
     }
-    let options = serve_options(&args.serve, signals);
+    let mut options = serve_options(&args.serve, signals);
     let config = server::chat::ChatConfig {
         max_line: args.max_line as usize,
         default_room: args.room.clone(),
     };
+    options.config.max_input = options.config.max_input.max(config.reactor_max_input());
     let chat = server::chat::Chat::new(config);
     let report =
         server::serve("chat", options, chat, |c| c.stats()).context("chat server failed")?;

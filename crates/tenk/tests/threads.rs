@@ -10,7 +10,20 @@ use std::process::Command;
 
 use util::{Server, PROMPTLY};
 
-const STRATEGIES: [&str; 2] = ["reuseport", "exclusive"];
+/// `--accept` and `--balance` flags of every strategy.
+const STRATEGIES: [&[&str]; 4] = [
+    &["--accept", "reuseport"],
+    &["--accept", "exclusive"],
+    &["--accept", "dispatch", "--balance", "round-robin"],
+    &["--accept", "dispatch", "--balance", "least-connections"],
+];
+
+fn start(accept: &[&str], extra: &[&str]) -> Server {
+    let mut args = vec!["--threads", "2"];
+    args.extend_from_slice(accept);
+    args.extend_from_slice(extra);
+    Server::echo(&args)
+}
 
 fn client(server: &Server) -> TcpStream {
     let stream = TcpStream::connect(server.addr).expect("connect");
@@ -55,11 +68,11 @@ fn summary_after_sigint(server: &mut Server) -> String {
 #[test]
 fn every_strategy_serves_on_all_threads_and_shuts_down_on_one_signal() {
     for accept in STRATEGIES {
-        let mut server = Server::echo(&["--threads", "2", "--accept", accept]);
+        let mut server = start(accept, &[]);
         assert!(
             server
                 .banner
-                .contains(&format!("threads 2, accept {accept}")),
+                .contains(&format!("threads 2, accept {}", accept[1])),
             "{}",
             server.banner
         );
@@ -67,16 +80,16 @@ fn every_strategy_serves_on_all_threads_and_shuts_down_on_one_signal() {
         for (i, c) in clients.iter_mut().enumerate() {
             echo_once(c, format!("message {i}\n").as_bytes()).expect("echo");
         }
-        // Two threads means two epoll instances (plus their timerfd,
-        // eventfd), beside the one signalfd.
+        // Two workers, two epoll instances; dispatch adds the acceptor's.
+        let expected = if accept[1] == "dispatch" { 3 } else { 2 };
         let epolls = std::fs::read_dir(format!("/proc/{}/fd", server.pid()))
             .unwrap()
             .filter_map(|e| std::fs::read_link(e.unwrap().path()).ok())
             .filter(|target| target.to_string_lossy().contains("eventpoll"))
             .count();
-        assert_eq!(epolls, 2, "{accept}: one epoll per thread");
+        assert_eq!(epolls, expected, "{accept:?}: one epoll per thread");
         let summary = summary_after_sigint(&mut server);
-        assert_eq!(count(&summary, "accepted"), 200, "{accept}: {summary}");
+        assert_eq!(count(&summary, "accepted"), 200, "{accept:?}: {summary}");
         for mut c in clients {
             let mut rest = Vec::new();
             c.read_to_end(&mut rest).expect("EOF after the drain");
@@ -88,7 +101,7 @@ fn every_strategy_serves_on_all_threads_and_shuts_down_on_one_signal() {
 #[test]
 fn max_conns_is_one_cap_for_the_whole_process() {
     for accept in STRATEGIES {
-        let mut server = Server::echo(&["--threads", "2", "--accept", accept, "--max-conns", "50"]);
+        let mut server = start(accept, &["--max-conns", "50"]);
         let mut served = 0;
         let mut refused = 0;
         let mut held = Vec::new();
@@ -107,15 +120,15 @@ fn max_conns_is_one_cap_for_the_whole_process() {
                                 | ErrorKind::ConnectionReset
                                 | ErrorKind::BrokenPipe
                         ),
-                        "{accept}: {e}"
+                        "{accept:?}: {e}"
                     );
                     refused += 1;
                 }
             }
         }
-        assert_eq!((served, refused), (50, 50), "{accept}");
+        assert_eq!((served, refused), (50, 50), "{accept:?}");
         let summary = summary_after_sigint(&mut server);
-        assert_eq!(count(&summary, "rejected"), 50, "{accept}: {summary}");
+        assert_eq!(count(&summary, "rejected"), 50, "{accept:?}: {summary}");
     }
 }
 
@@ -127,4 +140,30 @@ fn chat_refuses_threads_for_now() {
         .expect("run tenk");
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("one thread"));
+}
+
+#[test]
+fn dispatch_balances_as_asked() {
+    for (balance, workers_expected) in [("round-robin", "50/50"), ("least-connections", "50/50")] {
+        let mut server = start(
+            &["--accept", "dispatch", "--balance", balance],
+            &["--stats"],
+        );
+        let mut clients: Vec<TcpStream> = (0..100).map(|_| client(&server)).collect();
+        for c in &mut clients {
+            echo_once(c, b"x").expect("echo");
+        }
+        // The stats line shows each worker's connections.
+        let line = loop {
+            let line = server.next_line(PROMPTLY).expect("a stats line");
+            if line.contains("conns 100 active") {
+                break line;
+            }
+        };
+        assert!(
+            line.contains(&format!("workers {workers_expected}")),
+            "{balance}: {line}"
+        );
+        summary_after_sigint(&mut server);
+    }
 }

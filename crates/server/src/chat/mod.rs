@@ -32,6 +32,16 @@ pub struct ChatConfig {
     pub default_room: String,
 }
 
+impl ChatConfig {
+    /// The reactor input limit ([`Config::max_input`](reactor::Config::max_input))
+    /// these settings need: the framer keeps up to `max_line + 1` bytes of
+    /// an unfinished line (a line of the limit and its `\r`), and a smaller
+    /// reactor limit would cut the connection instead of refusing the line.
+    pub fn reactor_max_input(&self) -> usize {
+        self.max_line + 1
+    }
+}
+
 impl Default for ChatConfig {
     fn default() -> ChatConfig {
         ChatConfig {
