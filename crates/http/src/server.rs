@@ -323,10 +323,11 @@ impl<A: App> Handler for HttpServer<A> {
                     let file = reply.file.take();
                     if let Some((file, offset, len)) = file {
                         // The head (and responses before it) first, then
-                        // the file, in order, in the connection's queue.
-                        io.send(conn, &self.out);
+                        // the file, in order, in the connection's queue;
+                        // queued, not written now, so that the head goes
+                        // out with MSG_MORE right before the file.
+                        io.send_file(conn, &self.out, file, offset, len);
                         self.out.clear();
-                        io.send_file(conn, file, offset, len);
                     }
                     self.count(status);
                     if self.config.access_log {

@@ -11,9 +11,11 @@
 //!   corrects coordinated omission, and also from the actual send time.
 //! - **Verification**: every echo reply is checked byte for byte against
 //!   what its connection sent; every HTTP response's status line and
-//!   framing are checked. Failures are counted and reported, never hidden.
+//!   framing are checked; every chat message is checked in at every member
+//!   of its room, in order. Failures are counted and reported, never hidden.
 //! - **Bounded memory**: latency goes into HdrHistograms, not sample lists.
 
+pub mod chat;
 pub mod echo;
 pub mod http;
 pub mod pattern;

@@ -20,15 +20,19 @@ pub struct Errors {
     pub connect_failures: u64,
     /// Connects or requests unanswered within `--timeout`.
     pub timeouts: u64,
-    /// Echo replies that differ from what was sent.
+    /// Echo replies that differ from what was sent; chat messages from a
+    /// sender of another room.
     pub mismatches: u64,
-    /// HTTP responses that did not parse or frame correctly.
+    /// HTTP responses that did not parse or frame correctly; chat messages
+    /// that did not parse.
     pub malformed: u64,
     /// Connections reset by the server.
     pub resets: u64,
     /// Connections the server closed with requests unanswered (or, for
-    /// echo, at all).
+    /// echo and chat, at all).
     pub early_closes: u64,
+    /// Chat: lines the server refused (`! ...`).
+    pub refused: u64,
 }
 
 impl Errors {
@@ -40,6 +44,7 @@ impl Errors {
             + self.malformed
             + self.resets
             + self.early_closes
+            + self.refused
     }
 
     fn add(&mut self, other: &Errors) {
@@ -49,6 +54,7 @@ impl Errors {
         self.malformed += other.malformed;
         self.resets += other.resets;
         self.early_closes += other.early_closes;
+        self.refused += other.refused;
     }
 }
 

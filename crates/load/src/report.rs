@@ -7,6 +7,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::chat::ChatTotals;
 use crate::recorder::{Errors, Recorder};
 use crate::spec::{LoadSpec, Workload};
 
@@ -62,6 +63,32 @@ pub struct StatusClasses {
     pub other: u64,
 }
 
+/// What a chat run measured beyond the common figures. There, `requests`
+/// and `latency_us` are deliveries in the window and their latency (from
+/// the time a message was due to be sent to its receipt by one member).
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+pub struct ChatReport {
+    pub rooms: usize,
+    pub senders: usize,
+    /// Messages sent, over the whole run (warm-up included).
+    pub messages: u64,
+    /// Messages sent in the window, per second.
+    pub messages_per_s: f64,
+    /// Deliveries owed: every message to every other member of its room
+    /// (members whose connection failed excepted: that is an error).
+    pub deliveries_expected: u64,
+    /// Deliveries received, over the whole run (the drain included).
+    pub deliveries: u64,
+    /// Deliveries received in the window, per second.
+    pub deliveries_per_s: f64,
+    /// Owed and never received.
+    pub lost: u64,
+    /// Received after a later message of the same sender.
+    pub reordered: u64,
+    /// The load tool's CPU time per delivery.
+    pub cpu_us_per_delivery: f64,
+}
+
 /// Everything a run measured.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -101,6 +128,7 @@ pub struct Report {
     /// The load tool's own CPU time in the measured window.
     pub cpu_s: f64,
     pub cpu_us_per_request: f64,
+    pub chat: Option<ChatReport>,
 }
 
 /// What the threads measured, summed.
@@ -111,6 +139,7 @@ pub(crate) struct Totals {
     pub(crate) connects: u64,
     pub(crate) peak_open: u64,
     pub(crate) lost: u64,
+    pub(crate) chat: ChatTotals,
 }
 
 impl Report {
@@ -121,9 +150,33 @@ impl Report {
         let open = spec.rate.is_some();
         let http = matches!(spec.workload, Workload::Http { .. });
         let s = r.status_classes;
+        let per_request = if r.requests > 0 {
+            totals.cpu.as_secs_f64() * 1e6 / r.requests as f64
+        } else {
+            0.0
+        };
+        let chat = match spec.workload {
+            Workload::Chat { rooms, senders } => Some(ChatReport {
+                rooms,
+                senders,
+                messages: totals.chat.sent,
+                messages_per_s: per_s(totals.chat.window_sent),
+                deliveries_expected: totals.chat.expected,
+                deliveries: totals.chat.delivered,
+                deliveries_per_s: per_s(r.requests),
+                lost: totals.chat.lost,
+                reordered: totals.chat.reordered,
+                cpu_us_per_delivery: per_request,
+            }),
+            _ => None,
+        };
         Report {
             target: spec.label.clone(),
-            workload: if http { "http" } else { "echo" },
+            workload: match spec.workload {
+                Workload::Echo { .. } => "echo",
+                Workload::Http { .. } => "http",
+                Workload::Chat { .. } => "chat",
+            },
             mode: if open { "open" } else { "closed" },
             threads: spec.threads,
             pipeline: spec.pipeline,
@@ -140,7 +193,9 @@ impl Report {
             bytes_in_per_s: per_s(r.bytes_in),
             bytes_out_per_s: per_s(r.bytes_out),
             latency_us: Percentiles::of(&r.corrected),
-            latency_uncorrected_us: open.then(|| Percentiles::of(&r.uncorrected)),
+            // A chat message carries one stamp: the time it was due.
+            latency_uncorrected_us: (open && chat.is_none())
+                .then(|| Percentiles::of(&r.uncorrected)),
             status: http.then_some(StatusClasses {
                 informational: s[1],
                 success: s[2],
@@ -152,12 +207,16 @@ impl Report {
             errors: r.errors,
             errors_total: r.errors.total(),
             cpu_s: totals.cpu.as_secs_f64(),
-            cpu_us_per_request: if r.requests > 0 {
-                totals.cpu.as_secs_f64() * 1e6 / r.requests as f64
-            } else {
-                0.0
-            },
+            cpu_us_per_request: per_request,
+            chat,
         }
+    }
+
+    /// Lost or reordered chat deliveries and errors: what `--max-errors`
+    /// tolerates.
+    pub fn faults(&self) -> u64 {
+        let chat = self.chat.map_or(0, |c| c.lost + c.reordered);
+        self.errors_total + chat
     }
 
     /// The report as pretty JSON.
@@ -167,6 +226,9 @@ impl Report {
 
     /// The human summary.
     pub fn to_human(&self) -> String {
+        if let Some(chat) = &self.chat {
+            return self.chat_to_human(chat);
+        }
         let mut out = String::new();
         let mode = if self.mode == "open" {
             "open loop".to_string()
@@ -240,6 +302,73 @@ impl Report {
             out,
             "  client CPU   {:.2}s = {:.2} µs/request",
             self.cpu_s, self.cpu_us_per_request
+        );
+        out
+    }
+}
+
+impl Report {
+    fn chat_to_human(&self, c: &ChatReport) -> String {
+        let mut out = String::new();
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
+        let _ = writeln!(
+            out,
+            "tenk load {}: {} clients in {} room{}, {} sender{}, {} thread{}",
+            self.target,
+            self.connections_requested,
+            c.rooms,
+            plural(c.rooms),
+            c.senders,
+            plural(c.senders),
+            self.threads,
+            plural(self.threads),
+        );
+        let _ = writeln!(
+            out,
+            "  connections  {} requested, {} established, {} connects",
+            self.connections_requested, self.connections_established, self.connects
+        );
+        let target = self.target_rate.unwrap_or(0.0);
+        let _ = writeln!(
+            out,
+            "  messages     {:.0}/s in {:.2}s (target {target:.0}/s, {:.1}%), {} sent in all",
+            c.messages_per_s,
+            self.duration_s,
+            if target > 0.0 {
+                100.0 * c.messages_per_s / target
+            } else {
+                0.0
+            },
+            c.messages,
+        );
+        let _ = writeln!(
+            out,
+            "  deliveries   {:.0}/s | {} of {} expected, lost {}, reordered {}",
+            c.deliveries_per_s, c.deliveries, c.deliveries_expected, c.lost, c.reordered
+        );
+        let _ = writeln!(
+            out,
+            "  latency      (due to received) {}",
+            format_percentiles(&self.latency_us)
+        );
+        let e = &self.errors;
+        let _ = writeln!(
+            out,
+            "  errors       {} (connect {}, timeout {}, refused {}, misrouted {}, malformed {}, reset {}, early close {}), slots missed {}",
+            self.errors_total,
+            e.connect_failures,
+            e.timeouts,
+            e.refused,
+            e.mismatches,
+            e.malformed,
+            e.resets,
+            e.early_closes,
+            self.lost
+        );
+        let _ = write!(
+            out,
+            "  client CPU   {:.2}s = {:.2} µs/delivery",
+            self.cpu_s, c.cpu_us_per_delivery
         );
         out
     }
@@ -320,6 +449,7 @@ mod tests {
             connects: 2,
             peak_open: 2,
             lost: 1,
+            chat: ChatTotals::default(),
         }
     }
 
@@ -364,6 +494,48 @@ mod tests {
         assert_eq!(json["mode"], "open");
         assert_eq!(json["errors"]["timeouts"], 2);
         assert_eq!(json["requests"], 1000);
+    }
+
+    #[test]
+    fn chat_reports_deliveries_losses_and_faults() {
+        let spec = LoadSpec {
+            workload: Workload::Chat {
+                rooms: 2,
+                senders: 4,
+            },
+            ..spec(Some(1000.0))
+        };
+        let mut totals = totals();
+        totals.chat = ChatTotals {
+            sent: 2100,
+            window_sent: 2000,
+            delivered: 1000,
+            expected: 1003,
+            lost: 3,
+            reordered: 1,
+        };
+        let report = Report::new(&spec, &totals);
+        let chat = report.chat.expect("a chat run has chat figures");
+        assert_eq!(chat.messages_per_s, 1000.0);
+        assert_eq!(chat.deliveries_per_s, 500.0, "window deliveries / window");
+        assert!((chat.cpu_us_per_delivery - 100.0).abs() < 1e-6);
+        assert!(report.latency_uncorrected_us.is_none());
+        assert_eq!(report.faults(), 2 + 3 + 1, "errors, lost, reordered");
+        let human = report.to_human();
+        assert!(human.contains("in 2 rooms, 4 senders"), "{human}");
+        assert!(
+            human.contains("1000 of 1003 expected, lost 3, reordered 1"),
+            "{human}"
+        );
+        assert!(human.contains("µs/delivery"), "{human}");
+        let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        assert_eq!(json["workload"], "chat");
+        assert_eq!(json["chat"]["deliveries_expected"], 1003);
+        assert_eq!(json["chat"]["lost"], 3);
+        // Other workloads have no chat figures, and faults are errors.
+        let echo = Report::new(&self::spec(None), &totals);
+        assert!(echo.chat.is_none());
+        assert_eq!(echo.faults(), 2);
     }
 
     #[test]

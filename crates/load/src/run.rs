@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 use reactor::signal::SignalSet;
 use reactor::{Config, Reactor, Waker};
 
+use crate::chat::ChatTotals;
 use crate::recorder::Recorder;
 use crate::report::{Report, Totals};
 use crate::spec::LoadSpec;
-use crate::worker::{Live, Shared, ThreadResult, Worker};
+use crate::worker::{ChatShared, Live, Shared, ThreadResult, Worker};
 
 /// Runs `spec` to the end and reports. `signals`, if given (blocked by the
 /// caller beforehand), end the run early on every thread.
@@ -26,6 +27,7 @@ pub fn run(spec: LoadSpec, signals: Option<SignalSet>) -> io::Result<Report> {
     let progress = spec.progress;
     let shared = Arc::new(Shared {
         live: (0..threads).map(|_| Live::default()).collect(),
+        chat: ChatShared::new(&spec),
         spec,
         claimed: AtomicU64::new(0),
         connected_threads: AtomicUsize::new(0),
@@ -133,6 +135,7 @@ pub fn run(spec: LoadSpec, signals: Option<SignalSet>) -> io::Result<Report> {
         connects: 0,
         peak_open: 0,
         lost: 0,
+        chat: ChatTotals::default(),
     };
     for result in results {
         let result = result?;
@@ -142,6 +145,7 @@ pub fn run(spec: LoadSpec, signals: Option<SignalSet>) -> io::Result<Report> {
         totals.connects += result.connects;
         totals.peak_open += result.peak_open;
         totals.lost += result.lost;
+        totals.chat.add(&result.chat);
     }
     Ok(Report::new(&shared.spec, &totals))
 }
@@ -165,9 +169,13 @@ fn print_progress(shared: &Shared, started: Instant, last: (Instant, u64)) -> (I
         .map(|l| l.open.load(Ordering::Relaxed))
         .sum();
     let rate = (requests - last.1) as f64 / (now - last.0).as_secs_f64().max(1e-9);
+    let unit = match shared.spec.workload {
+        crate::spec::Workload::Chat { .. } => "deliveries",
+        _ => "req",
+    };
     let _ = writeln!(
         io::stderr().lock(),
-        "[{:>4.0}s] {rate:.0} req/s | {open}/{} open | errors {errors}",
+        "[{:>4.0}s] {rate:.0} {unit}/s | {open}/{} open | errors {errors}",
         (now - started).as_secs_f64(),
         shared.spec.connections,
     );

@@ -16,6 +16,11 @@ pub enum Workload {
         /// Its method (a HEAD response has no body).
         method: String,
     },
+    /// Chat clients in `rooms` rooms, `senders` of them sending numbered,
+    /// time-stamped messages at `rate` (total); every member of a room
+    /// checks it gets every other member's messages, in order, and
+    /// measures their delivery latency (see [`crate::chat`]).
+    Chat { rooms: usize, senders: usize },
 }
 
 /// When a run ends.
@@ -82,6 +87,20 @@ impl LoadSpec {
         }
         if let Workload::Echo { size: 0 } = self.workload {
             return Err("--size must be at least 1".into());
+        }
+        if let Workload::Chat { rooms, senders } = self.workload {
+            if rooms == 0 {
+                return Err("--rooms must be at least 1".into());
+            }
+            if senders == 0 || senders > self.connections {
+                return Err(format!(
+                    "--senders must be between 1 and --connections ({}), got {senders}",
+                    self.connections
+                ));
+            }
+            if self.rate.is_none() {
+                return Err("--rate is needed: chat senders send on a schedule".into());
+            }
         }
         if let Some(rate) = self.rate {
             if !(rate.is_finite() && rate > 0.0) {
@@ -206,6 +225,38 @@ mod tests {
                     ..spec()
                 },
                 "--source",
+            ),
+            (
+                LoadSpec {
+                    workload: Workload::Chat {
+                        rooms: 0,
+                        senders: 1,
+                    },
+                    rate: Some(10.0),
+                    ..spec()
+                },
+                "--rooms",
+            ),
+            (
+                LoadSpec {
+                    workload: Workload::Chat {
+                        rooms: 1,
+                        senders: 11,
+                    },
+                    rate: Some(10.0),
+                    ..spec()
+                },
+                "--senders",
+            ),
+            (
+                LoadSpec {
+                    workload: Workload::Chat {
+                        rooms: 1,
+                        senders: 1,
+                    },
+                    ..spec()
+                },
+                "--rate",
             ),
         ];
         for (spec, flag) in cases {

@@ -1,5 +1,12 @@
 //! One load thread: a reactor whose connections are all outbound, and the
 //! handler that drives them (closed or open loop) and measures.
+//!
+//! A chat run differs in three ways: a client counts as connected once it
+//! has joined its room (sending starts when every client of every thread
+//! has), only senders carry the schedule, and the end of the window stops
+//! the sending but not the receiving: each thread drains until every
+//! message sent (on any thread) has reached its receivers here, or
+//! `--timeout` passes.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -8,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use reactor::{CloseReason, Handler, Io, TimerId, Token, Waker};
 
+use crate::chat::{self, ChatClient, ChatError, ChatTotals, Received};
 use crate::echo::EchoStream;
 use crate::http::ResponseReader;
 use crate::recorder::Recorder;
@@ -28,6 +36,10 @@ const TIMER_SWEEP: u64 = 2;
 const TIMER_PACE: u64 = 3;
 const TIMER_CONNECT: u64 = 4;
 const TIMER_MEASURE: u64 = 5;
+const TIMER_DRAIN: u64 = 6;
+
+/// How often a chat thread checks whether its receivers have everything.
+const DRAIN_TICK: Duration = Duration::from_millis(10);
 
 /// Live counters a thread publishes for the progress line.
 #[derive(Default)]
@@ -50,6 +62,47 @@ pub(crate) struct Shared {
     pub(crate) live: Vec<Live>,
     /// A signal asked every thread to stop.
     pub(crate) interrupted: AtomicBool,
+    pub(crate) chat: ChatShared,
+}
+
+/// What the threads of a chat run share.
+pub(crate) struct ChatShared {
+    /// Messages sent by each sender (by client number): receivers on any
+    /// thread are owed them.
+    pub(crate) sent: Vec<AtomicU64>,
+    /// Threads that stopped sending.
+    pub(crate) done_sending: AtomicUsize,
+    /// Messages are stamped with nanoseconds since this instant.
+    pub(crate) epoch: Instant,
+    /// Nicks are `{tag}-{client}`: the process id tells runs apart.
+    pub(crate) tag: String,
+}
+
+impl ChatShared {
+    pub(crate) fn new(spec: &LoadSpec) -> ChatShared {
+        let senders = match spec.workload {
+            Workload::Chat { senders, .. } => senders,
+            _ => 0,
+        };
+        ChatShared {
+            sent: (0..senders).map(|_| AtomicU64::new(0)).collect(),
+            done_sending: AtomicUsize::new(0),
+            epoch: Instant::now(),
+            tag: format!("load{}", std::process::id()),
+        }
+    }
+
+    /// What every sender has sent so far.
+    fn sent(&self) -> Vec<u64> {
+        self.sent
+            .iter()
+            .map(|s| s.load(Ordering::Acquire))
+            .collect()
+    }
+
+    fn nanos(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.epoch).as_nanos() as u64
+    }
 }
 
 /// What a thread hands back when it ends.
@@ -65,11 +118,13 @@ pub(crate) struct ThreadResult {
     pub(crate) peak_open: u64,
     /// Requests sent and never answered because their connection closed.
     pub(crate) lost: u64,
+    pub(crate) chat: ChatTotals,
 }
 
 enum Proto {
     Echo(EchoStream),
     Http(ResponseReader),
+    Chat(ChatClient),
 }
 
 struct Conn {
@@ -100,6 +155,18 @@ pub(crate) struct Worker {
     ready: Vec<Token>,
     to_open: usize,
     connecting: usize,
+    /// Chat: connected clients that have not joined their room yet.
+    joining: usize,
+    /// Chat: connections opened so far (this thread's `k`-th client is
+    /// client `k * threads + id` of the run).
+    opened: u64,
+    /// Chat: the window is over; receiving continues until the drain ends.
+    sending_done: bool,
+    drain_deadline: Instant,
+    /// Chat counts of connections already closed.
+    chat_closed: ChatTotals,
+    /// Chat: messages sent in the measured window.
+    window_sent: u64,
     open: u64,
     next_seed: u64,
     next_source: usize,
@@ -127,7 +194,15 @@ impl Worker {
         let spec = &shared.spec;
         let threads = spec.threads;
         let share = spec.connections / threads + usize::from(id < spec.connections % threads);
-        let thread_rate = spec.rate.map_or(0.0, |r| r / threads as f64);
+        let thread_rate = match spec.workload {
+            // The schedule is carried by this thread's senders: clients
+            // id, id + threads, ... below `senders`.
+            Workload::Chat { senders, .. } => {
+                let mine = senders / threads + usize::from(id < senders % threads);
+                spec.rate.map_or(0.0, |r| r * mine as f64 / senders as f64)
+            }
+            _ => spec.rate.map_or(0.0, |r| r / threads as f64),
+        };
         let now = Instant::now();
         Worker {
             id,
@@ -136,6 +211,12 @@ impl Worker {
             ready: Vec::new(),
             to_open: share,
             connecting: 0,
+            joining: 0,
+            opened: 0,
+            sending_done: false,
+            drain_deadline: now,
+            chat_closed: ChatTotals::default(),
+            window_sent: 0,
             open: 0,
             next_seed: (id as u64) << 40,
             next_source: id,
@@ -161,6 +242,7 @@ impl Worker {
                 connects: 0,
                 peak_open: 0,
                 lost: 0,
+                chat: ChatTotals::default(),
             },
             shared,
         }
@@ -242,7 +324,17 @@ impl Worker {
                             Proto::Echo(EchoStream::new(self.next_seed, *size))
                         }
                         Workload::Http { method, .. } => Proto::Http(ResponseReader::new(method)),
+                        Workload::Chat { rooms, senders } => {
+                            let client = self.opened * self.spec().threads as u64 + self.id as u64;
+                            Proto::Chat(ChatClient::new(
+                                client,
+                                *rooms as u64,
+                                *senders as u64,
+                                &self.shared.chat.tag,
+                            ))
+                        }
                     };
+                    self.opened += 1;
                     let conn = Conn {
                         token,
                         proto,
@@ -273,7 +365,7 @@ impl Worker {
     /// The connect phase ends when every connection of this thread has
     /// connected or failed; measurement starts when all threads are there.
     fn check_phase(&mut self, io: &mut Io) {
-        if self.phase_done || self.to_open > 0 || self.connecting > 0 {
+        if self.phase_done || self.to_open > 0 || self.connecting > 0 || self.joining > 0 {
             return;
         }
         self.phase_done = true;
@@ -304,14 +396,23 @@ impl Worker {
                     io.add_timer(self.spec().warmup, TIMER_MEASURE);
                 }
             }
-            Stop::Requests(_) => {}
+            Stop::Requests(_) => {
+                if let Workload::Chat { .. } = self.spec().workload {
+                    // Messages start now, not when connecting started.
+                    self.start_measuring();
+                    if self.thread_rate <= 0.0 {
+                        // No sender here: no message of the count to wait for.
+                        self.stop_sending(io);
+                    }
+                }
+            }
         }
         if self.spec().rate.is_some() {
             self.pace(io);
         }
         if self.open == 0 && self.to_open == 0 {
             // Nothing connected: nothing to measure.
-            self.finish(io);
+            self.end(io);
         }
     }
 
@@ -328,14 +429,85 @@ impl Worker {
         }
     }
 
+    /// The end of the run (the window is over, `-n` is reached, a
+    /// signal): a chat run stops sending and drains; others finish.
+    fn end(&mut self, io: &mut Io) {
+        if matches!(self.spec().workload, Workload::Chat { .. }) {
+            self.stop_sending(io);
+        } else {
+            self.finish(io);
+        }
+    }
+
     fn finish(&mut self, io: &mut Io) {
         if self.finished {
             return;
         }
         self.finished = true;
-        self.measure_end = Some(Instant::now());
+        self.measure_end.get_or_insert_with(Instant::now);
         self.cpu_end = thread_cpu();
+        if matches!(self.spec().workload, Workload::Chat { .. }) {
+            self.tally_chat();
+        }
         io.stop();
+    }
+
+    /// Chat: the sending window is over. Deliveries per second are counted
+    /// over the window; receiving goes on (see [`Worker::drain`]).
+    fn stop_sending(&mut self, io: &mut Io) {
+        if self.sending_done {
+            return;
+        }
+        self.sending_done = true;
+        let now = Instant::now();
+        self.measure_end = Some(now);
+        self.drain_deadline = now + self.spec().timeout;
+        self.shared.chat.done_sending.fetch_add(1, Ordering::AcqRel);
+        self.drain(io);
+    }
+
+    /// Chat: finishes once every thread stopped sending and this thread's
+    /// receivers have every message owed them, or at the drain deadline
+    /// (what is missing then is lost).
+    fn drain(&mut self, io: &mut Io) {
+        if self.finished {
+            return;
+        }
+        let everyone = self.shared.chat.done_sending.load(Ordering::Acquire) == self.spec().threads;
+        if everyone && self.chat_missing() == 0 || Instant::now() >= self.drain_deadline {
+            self.finish(io);
+        } else {
+            io.add_timer(DRAIN_TICK, TIMER_DRAIN);
+        }
+    }
+
+    /// Deliveries owed to this thread's open clients and not received yet.
+    fn chat_missing(&self) -> u64 {
+        let sent = self.shared.chat.sent();
+        self.conns
+            .iter()
+            .flatten()
+            .filter_map(|c| match &c.proto {
+                Proto::Chat(client) => Some(client.lost(&sent)),
+                _ => None,
+            })
+            .sum()
+    }
+
+    /// The thread's chat counts at the end: its open clients' (closed ones
+    /// were counted as they closed) and its senders' messages.
+    fn tally_chat(&mut self) {
+        let sent = self.shared.chat.sent();
+        let mut totals = self.chat_closed;
+        for conn in self.conns.iter().flatten().chain(&self.closing) {
+            if let Proto::Chat(client) = &conn.proto {
+                totals.receiver(client, &sent);
+            }
+        }
+        let threads = self.spec().threads;
+        totals.sent = sent.iter().skip(self.id).step_by(threads).sum();
+        totals.window_sent = self.window_sent;
+        self.result.chat = totals;
     }
 
     // ---- sending ---------------------------------------------------------
@@ -374,13 +546,27 @@ impl Worker {
                     self.out.extend_from_slice(request);
                 }
             }
-            (Proto::Http(_), Workload::Echo { .. }) => unreachable!("protocol follows workload"),
+            (Proto::Chat(client), _) => {
+                // Stamped with the time it was due: lateness of the sender
+                // counts as latency, as in every open-loop measurement here.
+                let due = self.shared.chat.nanos(intended);
+                for _ in 0..count {
+                    client.append_message(&mut self.out, due);
+                }
+                self.shared.chat.sent[client.id() as usize].store(client.sent(), Ordering::Release);
+                if self.measuring {
+                    self.window_sent += count as u64;
+                }
+            }
+            (Proto::Http(_), _) => unreachable!("protocol follows workload"),
         }
         let now = Instant::now();
-        for _ in 0..count {
-            conn.in_flight.push_back((intended, now));
+        if !matches!(conn.proto, Proto::Chat(_)) {
+            for _ in 0..count {
+                conn.in_flight.push_back((intended, now));
+            }
+            self.in_flight += count as u64;
         }
-        self.in_flight += count as u64;
         let len = self.out.len() as u64;
         if io.send(token, &self.out) && self.measuring {
             self.result.recorder.bytes_out += len;
@@ -415,7 +601,8 @@ impl Worker {
     /// Open loop: sends every request whose slot on the schedule is due,
     /// round-robin over connected connections, and re-arms for the next.
     fn pace(&mut self, io: &mut Io) {
-        if self.finished || !self.started {
+        // A chat thread without senders has no schedule (a rate of 0).
+        if self.finished || !self.started || self.sending_done || self.thread_rate <= 0.0 {
             return;
         }
         let now = Instant::now();
@@ -454,7 +641,7 @@ impl Worker {
 
     fn check_requests_done(&mut self, io: &mut Io) {
         if self.requests_exhausted && self.in_flight == 0 {
-            self.finish(io);
+            self.end(io);
         }
     }
 
@@ -547,6 +734,62 @@ impl Worker {
         self.check_requests_done(io);
         consumed
     }
+
+    /// Chat: checks every complete line; a delivery's latency is taken
+    /// with one clock reading per read.
+    fn on_chat_data(&mut self, io: &mut Io, token: Token, data: &[u8]) -> usize {
+        let now = self.shared.chat.nanos(Instant::now());
+        let (lines, consumed) = chat::complete_lines(data);
+        let Some(Conn {
+            proto: Proto::Chat(client),
+            ..
+        }) = conn_mut(&mut self.conns, token)
+        else {
+            return data.len();
+        };
+        let mut deliveries = 0;
+        let mut joined = false;
+        let mut failure = None;
+        for line in lines {
+            match client.receive(line) {
+                Ok(Received::Delivery { sent_nanos }) => {
+                    deliveries += 1;
+                    if self.measuring {
+                        let latency = Duration::from_nanos(now.saturating_sub(sent_nanos));
+                        self.result.recorder.record(latency, latency);
+                    }
+                }
+                Ok(Received::Joined) => joined = true,
+                Ok(Received::Other) => {}
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        let sender = client.is_sender();
+        self.live()
+            .requests
+            .fetch_add(deliveries, Ordering::Relaxed);
+        if joined {
+            self.joining -= 1;
+            if sender {
+                self.ready.push(token);
+            }
+            self.check_phase(io);
+        }
+        if let Some(e) = failure {
+            tracing::debug!(?token, ?e, "chat");
+            match e {
+                ChatError::Refused(_) => self.error(|e| e.refused += 1),
+                ChatError::Malformed(_) => self.error(|e| e.malformed += 1),
+                ChatError::Misrouted { .. } => self.error(|e| e.mismatches += 1),
+            }
+            self.abandon(io, token);
+            return data.len();
+        }
+        consumed
+    }
 }
 
 impl Handler for Worker {
@@ -558,7 +801,20 @@ impl Handler for Worker {
         self.result.connects += 1;
         self.result.peak_open = self.result.peak_open.max(self.open);
         self.live().open.store(self.open, Ordering::Relaxed);
-        self.ready.push(token);
+        if let Some(Conn {
+            proto: Proto::Chat(client),
+            ..
+        }) = conn_mut(&mut self.conns, token)
+        {
+            // Nick and room at once: the server reads them after its
+            // greeting. The client joins the schedule when it is in.
+            self.out.clear();
+            client.hello(&mut self.out);
+            self.joining += 1;
+            io.send(token, &self.out);
+        } else {
+            self.ready.push(token);
+        }
         self.fill_pipeline(io, token);
         self.open_more(io);
         self.check_phase(io);
@@ -575,6 +831,7 @@ impl Handler for Worker {
         let consumed = match self.spec().workload {
             Workload::Echo { .. } => self.on_echo_data(io, token, data),
             Workload::Http { .. } => self.on_http_data(io, token, data),
+            Workload::Chat { .. } => self.on_chat_data(io, token, data),
         };
         if let Some(conn) = self.conn(token) {
             conn.carried = data.len() - consumed;
@@ -586,8 +843,9 @@ impl Handler for Worker {
         let Some(conn) = self.conn(token) else { return };
         // An echo server never closes first; an HTTP server may, after a
         // response that announced it or between requests.
+        // Nor does a chat server close a member.
         let (early, completed) = match &mut conn.proto {
-            Proto::Echo(_) => (true, None),
+            Proto::Echo(_) | Proto::Chat(_) => (true, None),
             Proto::Http(reader) => match reader.eof() {
                 Ok(Some(response)) => (false, Some(response.status)),
                 Ok(None) => (!conn.in_flight.is_empty() && !conn.server_closing, None),
@@ -629,6 +887,25 @@ impl Handler for Worker {
         } else {
             self.connecting -= 1;
         }
+        let chat = match &conn.proto {
+            Proto::Chat(client) => Some(client),
+            _ => None,
+        };
+        if let Some(client) = chat {
+            if conn.connected && !client.is_joined() {
+                self.joining -= 1;
+            }
+            if !self.finished {
+                // Its close was counted as an error; what it received
+                // counts, what it can no longer receive is not lost.
+                let sent = self.shared.chat.sent();
+                let mut totals = ChatTotals::default();
+                totals.receiver(client, &sent);
+                totals.expected = totals.delivered;
+                totals.lost = 0;
+                self.chat_closed.add(&totals);
+            }
+        }
         if self.finished {
             return;
         }
@@ -645,6 +922,9 @@ impl Handler for Worker {
                 self.error(|e| e.resets += 1);
                 conn.connected
             }
+            // A chat client is not replaced: one joining late is owed
+            // nothing sent before, and the accounting would not know.
+            _ if chat.is_some() => false,
             // Closed by us after counting why, or by the server after EOF
             // (counted in on_eof).
             _ => conn.connected,
@@ -659,7 +939,8 @@ impl Handler for Worker {
 
     fn on_timer(&mut self, io: &mut Io, _timer: TimerId, data: u64) {
         match data {
-            TIMER_END => self.finish(io),
+            TIMER_END => self.end(io),
+            TIMER_DRAIN => self.drain(io),
             TIMER_MEASURE => self.start_window(io),
             TIMER_PACE => self.pace(io),
             TIMER_CONNECT => {
@@ -686,7 +967,7 @@ impl Handler for Worker {
 
     fn on_wake(&mut self, io: &mut Io) {
         if self.shared.interrupted.load(Ordering::Acquire) {
-            self.finish(io);
+            self.end(io);
             return;
         }
         self.maybe_start(io);
@@ -694,12 +975,16 @@ impl Handler for Worker {
 
     fn on_signal(&mut self, io: &mut Io, _signal: i32) {
         // Ctrl-C ends the run early on every thread; the report covers
-        // what was measured until then.
-        self.shared.interrupted.store(true, Ordering::Release);
+        // what was measured until then. A chat run drains first (bounded
+        // by --timeout); a second Ctrl-C ends the drain.
+        if self.shared.interrupted.swap(true, Ordering::AcqRel) {
+            self.finish(io);
+            return;
+        }
         for waker in self.shared.wakers.get().into_iter().flatten() {
             let _ = waker.wake();
         }
-        self.finish(io);
+        self.end(io);
     }
 }
 
@@ -714,10 +999,11 @@ impl Worker {
             .iter()
             .flatten()
             .filter(|c| {
-                let since = if c.connected {
-                    c.in_flight.front().map(|&(_, actual)| actual)
-                } else {
-                    Some(c.opened_at)
+                let since = match &c.proto {
+                    // A chat client must be in its room in time too.
+                    Proto::Chat(client) if !client.is_joined() => Some(c.opened_at),
+                    _ if c.connected => c.in_flight.front().map(|&(_, actual)| actual),
+                    _ => Some(c.opened_at),
                 };
                 since.is_some_and(|t| now.saturating_duration_since(t) > timeout)
             })

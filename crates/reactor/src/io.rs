@@ -423,29 +423,47 @@ impl Io {
                 conn.write_timer = Some(self.timers.insert(deadline, TimerKind::Write(token)));
             }
         }
+        // A connection given shared messages this pass is written, and its
+        // interest synced, at the end of the pass (`flush_unflushed`):
+        // syncing now would cost, in level and one-shot modes, one
+        // EPOLL_CTL_MOD to add EPOLLOUT and another to drop it after that
+        // write, per recipient of every fan-out.
+        let flushed_at_end_of_pass = conn.unflushed;
         if self.over_output_limit(token, in_memory) {
             self.close_with(token, CloseReason::OutputLimit);
             return false;
         }
-        if self.dispatching != Some(token) {
+        if self.dispatching != Some(token) && !flushed_at_end_of_pass {
             self.sync_interest(token);
         }
         true
     }
 
-    /// Queues `len` bytes of `file` from `offset`, sent with `sendfile`
-    /// (never read into memory) after everything queued before it; the
-    /// file is closed once sent or when the connection closes. Large files
-    /// go out a chunk per pass, resumed on EPOLLOUT. If the file turns out
-    /// shorter than the range (it shrank), the connection is closed with
-    /// `EIO`: the promised length can never be delivered.
+    /// Queues `head` (copied; e.g. a response head, empty for none) and
+    /// then `len` bytes of `file` from `offset`, sent with `sendfile`
+    /// (never read into memory), after everything queued before them; the
+    /// file is closed once sent or when the connection closes. Both go out
+    /// at the end of the pass, the head by `sendmsg` with `MSG_MORE` so
+    /// that the kernel fills its packets with the file's first bytes: a
+    /// small file is one packet, and one wake-up of the peer, not two.
+    /// Large files go out a chunk per pass, resumed on EPOLLOUT. If the
+    /// file turns out shorter than the range (it shrank), the connection
+    /// is closed with `EIO`: the promised length can never be delivered.
     ///
     /// Returns `false` if the token is stale (`file` is then closed).
-    pub fn send_file(&mut self, token: Token, file: OwnedFd, offset: u64, len: u64) -> bool {
+    pub fn send_file(
+        &mut self,
+        token: Token,
+        head: &[u8],
+        file: OwnedFd,
+        offset: u64,
+        len: u64,
+    ) -> bool {
         let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
             return false;
         };
         let was_empty = conn.output.is_empty();
+        conn.output.push_bytes(head, &mut self.pool);
         conn.output.push_file(file, offset, len);
         if !conn.unflushed {
             conn.unflushed = true;

@@ -501,7 +501,17 @@ impl<H: Handler> Reactor<H> {
                             // shrank under us. The response can never be
                             // completed; looping would spin.
                             Ok(0) => Err(Errno::IO),
-                            other => other.map(|written| (written, chunk)),
+                            // A short sendfile proves nothing: the socket
+                            // may be full, or the file may have ended
+                            // (shrunk) with room left in the socket. Only
+                            // a full socket arms the next EPOLLOUT (the
+                            // kernel wakes writers only after a send hit
+                            // no space, SOCK_NOSPACE), so in edge mode
+                            // waiting after an end-of-file short count
+                            // would stall until the write timeout. Try
+                            // again: EAGAIN (full, EPOLLOUT will come), 0
+                            // (shrunk) or more bytes settle it.
+                            other => other.map(|written| (written, written)),
                         }
                     }
                 }

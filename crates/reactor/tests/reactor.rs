@@ -1019,3 +1019,108 @@ fn shared_messages_keep_order_and_go_out_in_one_write_per_pass() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// File ranges (sendfile)
+// ---------------------------------------------------------------------------
+
+/// Bytes in the file of the shrunk-file test; the range queued is twice
+/// that, as if the file had shrunk after its length was announced.
+const SHRUNK_FILE_LEN: usize = 1000;
+
+/// The client (same reactor) asks with "go"; the server answers with a
+/// head and a file range longer than the file; the client counts what
+/// arrives until EOF. Answering a request, not the accept, matters: the
+/// first event of a new connection carries EPOLLOUT anyway, which would
+/// hide a missing one.
+#[derive(Default)]
+struct ShrunkFile {
+    file: Option<std::os::fd::OwnedFd>,
+    client: Option<Token>,
+    got: Vec<u8>,
+    client_eof: bool,
+    server_closed: Option<CloseReason>,
+}
+
+impl ShrunkFile {
+    fn maybe_stop(&self, io: &mut Io) {
+        if self.client_eof && self.server_closed.is_some() {
+            io.stop();
+        }
+    }
+}
+
+impl Handler for ShrunkFile {
+    fn on_connect(&mut self, io: &mut Io, conn: Token) {
+        assert!(io.send(conn, b"go"));
+    }
+
+    fn on_data(&mut self, io: &mut Io, conn: Token, data: &[u8]) -> usize {
+        if Some(conn) == self.client {
+            self.got.extend_from_slice(data);
+            return data.len();
+        }
+        assert_eq!(data, b"go");
+        let file = self.file.take().expect("one request expected");
+        assert!(io.send_file(conn, b"head:", file, 0, 2 * SHRUNK_FILE_LEN as u64));
+        data.len()
+    }
+
+    fn on_eof(&mut self, io: &mut Io, conn: Token) {
+        assert_eq!(Some(conn), self.client);
+        self.client_eof = true;
+        io.close(conn);
+        self.maybe_stop(io);
+    }
+
+    fn on_close(&mut self, io: &mut Io, conn: Token, reason: CloseReason) {
+        if Some(conn) != self.client {
+            self.server_closed = Some(reason);
+            self.maybe_stop(io);
+        }
+    }
+}
+
+/// Regression (sendfile short count at end of file): a file range longer
+/// than the file, with the socket far from full, makes `sendfile` return
+/// short. The reactor took every short count for a full socket and waited
+/// for EPOLLOUT, which in edge mode never comes after a write that did not
+/// fill the socket: the connection hung until the write timeout. It must
+/// send what the file has and close with EIO at once, in every mode.
+#[test]
+fn regression_sendfile_short_at_end_of_file_closes_instead_of_stalling() {
+    for trigger in TRIGGERS {
+        let path = std::env::temp_dir().join(format!(
+            "tenk-reactor-shrunk-{}-{}",
+            std::process::id(),
+            trigger.name()
+        ));
+        let contents = pattern(SHRUNK_FILE_LEN);
+        std::fs::write(&path, &contents).expect("write temp file");
+        let file = std::fs::File::open(&path).expect("open temp file");
+        std::fs::remove_file(&path).expect("unlink temp file");
+        let mut r = reactor(
+            trigger,
+            ShrunkFile {
+                file: Some(file.into()),
+                ..ShrunkFile::default()
+            },
+        );
+        let (_, addr) = listen(r.io());
+        let client = r.io().connect(addr, None).expect("connect");
+        r.handler().inner.client = Some(client);
+        assert_eq!(run(&mut r), Exit::Stopped, "{trigger:?}");
+        let h = &r.handler().inner;
+        let mut expected = b"head:".to_vec();
+        expected.extend_from_slice(&contents);
+        assert!(
+            h.got == expected,
+            "{trigger:?}: the head and the whole file"
+        );
+        assert_eq!(
+            h.server_closed,
+            Some(CloseReason::Error(libc::EIO)),
+            "{trigger:?}"
+        );
+    }
+}

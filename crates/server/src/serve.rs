@@ -26,6 +26,8 @@ pub struct ServeOptions {
     /// Signals to watch for shutdown (blocked by the caller beforehand);
     /// `None` runs until the reactor is stopped some other way.
     pub signals: Option<SignalSet>,
+    /// With several threads: pin each to its own core.
+    pub pin: bool,
 }
 
 /// How a server run ended.

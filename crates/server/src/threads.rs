@@ -141,6 +141,11 @@ struct Part<'a> {
 
 impl Part<'_> {
     fn run<T: Handler>(self, handler: Serving<T>) -> io::Result<(Exit, Stats, T)> {
+        if self.options.pin {
+            if let Err(e) = reactor::sys::affinity::pin_current_thread(self.id) {
+                tracing::warn!("cannot pin thread {} to a core: {e}", self.id);
+            }
+        }
         let made = (|| {
             let mut reactor = Reactor::new(self.config, handler)?;
             if let Some(listener) = self.listener {

@@ -125,6 +125,9 @@ pub struct ServeArgs {
     /// How threads share the port (with --threads > 1).
     #[arg(long, value_enum, default_value_t = AcceptArg::Reuseport)]
     pub accept: AcceptArg,
+    /// Pin each thread to its own core (with --threads > 1).
+    #[arg(long)]
+    pub pin: bool,
     /// How the acceptor thread picks a worker (with --accept dispatch).
     #[arg(long, value_enum, default_value_t = BalanceArg::RoundRobin)]
     pub balance: BalanceArg,

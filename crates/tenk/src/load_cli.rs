@@ -1,4 +1,4 @@
-//! `tenk load echo|http`: arguments, turned into a [`load::LoadSpec`].
+//! `tenk load echo|http|chat`: arguments, turned into a [`load::LoadSpec`].
 
 use std::io::IsTerminal as _;
 use std::net::IpAddr;
@@ -15,6 +15,29 @@ pub enum Load {
     /// Drive an HTTP/1.1 server with keep-alive requests; responses checked
     /// for status line and framing.
     Http(HttpArgs),
+    /// Drive a chat server (`tenk serve chat`): clients in rooms, some
+    /// sending numbered, time-stamped messages at --rate (total, default
+    /// 1000/s); every member checks it gets every message of its room, in
+    /// order, and measures delivery latency.
+    Chat(ChatArgs),
+}
+
+/// `--rate` of `tenk load chat` when none is given: messages per second.
+pub const CHAT_DEFAULT_RATE: f64 = 1000.0;
+
+#[derive(Args, Debug)]
+pub struct ChatArgs {
+    /// The server, as HOST:PORT.
+    pub target: String,
+    /// Rooms: client i joins room{i % rooms}.
+    #[arg(long, default_value_t = 1)]
+    pub rooms: usize,
+    /// Clients that send (clients 0..senders, so spread over the rooms);
+    /// --rate is shared between them.
+    #[arg(long, default_value_t = 10)]
+    pub senders: usize,
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 #[derive(Args, Debug)]
@@ -87,7 +110,8 @@ pub struct CommonArgs {
     /// Print the report as JSON instead of the human summary.
     #[arg(long)]
     pub json: bool,
-    /// Errors tolerated before the exit status is 1.
+    /// Errors tolerated before the exit status is 1 (for chat: errors,
+    /// lost and reordered deliveries together).
     #[arg(long, default_value_t = 0)]
     pub max_errors: u64,
 }
@@ -162,5 +186,16 @@ mod tests {
         assert_eq!(parse_threads("3").unwrap(), 3);
         assert!(parse_threads("auto").unwrap() >= 1);
         assert!(parse_threads("0").is_err());
+    }
+
+    #[test]
+    fn chat_defaults() {
+        use clap::Parser as _;
+        let cli = crate::cli::Cli::try_parse_from(["tenk", "load", "chat", "127.0.0.1:1"]).unwrap();
+        let crate::cli::Command::Load(Load::Chat(args)) = cli.command else {
+            panic!("parsed as another command");
+        };
+        assert_eq!((args.rooms, args.senders), (1, 10));
+        assert_eq!(args.common.rate, None, "CHAT_DEFAULT_RATE applies");
     }
 }

@@ -221,6 +221,20 @@ fn run_load(command: Load, signals: signal::SignalSet) -> anyhow::Result<ExitCod
             let label = format!("http {}", args.url);
             (args.common.spec(target.addr, label, workload), &args.common)
         }
+        Load::Chat(args) => {
+            let target = match load::target::resolve(&args.target) {
+                Ok(addr) => addr,
+                Err(e) => return Ok(usage_error(&e)),
+            };
+            let workload = Workload::Chat {
+                rooms: args.rooms,
+                senders: args.senders,
+            };
+            let label = format!("chat {}", args.target);
+            let mut spec = args.common.spec(target, label, workload);
+            spec.rate = Some(spec.rate.unwrap_or(load_cli::CHAT_DEFAULT_RATE));
+            (spec, &args.common)
+        }
     };
     if let Err(e) = spec.validate() {
         return Ok(usage_error(&e));
@@ -232,7 +246,7 @@ fn run_load(command: Load, signals: signal::SignalSet) -> anyhow::Result<ExitCod
     } else {
         println!("{}", report.to_human());
     }
-    Ok(if report.errors_total > common.max_errors {
+    Ok(if report.faults() > common.max_errors {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
@@ -274,5 +288,6 @@ fn serve_options(args: &ServeArgs, signals: signal::SignalSet) -> ServeOptions {
         config,
         stats: args.stats,
         signals: Some(signals),
+        pin: args.pin,
     }
 }

@@ -167,3 +167,30 @@ fn dispatch_balances_as_asked() {
         summary_after_sigint(&mut server);
     }
 }
+
+#[test]
+fn pin_puts_each_worker_on_one_core() {
+    let mut server = start(&["--accept", "reuseport"], &["--pin"]);
+    let mut pinned = 0;
+    for task in std::fs::read_dir(format!("/proc/{}/task", server.pid())).unwrap() {
+        let task = task.unwrap().path();
+        let name = std::fs::read_to_string(task.join("comm")).unwrap();
+        if !name.starts_with("tenk-echo-") {
+            continue;
+        }
+        let status = std::fs::read_to_string(task.join("status")).unwrap();
+        let allowed = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .unwrap()
+            .trim()
+            .to_string();
+        assert!(
+            allowed.parse::<usize>().is_ok(),
+            "{name:?} may run on {allowed:?}, not one core"
+        );
+        pinned += 1;
+    }
+    assert_eq!(pinned, 2);
+    summary_after_sigint(&mut server);
+}

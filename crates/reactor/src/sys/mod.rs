@@ -5,6 +5,7 @@
 //! rustix does not wrap, use `libc` directly; those are the crate's only
 //! `unsafe` blocks.
 
+pub mod affinity;
 pub(crate) mod epoll;
 pub(crate) mod eventfd;
 pub mod rlimit;
