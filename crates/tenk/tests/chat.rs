@@ -22,6 +22,7 @@
 //! expected line, never sleep to synchronise, and a missing line fails the
 //! test instead of hanging it. Socket-heavy: run with `--test-threads=1`.
 
+#[macro_use]
 mod util;
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
@@ -32,30 +33,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use util::{Server, PROMPTLY};
-
-/// Generates `#[test] fn $test()` in a module per mode, each calling the
-/// scenario `$test(mode)`, plus a check that the modes are exactly
-/// [`util::TRIGGERS`].
-macro_rules! every_trigger {
-    ([$($mode:ident),* $(,)?] => $tests:tt) => {
-        $( every_trigger!(@mode $mode $tests); )*
-
-        #[test]
-        fn every_trigger_mode_is_covered() {
-            assert_eq!([$(stringify!($mode)),*], util::TRIGGERS);
-        }
-    };
-    (@mode $mode:ident [$($test:ident),* $(,)?]) => {
-        mod $mode {
-            $(
-                #[test]
-                fn $test() {
-                    super::$test(stringify!($mode));
-                }
-            )*
-        }
-    };
-}
 
 every_trigger!([edge, level, oneshot] => [
     scripted_conversation,

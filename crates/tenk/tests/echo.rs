@@ -7,6 +7,7 @@
 //! block with read and write timeouts of [`util::PROMPTLY`], so a lost byte
 //! or a lost edge fails the test instead of hanging it.
 
+#[macro_use]
 mod util;
 
 use std::io::{ErrorKind, Read, Write};
@@ -18,30 +19,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use util::{Server, PROMPTLY};
-
-/// Generates `#[test] fn $test()` in a module per mode, each calling the
-/// scenario `$test(mode)`, plus a check that the modes are exactly
-/// [`util::TRIGGERS`].
-macro_rules! every_trigger {
-    ([$($mode:ident),* $(,)?] => $tests:tt) => {
-        $( every_trigger!(@mode $mode $tests); )*
-
-        #[test]
-        fn every_trigger_mode_is_covered() {
-            assert_eq!([$(stringify!($mode)),*], util::TRIGGERS);
-        }
-    };
-    (@mode $mode:ident [$($test:ident),* $(,)?]) => {
-        mod $mode {
-            $(
-                #[test]
-                fn $test() {
-                    super::$test(stringify!($mode));
-                }
-            )*
-        }
-    };
-}
 
 every_trigger!([edge, level, oneshot] => [
     byte_exact_echo,

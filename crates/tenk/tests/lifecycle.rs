@@ -8,6 +8,7 @@
 //! wait for state is a blocking read with a timeout or `util::wait_until`.
 //! Measured figures are printed with `eprintln!` (`--nocapture` shows them).
 
+#[macro_use]
 mod util;
 
 use std::io::{ErrorKind, Read, Write};
@@ -18,31 +19,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use util::{Server, PROMPTLY};
-
-/// Generates `#[test] fn $test()` in a module per mode, each calling the
-/// scenario `$test(mode)`, plus a check that the modes are exactly
-/// [`util::TRIGGERS`].
-macro_rules! every_trigger {
-    ([$($mode:ident),* $(,)?] => $tests:tt) => {
-        $( every_trigger!(@mode $mode $tests); )*
-
-        #[test]
-        fn every_trigger_mode_is_covered() {
-            assert_eq!([$(stringify!($mode)),*], util::TRIGGERS);
-        }
-    };
-    (@mode $mode:ident [$($test:ident),* $(,)?]) => {
-        mod $mode {
-            $(
-                #[test]
-                fn $test() {
-                    super::$test(stringify!($mode));
-                }
-            )*
-        }
-    };
-}
+use util::{summary_count, Server, PROMPTLY};
 
 every_trigger!([edge, level, oneshot] => [
     fds_return_to_baseline_after_5000_cycles,
@@ -147,21 +124,6 @@ fn shut_down_gracefully(server: &mut Server, what: &str) -> String {
         "{what}: summary {summary:?}"
     );
     summary
-}
-
-/// The number just before `label` in the summary (`5000 accepted`,
-/// `0 accept pauses`), wherever it stands and whatever follows it.
-fn summary_count(summary: &str, label: &str) -> u64 {
-    let (_, totals) = summary.split_once(": ").expect("summary totals");
-    let words: Vec<&str> = totals
-        .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')'))
-        .filter(|word| !word.is_empty())
-        .collect();
-    let label: Vec<&str> = label.split_whitespace().collect();
-    words
-        .windows(label.len() + 1)
-        .find_map(|w| (w[1..] == label[..]).then(|| w[0].parse().ok()).flatten())
-        .unwrap_or_else(|| panic!("no '{}' count in {summary:?}", label.join(" ")))
 }
 
 /// CPU ticks the server uses over [`IDLE_WINDOW`]. The sleep is the

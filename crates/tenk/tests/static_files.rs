@@ -10,6 +10,7 @@
 //! timeouts of [`util::PROMPTLY`]; the data-path scenarios with a slow
 //! reader run in every trigger mode.
 
+#[macro_use]
 mod util;
 
 use std::fs::{self, File};
@@ -21,29 +22,6 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use util::{Server, PROMPTLY};
-
-/// Generates `#[test] fn $test()` in a module per mode, each calling the
-/// scenario `$test(mode)`.
-macro_rules! every_trigger {
-    ([$($mode:ident),* $(,)?] => $tests:tt) => {
-        $( every_trigger!(@mode $mode $tests); )*
-
-        #[test]
-        fn every_trigger_mode_is_covered() {
-            assert_eq!([$(stringify!($mode)),*], util::TRIGGERS);
-        }
-    };
-    (@mode $mode:ident [$($test:ident),* $(,)?]) => {
-        mod $mode {
-            $(
-                #[test]
-                fn $test() {
-                    super::$test(stringify!($mode));
-                }
-            )*
-        }
-    };
-}
 
 every_trigger!([edge, level, oneshot] => [
     large_file_to_a_slow_reader_keeps_memory_flat,

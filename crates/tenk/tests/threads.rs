@@ -8,7 +8,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
 
-use util::{Server, PROMPTLY};
+use util::{summary_count, Server, PROMPTLY};
 
 /// `--accept` and `--balance` flags of every strategy.
 const STRATEGIES: [&[&str]; 4] = [
@@ -38,19 +38,6 @@ fn echo_once(stream: &mut TcpStream, message: &[u8]) -> std::io::Result<()> {
     stream.read_exact(&mut back)?;
     assert_eq!(back, message);
     Ok(())
-}
-
-/// The number before `label` in the summary line.
-fn count(summary: &str, label: &str) -> u64 {
-    let words: Vec<&str> = summary
-        .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')'))
-        .filter(|w| !w.is_empty())
-        .collect();
-    let label: Vec<&str> = label.split_whitespace().collect();
-    words
-        .windows(label.len() + 1)
-        .find_map(|w| (w[1..] == label[..]).then(|| w[0].parse().ok()).flatten())
-        .unwrap_or_else(|| panic!("no {label:?} in {summary:?}"))
 }
 
 fn summary_after_sigint(server: &mut Server) -> String {
@@ -89,7 +76,11 @@ fn every_strategy_serves_on_all_threads_and_shuts_down_on_one_signal() {
             .count();
         assert_eq!(epolls, expected, "{accept:?}: one epoll per thread");
         let summary = summary_after_sigint(&mut server);
-        assert_eq!(count(&summary, "accepted"), 200, "{accept:?}: {summary}");
+        assert_eq!(
+            summary_count(&summary, "accepted"),
+            200,
+            "{accept:?}: {summary}"
+        );
         for mut c in clients {
             let mut rest = Vec::new();
             c.read_to_end(&mut rest).expect("EOF after the drain");
@@ -128,7 +119,11 @@ fn max_conns_is_one_cap_for_the_whole_process() {
         }
         assert_eq!((served, refused), (50, 50), "{accept:?}");
         let summary = summary_after_sigint(&mut server);
-        assert_eq!(count(&summary, "rejected"), 50, "{accept:?}: {summary}");
+        assert_eq!(
+            summary_count(&summary, "rejected"),
+            50,
+            "{accept:?}: {summary}"
+        );
     }
 }
 

@@ -2,6 +2,31 @@
 //! port 0, read its banner, signal it, and read its resource use from /proc.
 #![allow(dead_code)] // each test file uses a different subset
 
+/// Generates `#[test] fn $test()` in a module per mode, each calling the
+/// scenario `$test(mode)`, plus a check that the modes are exactly
+/// [`crate::util::TRIGGERS`].
+#[allow(unused_macros)] // not every test file runs per trigger mode
+macro_rules! every_trigger {
+    ([$($mode:ident),* $(,)?] => $tests:tt) => {
+        $( every_trigger!(@mode $mode $tests); )*
+
+        #[test]
+        fn every_trigger_mode_is_covered() {
+            assert_eq!([$(stringify!($mode)),*], crate::util::TRIGGERS);
+        }
+    };
+    (@mode $mode:ident [$($test:ident),* $(,)?]) => {
+        mod $mode {
+            $(
+                #[test]
+                fn $test() {
+                    super::$test(stringify!($mode));
+                }
+            )*
+        }
+    };
+}
+
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
@@ -292,4 +317,19 @@ pub fn tcp_queues(local: SocketAddr, peer: SocketAddr) -> Option<(u64, u64)> {
     assert!(n >= 16 + 64, "short sock_diag reply ({n} B)");
     let (rqueue, wqueue) = (word(16 + 56), word(16 + 60));
     Some((u64::from(wqueue), u64::from(rqueue)))
+}
+
+/// The number just before `label` in the summary (`5000 accepted`,
+/// `0 accept pauses`), wherever it stands and whatever follows it.
+pub fn summary_count(summary: &str, label: &str) -> u64 {
+    let (_, totals) = summary.split_once(": ").expect("summary totals");
+    let words: Vec<&str> = totals
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')'))
+        .filter(|word| !word.is_empty())
+        .collect();
+    let label: Vec<&str> = label.split_whitespace().collect();
+    words
+        .windows(label.len() + 1)
+        .find_map(|w| (w[1..] == label[..]).then(|| w[0].parse().ok()).flatten())
+        .unwrap_or_else(|| panic!("no '{}' count in {summary:?}", label.join(" ")))
 }
