@@ -40,8 +40,11 @@ impl Group {
         }
     }
 
-    /// Hands `fd` to worker `worker`, waking it if its inbox was empty.
+    /// Hands `fd` to worker `worker`, waking it if its inbox was empty. The
+    /// connection counts as the worker's from now on, so least-connections
+    /// sees connections still in flight.
     pub fn hand_over(&self, worker: usize, fd: OwnedFd) {
+        self.worker_conns[worker].fetch_add(1, Ordering::Relaxed);
         let was_empty = {
             let mut inbox = self.inboxes[worker]
                 .lock()
@@ -111,9 +114,13 @@ impl<H> Serving<H> {
         for fd in fds {
             match io.adopt(fd) {
                 // Handed-over connections have no listener here: the
-                // connection's own token stands in for it.
-                Ok(conn) => self.on_accept(io, conn, conn),
-                Err(e) => tracing::warn!("cannot adopt a connection: {e}"),
+                // connection's own token stands in for it. (Counted in
+                // `worker_conns` at hand-over already.)
+                Ok(conn) => self.inner.on_accept(io, conn, conn),
+                Err(e) => {
+                    count_down(self.worker_count());
+                    tracing::warn!("cannot adopt a connection: {e}");
+                }
             }
         }
     }
@@ -196,9 +203,7 @@ impl<H: Handler> Handler for Serving<H> {
     }
 
     fn on_close(&mut self, io: &mut Io, conn: Token, reason: CloseReason) {
-        if let Some(count) = self.worker_count() {
-            count.fetch_sub(1, Ordering::Relaxed);
-        }
+        count_down(self.worker_count());
         self.inner.on_close(io, conn, reason);
     }
 
@@ -226,5 +231,11 @@ impl<H: Handler> Handler for Serving<H> {
         self.catch_up_shutdowns(io);
         self.adopt_handed_over(io);
         self.inner.on_wake(io);
+    }
+}
+
+fn count_down(count: Option<&AtomicUsize>) {
+    if let Some(count) = count {
+        count.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -38,7 +38,7 @@ pub enum AcceptStrategy {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Balance {
     RoundRobin,
-    /// The worker with the fewest open (and handed-over) connections.
+    /// The worker with the fewest connections (open or in flight to it).
     LeastConnections,
 }
 
@@ -70,12 +70,10 @@ impl Dispatcher {
                 self.next = self.next.wrapping_add(1);
                 w
             }
+            // `worker_conns` counts a connection from its hand-over (in
+            // flight included) to its close.
             Balance::LeastConnections => (0..workers)
-                .min_by_key(|&w| {
-                    let open = self.group.worker_conns[w].load(Ordering::Relaxed);
-                    let queued = self.group.inboxes[w].lock().map_or(0, |inbox| inbox.len());
-                    open + queued
-                })
+                .min_by_key(|&w| self.group.worker_conns[w].load(Ordering::Relaxed))
                 .unwrap_or(0),
         }
     }
