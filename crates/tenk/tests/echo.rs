@@ -11,14 +11,14 @@
 mod util;
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use util::{Server, PROMPTLY};
+use util::{connect, serve, Server, PROMPTLY};
 
 every_trigger!([edge, level, oneshot] => [
     byte_exact_echo,
@@ -33,30 +33,6 @@ every_trigger!([edge, level, oneshot] => [
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
-
-fn serve(trigger: &str, extra: &[&str]) -> Server {
-    let mut args = vec!["--trigger", trigger];
-    args.extend_from_slice(extra);
-    let server = Server::echo(&args);
-    assert!(
-        server.banner.contains(&format!("trigger {trigger}")),
-        "banner does not name the mode: {:?}",
-        server.banner
-    );
-    server
-}
-
-/// A blocking client whose reads and writes fail after [`PROMPTLY`].
-fn connect(addr: SocketAddr) -> TcpStream {
-    let stream = TcpStream::connect_timeout(&addr, PROMPTLY).expect("connect");
-    stream
-        .set_read_timeout(Some(PROMPTLY))
-        .expect("read timeout");
-    stream
-        .set_write_timeout(Some(PROMPTLY))
-        .expect("write timeout");
-    stream
-}
 
 /// Deterministic pseudo-random bytes (xorshift64), different per seed, so
 /// a lost, duplicated or reordered chunk shows up as a mismatch.

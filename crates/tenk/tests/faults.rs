@@ -19,11 +19,12 @@ mod util;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
-use std::process::ExitStatus;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use util::{summary_count, Server, PROMPTLY};
+use util::{
+    assert_alive, exit_and_summary, serve, shut_down_gracefully, summary_count, Server, PROMPTLY,
+};
 
 every_trigger!([edge, level, oneshot] => [
     silent_clients_are_closed_by_the_idle_timeout,
@@ -35,18 +36,6 @@ every_trigger!([edge, level, oneshot] => [
 ]);
 
 const KIB: usize = 1024;
-
-fn serve(trigger: &str, extra: &[&str]) -> Server {
-    let mut args = vec!["--trigger", trigger];
-    args.extend_from_slice(extra);
-    let server = Server::echo(&args);
-    assert!(
-        server.banner.contains(&format!("trigger {trigger}")),
-        "banner does not name the mode: {:?}",
-        server.banner
-    );
-    server
-}
 
 /// A blocking client whose reads and writes fail after [`PROMPTLY`].
 fn connect(addr: SocketAddr) -> TcpStream {
@@ -89,37 +78,6 @@ fn pattern(seed: u64, len: usize) -> Vec<u8> {
     }
     bytes.truncate(len);
     bytes
-}
-
-fn assert_alive(server: &mut Server, what: &str) {
-    let status = server.child.try_wait().expect("try_wait");
-    assert!(status.is_none(), "{what}: server exited: {status:?}");
-}
-
-/// Waits for the server to exit and returns its status and its final
-/// summary line (skipping `--stats` lines).
-fn exit_and_summary(server: &mut Server, limit: Duration) -> (ExitStatus, String) {
-    let status = server.wait_exit(limit);
-    loop {
-        match server.next_line(PROMPTLY) {
-            Some(line) if line.starts_with("tenk echo ") => return (status, line),
-            Some(_) => continue,
-            None => panic!("no summary line on stdout (exit {status:?})"),
-        }
-    }
-}
-
-/// Signals SIGINT and checks that the server drains and exits 0 with the
-/// graceful summary, which it returns.
-fn shut_down_gracefully(server: &mut Server, what: &str) -> String {
-    server.signal(libc::SIGINT);
-    let (status, summary) = exit_and_summary(server, PROMPTLY);
-    assert_eq!(status.code(), Some(0), "{what}: exit status ({summary})");
-    assert!(
-        summary.starts_with("tenk echo shut down gracefully after "),
-        "{what}: summary {summary:?}"
-    );
-    summary
 }
 
 /// The counts of the summary's `closed (...)` list, by cause.

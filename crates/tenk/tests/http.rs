@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use util::{Server, PROMPTLY};
+use util::{connect, Server, PROMPTLY};
 
 every_trigger!([edge, level, oneshot] => [
     keep_alive_serves_many_requests_on_one_connection,
@@ -63,18 +63,6 @@ fn serve(trigger: &str, extra: &[&str]) -> Server {
         server.banner
     );
     server
-}
-
-/// A blocking socket whose reads and writes fail after [`PROMPTLY`].
-fn connect(addr: SocketAddr) -> TcpStream {
-    let stream = TcpStream::connect_timeout(&addr, PROMPTLY).expect("connect");
-    stream
-        .set_read_timeout(Some(PROMPTLY))
-        .expect("read timeout");
-    stream
-        .set_write_timeout(Some(PROMPTLY))
-        .expect("write timeout");
-    stream
 }
 
 /// Deterministic pseudo-random text (xorshift64 over letters), different

@@ -13,13 +13,16 @@ mod util;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::process::{Command, ExitStatus, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use util::{summary_count, Server, PROMPTLY};
+use util::{
+    assert_alive, connect, exit_and_summary, serve, shut_down_gracefully, summary_count, Server,
+    PROMPTLY,
+};
 
 every_trigger!([edge, level, oneshot] => [
     fds_return_to_baseline_after_5000_cycles,
@@ -46,30 +49,6 @@ const IDLE_WINDOW: Duration = Duration::from_secs(2);
 /// Exit status of a forced stop (second signal), documented in main.rs.
 const EXIT_FORCED: i32 = 130;
 
-fn serve(trigger: &str, extra: &[&str]) -> Server {
-    let mut args = vec!["--trigger", trigger];
-    args.extend_from_slice(extra);
-    let server = Server::echo(&args);
-    assert!(
-        server.banner.contains(&format!("trigger {trigger}")),
-        "banner does not name the mode: {:?}",
-        server.banner
-    );
-    server
-}
-
-/// A blocking client whose reads and writes fail after [`PROMPTLY`].
-fn connect(addr: SocketAddr) -> TcpStream {
-    let stream = TcpStream::connect_timeout(&addr, PROMPTLY).expect("connect");
-    stream
-        .set_read_timeout(Some(PROMPTLY))
-        .expect("read timeout");
-    stream
-        .set_write_timeout(Some(PROMPTLY))
-        .expect("write timeout");
-    stream
-}
-
 /// Sends a small message and reads its echo.
 fn ping(stream: &mut TcpStream, message: &[u8]) {
     stream.write_all(message).expect("write ping");
@@ -93,37 +72,6 @@ fn refused(addr: SocketAddr) -> bool {
         TcpStream::connect_timeout(&addr, PROMPTLY),
         Err(e) if e.kind() == ErrorKind::ConnectionRefused
     )
-}
-
-fn assert_alive(server: &mut Server, what: &str) {
-    let status = server.child.try_wait().expect("try_wait");
-    assert!(status.is_none(), "{what}: server exited: {status:?}");
-}
-
-/// Waits for the server to exit and returns its status and its final
-/// summary line (skipping `--stats` lines).
-fn exit_and_summary(server: &mut Server, limit: Duration) -> (ExitStatus, String) {
-    let status = server.wait_exit(limit);
-    loop {
-        match server.next_line(PROMPTLY) {
-            Some(line) if line.starts_with("tenk echo ") => return (status, line),
-            Some(_) => continue,
-            None => panic!("no summary line on stdout (exit {status:?})"),
-        }
-    }
-}
-
-/// Signals the server and checks that it drains and exits 0 with the
-/// graceful summary, which it returns.
-fn shut_down_gracefully(server: &mut Server, what: &str) -> String {
-    server.signal(libc::SIGINT);
-    let (status, summary) = exit_and_summary(server, PROMPTLY);
-    assert_eq!(status.code(), Some(0), "{what}: exit status ({summary})");
-    assert!(
-        summary.starts_with("tenk echo shut down gracefully after "),
-        "{what}: summary {summary:?}"
-    );
-    summary
 }
 
 /// CPU ticks the server uses over [`IDLE_WINDOW`]. The sleep is the

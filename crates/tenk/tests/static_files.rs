@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use util::{Server, PROMPTLY};
+use util::{connect, Server, PROMPTLY};
 
 every_trigger!([edge, level, oneshot] => [
     large_file_to_a_slow_reader_keeps_memory_flat,
@@ -89,18 +89,6 @@ fn serve(root: &Path, trigger: &str) -> Server {
         server.banner
     );
     server
-}
-
-/// A blocking socket whose reads and writes fail after [`PROMPTLY`].
-fn connect(addr: SocketAddr) -> TcpStream {
-    let stream = TcpStream::connect_timeout(&addr, PROMPTLY).expect("connect");
-    stream
-        .set_read_timeout(Some(PROMPTLY))
-        .expect("read timeout");
-    stream
-        .set_write_timeout(Some(PROMPTLY))
-        .expect("write timeout");
-    stream
 }
 
 #[derive(Debug)]

@@ -130,8 +130,11 @@ impl Chat {
         let message: Arc<[u8]> = Arc::from(text.into_bytes());
         for &member in members {
             if Some(member) != except {
-                io.send_shared(member, &message);
-                self.stats.deliveries += 1;
+                // A member cut by its output limit right here is not a
+                // delivery.
+                if io.send_shared(member, &message) {
+                    self.stats.deliveries += 1;
+                }
             }
         }
     }

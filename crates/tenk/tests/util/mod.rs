@@ -28,7 +28,7 @@ macro_rules! every_trigger {
 }
 
 use std::io::{BufRead, BufReader, Read};
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -332,4 +332,59 @@ pub fn summary_count(summary: &str, label: &str) -> u64 {
         .windows(label.len() + 1)
         .find_map(|w| (w[1..] == label[..]).then(|| w[0].parse().ok()).flatten())
         .unwrap_or_else(|| panic!("no '{}' count in {summary:?}", label.join(" ")))
+}
+
+pub fn serve(trigger: &str, extra: &[&str]) -> Server {
+    let mut args = vec!["--trigger", trigger];
+    args.extend_from_slice(extra);
+    let server = Server::echo(&args);
+    assert!(
+        server.banner.contains(&format!("trigger {trigger}")),
+        "banner does not name the mode: {:?}",
+        server.banner
+    );
+    server
+}
+
+/// A blocking client whose reads and writes fail after [`PROMPTLY`].
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect_timeout(&addr, PROMPTLY).expect("connect");
+    stream
+        .set_read_timeout(Some(PROMPTLY))
+        .expect("read timeout");
+    stream
+        .set_write_timeout(Some(PROMPTLY))
+        .expect("write timeout");
+    stream
+}
+
+pub fn assert_alive(server: &mut Server, what: &str) {
+    let status = server.child.try_wait().expect("try_wait");
+    assert!(status.is_none(), "{what}: server exited: {status:?}");
+}
+
+/// Waits for the server to exit and returns its status and its final
+/// summary line (skipping `--stats` lines).
+pub fn exit_and_summary(server: &mut Server, limit: Duration) -> (ExitStatus, String) {
+    let status = server.wait_exit(limit);
+    loop {
+        match server.next_line(PROMPTLY) {
+            Some(line) if line.starts_with("tenk echo ") => return (status, line),
+            Some(_) => continue,
+            None => panic!("no summary line on stdout (exit {status:?})"),
+        }
+    }
+}
+
+/// Signals SIGINT and checks that the server drains and exits 0 with the
+/// graceful summary, which it returns.
+pub fn shut_down_gracefully(server: &mut Server, what: &str) -> String {
+    server.signal(libc::SIGINT);
+    let (status, summary) = exit_and_summary(server, PROMPTLY);
+    assert_eq!(status.code(), Some(0), "{what}: exit status ({summary})");
+    assert!(
+        summary.starts_with("tenk echo shut down gracefully after "),
+        "{what}: summary {summary:?}"
+    );
+    summary
 }
