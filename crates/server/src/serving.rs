@@ -54,10 +54,20 @@ impl Group {
             was_empty
         };
         if was_empty {
-            if let Some(waker) = self.wakers.get().and_then(|w| w.get(worker)) {
-                let _ = waker.wake();
-            }
+            self.wake(worker);
         }
+    }
+
+    /// Wakes worker `worker` (its `on_wake` runs soon on its thread).
+    pub fn wake(&self, worker: usize) {
+        if let Some(waker) = self.wakers.get().and_then(|w| w.get(worker)) {
+            let _ = waker.wake();
+        }
+    }
+
+    /// How many workers (acceptor thread not counted).
+    pub fn workers(&self) -> usize {
+        self.inboxes.len()
     }
 
     fn wake_others(&self, me: usize) {

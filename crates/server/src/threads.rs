@@ -179,8 +179,9 @@ impl Part<'_> {
     }
 }
 
-/// Runs server `name` on `threads` worker reactors; `make(id)` builds each
-/// worker's handler (on its thread) and `extra` reads its figures at the
+/// Runs server `name` on `threads` worker reactors; `make(id, group)` builds
+/// each worker's handler (on its thread; `group` is what the workers share,
+/// e.g. to wake one another) and `extra` reads its figures at the
 /// end. One reactor reads the signals (the acceptor for dispatch, else
 /// worker 0) and relays them to the others.
 ///
@@ -192,7 +193,7 @@ pub fn serve_threads<H: Handler, X: Send>(
     options: ServeOptions,
     threads: usize,
     accept: AcceptStrategy,
-    make: impl Fn(usize) -> H + Sync,
+    make: impl Fn(usize, &Arc<Group>) -> H + Sync,
     extra: impl Fn(&mut H) -> X + Sync,
 ) -> io::Result<ServeReport<Vec<X>>> {
     let started = Instant::now();
@@ -232,7 +233,7 @@ pub fn serve_threads<H: Handler, X: Send>(
             let handle = thread::Builder::new()
                 .name(format!("tenk-{name}-{id}"))
                 .spawn_scoped(scope, move || {
-                    let serving = Serving::new(make(id), Some((id, group)));
+                    let serving = Serving::new(make(id, &group), Some((id, group)));
                     part.run(serving)
                         .map(|(exit, stats, mut h)| (exit, stats, extra(&mut h)))
                 })

@@ -70,7 +70,7 @@ fn run(cli: Cli, signals: signal::SignalSet) -> anyhow::Result<ExitCode> {
                     options,
                     args.threads,
                     accept,
-                    |_| Echo,
+                    |_, _| Echo,
                     |_| (),
                 )
                 .context("echo server failed")?
@@ -102,7 +102,7 @@ fn run_http(args: &crate::cli::HttpArgs, signals: signal::SignalSet) -> anyhow::
         access_log: args.access_log,
     };
     options.config.max_input = options.config.max_input.max(config.reactor_max_input());
-    let make = |_| {
+    let make = |_, _: &std::sync::Arc<server::serving::Group>| {
         let app = files.clone().map_or_else(Hello::default, Hello::with_files);
         HttpServer::new(app, config.clone())
     };
@@ -124,7 +124,7 @@ fn run_http(args: &crate::cli::HttpArgs, signals: signal::SignalSet) -> anyhow::
         (report.exit, total)
     } else {
         let report =
-            server::serve("http", options, make(0), |h| h.stats()).context("http server failed")?;
+            server::serve("http", options, make(0, &Default::default()), |h| h.stats()).context("http server failed")?;
         (report.exit, report.extra)
     };
     let s = stats;
