@@ -5,6 +5,7 @@ mod load_cli;
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser as _;
@@ -123,8 +124,8 @@ fn run_http(args: &crate::cli::HttpArgs, signals: signal::SignalSet) -> anyhow::
         }
         (report.exit, total)
     } else {
-        let report =
-            server::serve("http", options, make(0, &Default::default()), |h| h.stats()).context("http server failed")?;
+        let report = server::serve("http", options, make(0, &Default::default()), |h| h.stats())
+            .context("http server failed")?;
         (report.exit, report.extra)
     };
     let s = stats;
@@ -154,11 +155,6 @@ fn open_root(root: &Path) -> Result<StaticFiles, String> {
 }
 
 fn run_chat(args: &crate::cli::ChatArgs, signals: signal::SignalSet) -> anyhow::Result<ExitCode> {
-    if args.serve.threads > 1 {
-        return Ok(usage_error(
-            "tenk serve chat runs on one thread for now: rooms do not span threads yet",
-        ));
-    }
     if let Err(why) = server::chat::command::valid_name(&args.room) {
         return Ok(usage_error(&format!("--room {:?}: {why}", args.room)));
     }
@@ -168,15 +164,45 @@ fn run_chat(args: &crate::cli::ChatArgs, signals: signal::SignalSet) -> anyhow::
         default_room: args.room.clone(),
     };
     options.config.max_input = options.config.max_input.max(config.reactor_max_input());
-    let chat = server::chat::Chat::new(config);
-    let report =
-        server::serve("chat", options, chat, |c| c.stats()).context("chat server failed")?;
-    let s = report.extra;
+    let (exit, s) = if args.serve.threads > 1 {
+        // One hub (nicks, rooms, mailboxes) shared by every worker.
+        let hub = Arc::new(server::chat::hub::Hub::new(
+            args.serve.threads,
+            &config.default_room,
+        ));
+        let make = |id, group: &Arc<server::serving::Group>| {
+            server::chat::Chat::worker(config.clone(), id, hub.clone(), Some(group.clone()))
+        };
+        let report = server::threads::serve_threads(
+            "chat",
+            options,
+            args.serve.threads,
+            args.serve.accept_strategy(),
+            make,
+            |c| c.stats(),
+        )
+        .context("chat server failed")?;
+        let mut total = server::chat::ChatStats::default();
+        for s in &report.extra {
+            total.add(s);
+        }
+        (report.exit, total)
+    } else {
+        let chat = server::chat::Chat::new(config);
+        let report =
+            server::serve("chat", options, chat, |c| c.stats()).context("chat server failed")?;
+        (report.exit, report.extra)
+    };
     println!(
-        "tenk chat: {} messages, {} deliveries, {} private, {} lines too long, {} slow readers disconnected",
-        s.messages, s.deliveries, s.private_messages, s.lines_too_long, s.slow_disconnects
+        "tenk chat: {} messages, {} deliveries, {} private, {} lines too long, {} slow readers disconnected, {} dropped between workers",
+        s.messages,
+        s.deliveries,
+        s.private_messages,
+        s.lines_too_long,
+        s.slow_disconnects,
+        s.mail_dropped
     );
-    Ok(exit_code(report.exit))
+    Ok(exit_code(exit))
 }
 
 fn exit_code(exit: Exit) -> ExitCode {

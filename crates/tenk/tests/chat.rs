@@ -325,7 +325,11 @@ fn connect_with_tiny_receive_buffer(addr: SocketAddr) -> TcpStream {
 /// notices reach the room including their subject, private messages only
 /// their two parties. The summary counts it all.
 fn scripted_conversation(trigger: &str) {
-    let mut server = serve(trigger, &[]);
+    scripted_conversation_with(trigger, &[]);
+}
+
+fn scripted_conversation_with(trigger: &str, extra: &[&str]) {
+    let mut server = serve(trigger, extra);
     let addr = server.addr;
 
     let mut alice = Client::connect(addr, "alice");
@@ -425,7 +429,7 @@ fn scripted_conversation(trigger: &str) {
     // 2 private messages delivered (the one to a gone nick is not).
     assert_eq!(
         chat_summary(&mut server),
-        "tenk chat: 3 messages, 27 deliveries, 2 private, 0 lines too long, 0 slow readers disconnected"
+        "tenk chat: 3 messages, 27 deliveries, 2 private, 0 lines too long, 0 slow readers disconnected, 0 dropped between workers"
     );
 }
 
@@ -448,7 +452,7 @@ fn regression_lines_after_quit_are_not_run(trigger: &str) {
     assert_alive(&mut server);
     assert_eq!(
         chat_summary(&mut server),
-        "tenk chat: 0 messages, 7 deliveries, 0 private, 0 lines too long, 0 slow readers disconnected"
+        "tenk chat: 0 messages, 7 deliveries, 0 private, 0 lines too long, 0 slow readers disconnected, 0 dropped between workers"
     );
 }
 
@@ -574,10 +578,14 @@ fn regression_fan_out_costs_no_epoll_ctl_per_recipient(trigger: &str) {
 /// senders and the four listeners) gets every sender's numbers 0..299,
 /// each exactly once and in increasing order.
 fn per_sender_order_is_kept(trigger: &str) {
+    per_sender_order_is_kept_with(trigger, &[]);
+}
+
+fn per_sender_order_is_kept_with(trigger: &str, extra: &[&str]) {
     const SENDERS: usize = 4;
     const LISTENERS: usize = 4;
     const MESSAGES: usize = 300;
-    let mut server = serve(trigger, &[]);
+    let mut server = serve(trigger, extra);
     let clients: Vec<Client> = (0..SENDERS)
         .map(|i| format!("s{i}"))
         .chain((0..LISTENERS).map(|i| format!("l{i}")))
@@ -700,6 +708,86 @@ fn thousand_clients_in_one_room_each_receive_every_message() {
         )),
         "{summary}"
     );
+}
+
+// ---- 2b. rooms across threads ----------------------------------------------------
+
+/// Two workers, connections dealt to them in turn (dispatch round-robin
+/// gives the k-th connection to worker k mod 2), so every conversation
+/// crosses threads: alice and carol on worker 0, bob on worker 1.
+const SPREAD: &[&str] = &[
+    "--threads",
+    "2",
+    "--accept",
+    "dispatch",
+    "--balance",
+    "round-robin",
+];
+
+mod across_threads {
+    use super::*;
+
+    /// The scripted conversation's exact transcripts hold when its users
+    /// live on different workers: notices, room text, private messages,
+    /// `/who`, `/rooms` and nick clashes all cross threads, and the summed
+    /// counters match the single-reactor ones.
+    #[test]
+    fn scripted_conversation() {
+        scripted_conversation_with("edge", SPREAD);
+    }
+
+    /// Senders and listeners on both workers: each sender's messages reach
+    /// every recipient complete and in order through the mailboxes.
+    #[test]
+    fn per_sender_order_is_kept() {
+        per_sender_order_is_kept_with("edge", SPREAD);
+    }
+
+    /// Nicks are unique across workers, and `/msg` finds a nick wherever
+    /// it lives.
+    #[test]
+    fn nicks_are_one_namespace() {
+        let mut server = serve("edge", SPREAD);
+        let mut alice = Client::named(server.addr, "alice"); // worker 0
+        let mut bob = Client::connect(server.addr, "bob"); // worker 1
+        let guest = bob.greeted();
+        alice.expect(&format!("* {guest} joined #lobby"));
+        bob.send("/nick alice");
+        bob.expect("! nick alice is taken");
+        bob.send("/nick bob");
+        for c in [&mut alice, &mut bob] {
+            c.expect(&format!("* {guest} is now known as bob"));
+        }
+        alice.send("/nick bob");
+        alice.expect("! nick bob is taken");
+        for (from, to) in [("alice", "bob"), ("bob", "alice")] {
+            let (sender, receiver) = if from == "alice" {
+                (&mut alice, &mut bob)
+            } else {
+                (&mut bob, &mut alice)
+            };
+            sender.send(&format!("/msg {to} over here"));
+            receiver.expect(&format!("*{from}* over here"));
+            sender.expect(&format!("-> *{to}* over here"));
+        }
+        alice.send("/who");
+        alice.expect("* in #lobby: alice bob");
+        bob.send("/rooms");
+        bob.expect("* rooms: #lobby (2)");
+        bob.send("/quit");
+        bob.expect("* bye");
+        bob.expect_eof();
+        alice.expect("* bob left #lobby");
+        // The nick is free again, on either worker.
+        alice.send("/nick bob");
+        alice.expect("* alice is now known as bob");
+        assert_alive(&mut server);
+        let summary = chat_summary(&mut server);
+        assert!(
+            summary.contains(" 2 private, ") && summary.ends_with(", 0 dropped between workers"),
+            "{summary}"
+        );
+    }
 }
 
 // ---- 3. slow consumers ------------------------------------------------------------
@@ -833,7 +921,7 @@ fn slow_reader_is_cut_while_the_room_keeps_its_pace(trigger: &str) {
     assert_alive(&mut server);
     let summary = chat_summary(&mut server);
     assert!(
-        summary.ends_with(", 1 slow readers disconnected"),
+        summary.ends_with(", 1 slow readers disconnected, 0 dropped between workers"),
         "{trigger}: {summary}"
     );
 }
@@ -889,7 +977,7 @@ fn huge_lines_get_one_error_and_bounded_memory(trigger: &str) {
     // shutdown is not a delivery: the drain closed other in the same pass.
     assert_eq!(
         chat_summary(&mut server),
-        "tenk chat: 3 messages, 9 deliveries, 0 private, 2 lines too long, 0 slow readers disconnected"
+        "tenk chat: 3 messages, 9 deliveries, 0 private, 2 lines too long, 0 slow readers disconnected, 0 dropped between workers"
     );
 }
 

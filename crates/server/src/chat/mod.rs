@@ -10,8 +10,20 @@
 //! gather write per pass. A member that stops reading is cut by the
 //! reactor's output limits and write timeout, and the room is told, while
 //! everyone else keeps their pace: nobody's queue depends on another's.
+//!
+//! Across threads (`--threads N`): each worker keeps its own clients and
+//! its members of each room; nicks and rooms live in one shared
+//! [`hub::Hub`] (a [`directory::Directory`] behind a lock taken briefly for
+//! joins, renames, `/who` and to learn which workers a message must reach).
+//! A message for clients on other workers is posted, still as the same
+//! `Arc<[u8]>`, to each such worker's mailbox, a FIFO per worker, so one
+//! sender's messages arrive in the order they were said; the receiving
+//! worker is woken through its eventfd only when its mailbox goes from
+//! empty to non-empty.
 
 pub mod command;
+pub mod directory;
+pub mod hub;
 pub mod line;
 
 use std::collections::HashMap;
@@ -20,7 +32,9 @@ use std::sync::Arc;
 
 use reactor::{CloseReason, Handler, Io, Token};
 
+use crate::serving::Group;
 use command::Command;
+use hub::{Address, Hub, Mail, Posted};
 use line::{Frame, LineFramer};
 
 /// Settings of the chat server.
@@ -51,7 +65,8 @@ impl Default for ChatConfig {
     }
 }
 
-/// Counters of the chat server.
+/// Counters of the chat server (of one worker, or summed with
+/// [`ChatStats::add`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ChatStats {
     /// Room messages sent by users.
@@ -65,6 +80,21 @@ pub struct ChatStats {
     /// Clients cut because they stopped reading (output limit or write
     /// timeout).
     pub slow_disconnects: u64,
+    /// Messages for another worker dropped because its mailbox was full
+    /// (that worker was stuck; see [`hub::MAILBOX_LIMIT`]).
+    pub mail_dropped: u64,
+}
+
+impl ChatStats {
+    /// Adds another worker's counters.
+    pub fn add(&mut self, other: &ChatStats) {
+        self.messages += other.messages;
+        self.deliveries += other.deliveries;
+        self.private_messages += other.private_messages;
+        self.lines_too_long += other.lines_too_long;
+        self.slow_disconnects += other.slow_disconnects;
+        self.mail_dropped += other.mail_dropped;
+    }
 }
 
 struct Client {
@@ -78,26 +108,48 @@ struct Client {
     quitting: bool,
 }
 
-/// The chat server for one reactor.
+/// The chat server for one reactor: its own clients and their local room
+/// memberships, plus the [`Hub`] it shares with the other workers (nicks,
+/// rooms, mailboxes).
 pub struct Chat {
     config: ChatConfig,
+    worker: usize,
+    hub: Arc<Hub>,
+    /// Wakes the other workers when their mailbox gets mail; `None` alone.
+    group: Option<Arc<Group>>,
     clients: Vec<Option<Client>>,
+    /// This worker's members of each room, for fan-out.
     rooms: HashMap<String, Vec<Token>>,
-    nicks: HashMap<String, Token>,
-    next_guest: u64,
+    /// Mails taken from the mailbox, kept to reuse the allocation.
+    mails: Vec<Mail>,
     stats: ChatStats,
 }
 
 const HELP: &str = "* commands: /nick NAME, /join ROOM, /rooms, /who, /msg NICK text, /quit, /help; other lines go to the room\n";
 
 impl Chat {
+    /// A chat server on one reactor.
     pub fn new(config: ChatConfig) -> Chat {
+        let hub = Arc::new(Hub::new(1, &config.default_room));
+        Chat::worker(config, 0, hub, None)
+    }
+
+    /// Worker `worker` of a chat server spread over the reactors of
+    /// `group`, sharing `hub` (made for `group`'s worker count).
+    pub fn worker(
+        config: ChatConfig,
+        worker: usize,
+        hub: Arc<Hub>,
+        group: Option<Arc<Group>>,
+    ) -> Chat {
         Chat {
             config,
+            worker,
+            hub,
+            group,
             clients: Vec::new(),
             rooms: HashMap::new(),
-            nicks: HashMap::new(),
-            next_guest: 1,
+            mails: Vec::new(),
             stats: ChatStats::default(),
         }
     }
@@ -122,21 +174,80 @@ impl Chat {
     }
 
     /// Sends `text` to every member of `room` except `except`, encoded
-    /// once and shared.
+    /// once and shared: this worker's members directly, the other
+    /// workers' through their mailboxes.
     fn broadcast(&mut self, io: &mut Io, room: &str, except: Option<Token>, text: String) {
+        let message: Arc<[u8]> = Arc::from(text.into_bytes());
+        self.fan_out(io, room, except, &message);
+        if self.hub.workers() == 1 {
+            return;
+        }
+        let others = self.hub.directory().other_workers_in(room, self.worker);
+        if others.is_empty() {
+            return;
+        }
+        let room: Arc<str> = Arc::from(room);
+        for worker in others {
+            let mail = Mail::Room {
+                room: room.clone(),
+                message: message.clone(),
+            };
+            self.post(worker, mail);
+        }
+    }
+
+    /// Queues `message` on this worker's members of `room`.
+    fn fan_out(&mut self, io: &mut Io, room: &str, except: Option<Token>, message: &Arc<[u8]>) {
         let Some(members) = self.rooms.get(room) else {
             return;
         };
-        let message: Arc<[u8]> = Arc::from(text.into_bytes());
         for &member in members {
             if Some(member) != except {
                 // A member cut by its output limit right here is not a
                 // delivery.
-                if io.send_shared(member, &message) {
+                if io.send_shared(member, message) {
                     self.stats.deliveries += 1;
                 }
             }
         }
+    }
+
+    /// Where `nick` lives (the directory's lock released before the
+    /// answer is used).
+    fn find(&self, nick: &str) -> Option<Address> {
+        self.hub.directory().find(nick)
+    }
+
+    /// Hands `mail` to another worker, waking it if its mailbox was empty.
+    fn post(&mut self, worker: usize, mail: Mail) {
+        match self.hub.post(worker, mail) {
+            Posted::First => {
+                if let Some(group) = &self.group {
+                    group.wake(worker);
+                }
+            }
+            Posted::Queued => {}
+            Posted::Dropped => self.stats.mail_dropped += 1,
+        }
+    }
+
+    /// Delivers the mail other workers left for this one's clients.
+    fn deliver_mail(&mut self, io: &mut Io) {
+        let mut mails = std::mem::take(&mut self.mails);
+        self.hub.take(self.worker, &mut mails);
+        for mail in mails.drain(..) {
+            match mail {
+                Mail::Room { room, message } => self.fan_out(io, &room, None, &message),
+                Mail::Private { to, message } => {
+                    // Gone or quitting since it was sent: dropped, as a
+                    // message to a nick that just left.
+                    if self.client(to).is_some_and(|c| !c.quitting) {
+                        io.send_shared(to, &message);
+                    }
+                }
+            }
+        }
+        self.mails = mails;
     }
 
     fn join(&mut self, io: &mut Io, conn: Token, room: &str) {
@@ -144,6 +255,7 @@ impl Chat {
             return;
         };
         let nick = client.nick.clone();
+        self.hub.directory().join(room, &nick, self.worker);
         self.rooms.entry(room.to_string()).or_default().push(conn);
         if let Some(client) = self.client_mut(conn) {
             client.room = room.to_string();
@@ -156,9 +268,11 @@ impl Chat {
             return;
         };
         let room = client.room.clone();
+        let nick = client.nick.clone();
+        self.hub.directory().leave(&room, &nick, self.worker);
         if let Some(members) = self.rooms.get_mut(&room) {
             members.retain(|&m| m != conn);
-            if members.is_empty() && room != self.config.default_room {
+            if members.is_empty() {
                 self.rooms.remove(&room);
             }
         }
@@ -182,12 +296,11 @@ impl Chat {
                 if new == nick {
                     return;
                 }
-                if self.nicks.contains_key(new) {
+                let renamed = self.hub.directory().rename(&nick, new, &room);
+                if renamed.is_err() {
                     io.send(conn, format!("! nick {new} is taken\n").as_bytes());
                     return;
                 }
-                self.nicks.remove(&nick);
-                self.nicks.insert(new.to_string(), conn);
                 if let Some(client) = self.client_mut(conn) {
                     client.nick = new.to_string();
                 }
@@ -202,9 +315,7 @@ impl Chat {
                 self.join(io, conn, target);
             }
             Command::Rooms => {
-                let mut rooms: Vec<(&String, usize)> =
-                    self.rooms.iter().map(|(r, m)| (r, m.len())).collect();
-                rooms.sort();
+                let rooms = self.hub.directory().rooms();
                 let mut out = String::from("* rooms:");
                 for (name, members) in rooms {
                     let _ = write!(out, " #{name} ({members})");
@@ -213,22 +324,25 @@ impl Chat {
                 io.send(conn, out.as_bytes());
             }
             Command::Who => {
-                let mut nicks: Vec<&str> = self
-                    .rooms
-                    .get(&room)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|&m| self.client(m).map(|c| c.nick.as_str()))
-                    .collect();
-                nicks.sort_unstable();
+                let nicks = self.hub.directory().who(&room);
                 io.send(
                     conn,
                     format!("* in #{room}: {}\n", nicks.join(" ")).as_bytes(),
                 );
             }
-            Command::Msg { to, text } => match self.nicks.get(to) {
-                Some(&target) => {
-                    io.send(target, format!("*{nick}* {text}\n").as_bytes());
+            Command::Msg { to, text } => match self.find(to) {
+                Some(target) => {
+                    let message = format!("*{nick}* {text}\n");
+                    if target.worker == self.worker {
+                        io.send(target.token, message.as_bytes());
+                    } else {
+                        let message = Arc::from(message.into_bytes());
+                        let mail = Mail::Private {
+                            to: target.token,
+                            message,
+                        };
+                        self.post(target.worker, mail);
+                    }
                     io.send(conn, format!("-> *{to}* {text}\n").as_bytes());
                     self.stats.private_messages += 1;
                 }
@@ -242,7 +356,7 @@ impl Chat {
                 // nothing said in the room or to the nick may be queued
                 // behind `* bye`.
                 self.leave(io, conn, format!("* {nick} left #{room}\n"));
-                self.nicks.remove(&nick);
+                self.hub.directory().release(&nick);
                 if let Some(client) = self.client_mut(conn) {
                     client.quitting = true;
                 }
@@ -261,17 +375,15 @@ impl Chat {
 
 impl Handler for Chat {
     fn on_accept(&mut self, io: &mut Io, _listener: Token, conn: Token) {
-        let mut nick = format!("guest{}", self.next_guest);
-        while self.nicks.contains_key(&nick) {
-            self.next_guest += 1;
-            nick = format!("guest{}", self.next_guest);
-        }
-        self.next_guest += 1;
+        let address = Address {
+            worker: self.worker,
+            token: conn,
+        };
+        let nick = self.hub.directory().claim_guest(address);
         let index = conn.index();
         if self.clients.len() <= index {
             self.clients.resize_with(index + 1, || None);
         }
-        self.nicks.insert(nick.clone(), conn);
         self.clients[index] = Some(Client {
             token: conn,
             nick: nick.clone(),
@@ -335,7 +447,11 @@ impl Handler for Chat {
             _ => format!("* {nick} left #{room}\n"),
         };
         self.leave(io, conn, notice);
-        self.nicks.remove(&nick);
+        self.hub.directory().release(&nick);
         self.clients[conn.index()] = None;
+    }
+
+    fn on_wake(&mut self, io: &mut Io) {
+        self.deliver_mail(io);
     }
 }
