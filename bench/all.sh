@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The whole suite, then its charts: floor, c10k, echo, trigger, load-vs-wrk
-# and http (when this tenk has `serve http`). Each table is also kept as
-# results/NAME.md; the SVG charts are drawn from the CSVs into docs/charts/.
+# The whole suite, then its charts: floor, c10k, echo, trigger, load-vs-wrk,
+# http (when this tenk has `serve http`) and threads (when it has
+# `--threads`/`--accept`). Each table is also kept as results/NAME.md; the
+# SVG charts are drawn from the CSVs into docs/charts/.
 # A script that fails is reported and the rest still run.
 #
-#   bench/all.sh                           # ROUNDS=5 DURATION=10s: about 55 min
-#   ROUNDS=3 DURATION=3s bench/all.sh      # a quick pass: about 15 min
+#   bench/all.sh                           # ROUNDS=5 DURATION=10s: about 70 min
+#   ROUNDS=3 DURATION=3s bench/all.sh      # a quick pass: about 20 min
 #
 # Every script also runs alone; see the head of each for what it measures.
 
@@ -13,9 +14,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 build_tenk
 failed=()
-for script in floor c10k echo trigger load-vs-wrk http; do
-    if [[ $script == http ]] && ! "$TENK" serve http --help >/dev/null 2>&1; then
-        log "== bench/http.sh skipped: this tenk has no \`serve http\`"
+for script in floor c10k echo trigger load-vs-wrk http threads; do
+    if [[ $script == http || $script == threads ]] && ! "$TENK" serve http --help >/dev/null 2>&1; then
+        log "== bench/$script.sh skipped: this tenk has no \`serve http\`"
+        continue
+    fi
+    if [[ $script == threads ]] && [[ $("$TENK" serve echo --help 2>/dev/null) != *--accept* ]]; then
+        log "== bench/threads.sh skipped: this tenk has no \`--threads\`/\`--accept\`"
         continue
     fi
     log "== bench/$script.sh (ROUNDS=$ROUNDS DURATION=$DURATION)"

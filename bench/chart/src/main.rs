@@ -8,7 +8,8 @@
 //! leaves its chart as it was): `echo.csv` -> `echo.svg`, `trigger.csv` ->
 //! `trigger.svg` and `trigger-syscalls.svg`, `load-vs-wrk.csv` ->
 //! `load-vs-wrk.svg`, `c10k.csv` -> `c10k.svg`, `floor.csv` -> `floor.svg`,
-//! `http.csv` -> `http.svg`.
+//! `http.csv` -> `http.svg`, `threads.csv` -> `threads.svg`,
+//! `threads-skew.csv` -> `threads-skew.svg`.
 //! Bars are medians over the rounds, whiskers their min-max.
 
 use std::collections::HashMap;
@@ -42,9 +43,11 @@ fn main() -> ExitCode {
         eprintln!("chart: cannot create {}: {e}", out.display());
         return ExitCode::from(1);
     }
-    let charts: [(&str, Draw); 6] = [
+    let charts: [(&str, Draw); 8] = [
         ("echo.csv", echo),
         ("http.csv", http),
+        ("threads.csv", threads),
+        ("threads-skew.csv", threads_skew),
         ("trigger.csv", trigger),
         ("load-vs-wrk.csv", load_vs_wrk),
         ("c10k.csv", c10k),
@@ -443,6 +446,71 @@ fn http(results: &Path, out: &Path) -> Result<Vec<PathBuf>> {
             ("nginx", "nginx-light, 1 worker", GREEN),
         ],
         None,
+    )?;
+    root.present()?;
+    Ok(vec![path])
+}
+
+fn threads(results: &Path, out: &Path) -> Result<Vec<PathBuf>> {
+    let table = Table::read(&results.join("threads.csv"))?;
+    let path = svg_path(out, "threads.svg");
+    let file = path.clone();
+    let root = SVGBackend::new(&file, (1200, 900)).into_drawing_area();
+    root.fill(&WHITE)?;
+    by_pipeline(
+        &root,
+        "HTTP GET / hello, 1 vs 2 threads (server CPU: all its threads)",
+        &table,
+        "server",
+        &[
+            ("tenk1", "tenk, 1 thread", PURPLE),
+            ("tenk2", "tenk, 2 threads", BLUE),
+            ("tokio2", "tokio multi_thread, 2 workers", ORANGE),
+            ("nginx2", "nginx-light, 2 workers", GREEN),
+        ],
+        None,
+    )?;
+    root.present()?;
+    Ok(vec![path])
+}
+
+fn threads_skew(results: &Path, out: &Path) -> Result<Vec<PathBuf>> {
+    let table = Table::read(&results.join("threads-skew.csv"))?;
+    let strategies = [
+        ("reuseport", "reuseport"),
+        ("exclusive", "exclusive"),
+        ("dispatch-rr", "dispatch, round-robin"),
+        ("dispatch-lc", "dispatch, least-conns"),
+    ];
+    let colors = [BLUE, ORANGE, GREEN, PURPLE];
+    let labels: Vec<String> = strategies.iter().map(|s| s.1.to_string()).collect();
+    let series: Vec<Series> = table
+        .distinct("conns")
+        .iter()
+        .zip(colors.iter().cycle())
+        .map(|(c, color)| Series {
+            name: format!("{} connections", conns_label(c)),
+            color: *color,
+            values: strategies
+                .iter()
+                .map(|(key, _)| table.spread(&[("strategy", key), ("conns", c)], "skew"))
+                .collect(),
+        })
+        .collect();
+    let path = svg_path(out, "threads-skew.svg");
+    let file = path.clone();
+    let root = SVGBackend::new(&file, (1000, 450)).into_drawing_area();
+    root.fill(&WHITE)?;
+    grouped_bars(
+        &root,
+        &format!(
+            "Connections per worker, 2 threads: max / min ({})",
+            rounds_note(&table)
+        ),
+        "max / min (1 = even)",
+        &labels,
+        &series,
+        &[],
     )?;
     root.present()?;
     Ok(vec![path])
