@@ -4,8 +4,9 @@
 
 use std::borrow::Cow;
 use std::io::Write as _;
+use std::mem::MaybeUninit;
 use std::os::fd::OwnedFd;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use reactor::{CloseReason, Handler, Io, TimerId, Token};
 
@@ -190,6 +191,9 @@ pub struct HttpServer<A> {
     /// Responses of one batch, written with one `send`.
     out: Vec<u8>,
     date: DateCache,
+    /// The reactor pass ([`Io::now`]) in which the date was last checked:
+    /// it is checked once per pass, not per request (a clock read each).
+    date_checked: Option<Instant>,
     stats: HttpStats,
 }
 
@@ -203,6 +207,7 @@ impl<A: App> HttpServer<A> {
             conns: Vec::new(),
             out: Vec::new(),
             date: DateCache::default(),
+            date_checked: None,
             stats: HttpStats::default(),
         }
     }
@@ -286,14 +291,20 @@ impl<A: App> Handler for HttpServer<A> {
             // Input after the last answer (a lingering close) is dropped.
             _ => return data.len(),
         }
-        self.date.refresh(SystemTime::now());
+        // Once per pass of the loop: a pass lasts micro- to milliseconds,
+        // and a Date that much late is still the second the answer left in.
+        let pass = io.now();
+        if self.date_checked != Some(pass) {
+            self.date_checked = Some(pass);
+            self.date.refresh(SystemTime::now());
+        }
         self.out.clear();
         let mut consumed = 0;
         let mut close = false;
         let mut refused = false;
         while consumed < data.len() {
-            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            match parse::parse(&data[consumed..], &mut headers, &self.config.limits) {
+            let mut headers = [MaybeUninit::uninit(); MAX_HEADERS];
+            match parse::parse_uninit(&data[consumed..], &mut headers, &self.config.limits) {
                 Ok(Parsed::Complete(request, used)) => {
                     consumed += used;
                     if let Some(state) = self.state(conn) {

@@ -63,6 +63,12 @@ pub(crate) struct Conn {
     pub(crate) connecting: bool,
     /// Backpressure: output is above the high watermark.
     pub(crate) read_paused: bool,
+    /// Reading was turned away by backpressure when input may have been
+    /// waiting (an event came, or a full read was cut short): in edge mode
+    /// no new edge will report that input, so the connection is read again
+    /// when backpressure ends. Without it, the socket was drained when
+    /// reading paused, and resuming costs nothing (no read to find EAGAIN).
+    pub(crate) read_missed: bool,
     /// `read` returned 0.
     pub(crate) peer_eof: bool,
     /// epoll reported RDHUP or HUP: the peer's FIN is queued behind any
@@ -115,6 +121,7 @@ impl Conn {
             armed: false,
             connecting,
             read_paused: false,
+            read_missed: false,
             peer_eof: false,
             hangup: false,
             closing: None,

@@ -163,6 +163,14 @@ impl Io {
         }
     }
 
+    /// When the current pass of the loop began: the clock is read once per
+    /// wake-up, right after `epoll_wait` returns (as nginx's cached time),
+    /// so callbacks can stamp events or tell when once-a-second work is
+    /// due without a clock read of their own per event.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
     /// Open connections, inbound and outbound.
     pub fn connection_count(&self) -> usize {
         self.conns
@@ -443,12 +451,14 @@ impl Io {
     /// then `len` bytes of `file` from `offset`, sent with `sendfile`
     /// (never read into memory), after everything queued before them; the
     /// file is closed once sent or when the connection closes. Both go out
-    /// at the end of the pass, the head by `sendmsg` with `MSG_MORE` so
-    /// that the kernel fills its packets with the file's first bytes: a
-    /// small file is one packet, and one wake-up of the peer, not two.
-    /// Large files go out a chunk per pass, resumed on EPOLLOUT. If the
-    /// file turns out shorter than the range (it shrank), the connection
-    /// is closed with `EIO`: the promised length can never be delivered.
+    /// at the end of the pass. Before a small file (64 KiB at most) the
+    /// head goes by `sendmsg` with `MSG_MORE`, so that the kernel fills its
+    /// packets with the file's first bytes: one packet, and one wake-up of
+    /// the peer, not two. Before a larger one it goes at once, which
+    /// measured cheaper (see `output::CORK_MAX`). Large files go out a
+    /// chunk per pass, resumed on EPOLLOUT. If the file turns out shorter
+    /// than the range (it shrank), the connection is closed with `EIO`:
+    /// the promised length can never be delivered.
     ///
     /// Returns `false` if the token is stale (`file` is then closed).
     pub fn send_file(

@@ -1,0 +1,51 @@
+//! Busy time (`Stats::busy_ns`): a pass's work counts, the wait in
+//! `epoll_wait` does not.
+
+mod util;
+
+use std::time::{Duration, Instant};
+
+use reactor::{Handler, Io, TimerId, Token, Trigger};
+use util::{reactor, run};
+
+/// How long the reactor waits, idle, before the timer fires.
+const IDLE: Duration = Duration::from_millis(200);
+/// How long the timer callback keeps the thread busy.
+const WORK: Duration = Duration::from_millis(20);
+
+/// Spins for [`WORK`] in a timer callback, then stops the reactor.
+struct Spin;
+
+impl Handler for Spin {
+    fn on_data(&mut self, _io: &mut Io, _conn: Token, data: &[u8]) -> usize {
+        data.len()
+    }
+
+    fn on_timer(&mut self, io: &mut Io, _timer: TimerId, _data: u64) {
+        let until = Instant::now() + WORK;
+        while Instant::now() < until {
+            std::hint::spin_loop();
+        }
+        io.stop();
+    }
+}
+
+#[test]
+fn busy_time_counts_work_and_not_the_wait() {
+    let mut reactor = reactor(Trigger::Edge, Spin);
+    let before = reactor.io().stats().busy_ns;
+    assert_eq!(before, 0, "no pass yet, no busy time");
+    reactor.io().add_timer(IDLE, 1);
+    let started = Instant::now();
+    run(&mut reactor);
+    let wall = started.elapsed();
+    let busy = Duration::from_nanos(reactor.io().stats().busy_ns);
+    assert!(wall >= IDLE + WORK, "ran {wall:?}");
+    assert!(busy >= WORK, "busy {busy:?} misses the callback's {WORK:?}");
+    // Counting the wait would make it at least IDLE + WORK; the margin
+    // below that absorbs a loaded machine's preemptions.
+    assert!(
+        busy < WORK + IDLE / 2,
+        "busy {busy:?} includes time spent waiting (ran {wall:?})"
+    );
+}
