@@ -2,8 +2,16 @@
 //! the reactor's counters and the HTTP layer's, named and typed after
 //! Prometheus conventions (`_total` counters, base units, labels for
 //! kinds of the same thing).
+//!
+//! Process totals keep their plain names (`tenk_connections_active`); each
+//! reactor thread's figures are separate `tenk_worker_*` families labelled
+//! `worker="0"`, `worker="1"`, … (`worker="acceptor"` for a dispatching
+//! acceptor thread). Separate families, not a label on the totals, so that
+//! `sum(tenk_worker_connections_active)` equals `tenk_connections_active`
+//! instead of counting everything twice.
 
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use reactor::Stats;
 
@@ -12,12 +20,23 @@ use crate::server::HttpStats;
 /// The Content-Type of the exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// One reactor thread's figures, for the series labelled by worker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerFigures {
+    /// The `worker` label's value: its index, or `acceptor`.
+    pub label: String,
+    /// Its reactor's counters.
+    pub reactor: Stats,
+    /// HTTP responses it sent (refusals included), if it serves HTTP.
+    pub responses: Option<u64>,
+}
+
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
-fn sample(out: &mut String, name: &str, labels: &str, value: u64) {
+fn sample(out: &mut String, name: &str, labels: &str, value: impl std::fmt::Display) {
     if labels.is_empty() {
         let _ = writeln!(out, "{name} {value}");
     } else {
@@ -30,9 +49,15 @@ fn single(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
     sample(out, name, "", value);
 }
 
-/// Renders the reactor's and the HTTP layer's counters.
-pub fn render(reactor: &Stats, http: &HttpStats) -> String {
-    let mut out = String::with_capacity(4096);
+/// Nanoseconds as seconds, exactly (no float rounding): `1.250000000`.
+fn seconds(ns: u64) -> String {
+    format!("{}.{:09}", ns / 1_000_000_000, ns % 1_000_000_000)
+}
+
+/// Renders the process's reactor counters (`reactor`, a total over
+/// threads), each worker's, and the HTTP layer's.
+pub fn render(reactor: &Stats, workers: &[WorkerFigures], http: &HttpStats) -> String {
+    let mut out = String::with_capacity(4096 + 1024 * workers.len());
     single(
         &mut out,
         "tenk_connections_accepted_total",
@@ -126,6 +151,19 @@ pub fn render(reactor: &Stats, http: &HttpStats) -> String {
     );
     family(
         &mut out,
+        "tenk_busy_seconds_total",
+        "counter",
+        "Time reactor threads spent outside epoll_wait (handling events), summed over threads.",
+    );
+    sample(
+        &mut out,
+        "tenk_busy_seconds_total",
+        "",
+        seconds(reactor.busy_ns),
+    );
+    render_workers(&mut out, workers);
+    family(
+        &mut out,
         "tenk_http_responses_total",
         "counter",
         "HTTP responses, by status class.",
@@ -158,39 +196,229 @@ pub fn render(reactor: &Stats, http: &HttpStats) -> String {
     out
 }
 
+/// The `tenk_worker_*` families, one sample per worker each.
+fn render_workers(out: &mut String, workers: &[WorkerFigures]) {
+    type Field = fn(&WorkerFigures) -> Option<String>;
+    let families: [(&str, &str, &str, Field); 6] = [
+        (
+            "tenk_worker_connections_active",
+            "gauge",
+            "Connections open now, by worker thread.",
+            |w| Some(w.reactor.active.to_string()),
+        ),
+        (
+            "tenk_worker_connections_accepted_total",
+            "counter",
+            "Inbound connections accepted (or adopted from the acceptor), by worker thread.",
+            |w| Some(w.reactor.accepted.to_string()),
+        ),
+        (
+            "tenk_worker_events_total",
+            "counter",
+            "Events returned by epoll_wait, by worker thread.",
+            |w| Some(w.reactor.events.to_string()),
+        ),
+        (
+            "tenk_worker_epoll_waits_total",
+            "counter",
+            "epoll_wait calls that returned (wake-ups), by worker thread.",
+            |w| Some(w.reactor.epoll_waits.to_string()),
+        ),
+        (
+            "tenk_worker_busy_seconds_total",
+            "counter",
+            "Time spent outside epoll_wait (handling events), by worker thread.",
+            |w| Some(seconds(w.reactor.busy_ns)),
+        ),
+        (
+            "tenk_worker_http_responses_total",
+            "counter",
+            "HTTP responses sent (refusals included), by worker thread.",
+            |w| w.responses.map(|n| n.to_string()),
+        ),
+    ];
+    for (name, kind, help, field) in families {
+        let values: Vec<(&str, String)> = workers
+            .iter()
+            .filter_map(|w| Some((w.label.as_str(), field(w)?)))
+            .collect();
+        if values.is_empty() {
+            continue;
+        }
+        family(out, name, kind, help);
+        for (label, value) in values {
+            sample(out, name, &format!("worker=\"{label}\""), value);
+        }
+    }
+}
+
+/// Each worker's HTTP counters, shared by the workers of one server so any
+/// of them can answer `/metrics` for all. Each worker writes only its own
+/// slot, with relaxed stores to a cache line of its own: no lock and no
+/// shared line on the request path. A reader may see one slot's fields
+/// from different moments; each field on its own only grows.
+pub struct HttpBoard {
+    slots: Vec<Slot>,
+}
+
+/// One worker's slot, aligned so neighbours never share a cache line
+/// (128 bytes: adjacent-line prefetch pairs 64-byte lines).
+#[repr(align(128))]
+#[derive(Default)]
+struct Slot {
+    responses: [AtomicU64; 6],
+    refused: AtomicU64,
+    header_timeouts: AtomicU64,
+}
+
+impl HttpBoard {
+    /// A board for `workers` workers, all zero.
+    pub fn new(workers: usize) -> HttpBoard {
+        HttpBoard {
+            slots: (0..workers).map(|_| Slot::default()).collect(),
+        }
+    }
+
+    /// Records worker `worker`'s counters. Only that worker's thread may
+    /// call this (one writer per slot); out-of-range workers are ignored.
+    pub fn record(&self, worker: usize, http: &HttpStats) {
+        let Some(slot) = self.slots.get(worker) else {
+            return;
+        };
+        for (mine, value) in slot.responses.iter().zip(http.responses) {
+            mine.store(value, Ordering::Relaxed);
+        }
+        slot.refused.store(http.refused, Ordering::Relaxed);
+        slot.header_timeouts
+            .store(http.header_timeouts, Ordering::Relaxed);
+    }
+
+    /// Worker `worker`'s counters as last recorded.
+    pub fn read(&self, worker: usize) -> HttpStats {
+        let Some(slot) = self.slots.get(worker) else {
+            return HttpStats::default();
+        };
+        let mut http = HttpStats::default();
+        for (value, theirs) in http.responses.iter_mut().zip(&slot.responses) {
+            *value = theirs.load(Ordering::Relaxed);
+        }
+        http.refused = slot.refused.load(Ordering::Relaxed);
+        http.header_timeouts = slot.header_timeouts.load(Ordering::Relaxed);
+        http
+    }
+
+    /// How many workers it has slots for.
+    pub fn workers(&self) -> usize {
+        self.slots.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn worker(label: &str, active: u64, busy_ns: u64, responses: Option<u64>) -> WorkerFigures {
+        WorkerFigures {
+            label: label.to_string(),
+            reactor: Stats {
+                active,
+                accepted: active,
+                busy_ns,
+                ..Stats::default()
+            },
+            responses,
+        }
+    }
+
+    /// Checks the exposition's shape: each family's HELP and TYPE once,
+    /// before its samples; counters end in `_total`; values are numbers.
+    fn check_shape(text: &str) {
+        let mut typed = std::collections::HashSet::new();
+        let mut helped = std::collections::HashSet::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                let name = rest.split(' ').next().unwrap();
+                assert!(helped.insert(name.to_string()), "HELP twice: {name}");
+            } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').unwrap();
+                assert!(["counter", "gauge"].contains(&kind), "{line}");
+                if kind == "counter" {
+                    assert!(name.ends_with("_total"), "counters end in _total: {name}");
+                }
+                assert!(typed.insert(name.to_string()), "TYPE twice: {name}");
+            } else {
+                let (series, value) = line.rsplit_once(' ').unwrap();
+                let name = series.split('{').next().unwrap();
+                assert!(typed.contains(name), "{name} has no TYPE before it");
+                assert!(helped.contains(name), "{name} has no HELP before it");
+                value.parse::<f64>().unwrap();
+            }
+        }
+    }
 
     #[test]
     fn every_sample_has_help_and_type_and_parses() {
         let mut reactor = Stats {
             accepted: 3,
             active: 2,
+            busy_ns: 1_250_000_000,
             ..Stats::default()
         };
         reactor.closes.idle_timeout = 1;
         let mut http = HttpStats::default();
         http.responses[2] = 10;
-        let text = render(&reactor, &http);
-        let mut typed = std::collections::HashSet::new();
-        for line in text.lines() {
-            if let Some(rest) = line.strip_prefix("# TYPE ") {
-                let (name, kind) = rest.split_once(' ').unwrap();
-                assert!(["counter", "gauge"].contains(&kind), "{line}");
-                if kind == "counter" {
-                    assert!(name.ends_with("_total"), "counters end in _total: {name}");
-                }
-                typed.insert(name.to_string());
-            } else if !line.starts_with('#') {
-                let (series, value) = line.rsplit_once(' ').unwrap();
-                let name = series.split('{').next().unwrap();
-                assert!(typed.contains(name), "{name} has no TYPE before it");
-                value.parse::<u64>().unwrap();
-            }
-        }
+        let text = render(&reactor, &[worker("0", 2, 7, Some(10))], &http);
+        check_shape(&text);
         assert!(text.contains("tenk_connections_accepted_total 3\n"));
         assert!(text.contains("tenk_connections_closed_total{cause=\"idle_timeout\"} 1\n"));
         assert!(text.contains("tenk_http_responses_total{class=\"2xx\"} 10\n"));
+        assert!(text.contains("tenk_busy_seconds_total 1.250000000\n"));
+        assert!(text.contains("tenk_worker_busy_seconds_total{worker=\"0\"} 0.000000007\n"));
+        assert!(text.contains("tenk_worker_http_responses_total{worker=\"0\"} 10\n"));
+    }
+
+    #[test]
+    fn each_worker_gets_its_labelled_series_under_one_help_and_type() {
+        let workers = [
+            worker("0", 3, 2_000_000_000, Some(5)),
+            worker("1", 2, 500, Some(4)),
+            worker("acceptor", 0, 9, None),
+        ];
+        let text = render(&Stats::default(), &workers, &HttpStats::default());
+        check_shape(&text);
+        for (label, active) in [("0", 3), ("1", 2), ("acceptor", 0)] {
+            let series = format!("tenk_worker_connections_active{{worker=\"{label}\"}} {active}\n");
+            assert!(text.contains(&series), "no {series:?} in\n{text}");
+        }
+        assert!(text.contains("tenk_worker_busy_seconds_total{worker=\"0\"} 2.000000000\n"));
+        assert!(text.contains("tenk_worker_http_responses_total{worker=\"1\"} 4\n"));
+        // The acceptor serves no HTTP: no sample rather than a zero.
+        assert!(!text.contains("tenk_worker_http_responses_total{worker=\"acceptor\"}"));
+    }
+
+    #[test]
+    fn no_http_anywhere_leaves_the_responses_family_out() {
+        let text = render(
+            &Stats::default(),
+            &[worker("0", 0, 0, None)],
+            &HttpStats::default(),
+        );
+        check_shape(&text);
+        assert!(!text.contains("tenk_worker_http_responses_total"));
+        assert!(text.contains("tenk_worker_epoll_waits_total{worker=\"0\"} 0\n"));
+    }
+
+    #[test]
+    fn board_slots_hold_each_workers_latest_figures() {
+        let board = HttpBoard::new(2);
+        let mut http = HttpStats::default();
+        http.responses[2] = 7;
+        http.refused = 1;
+        board.record(1, &http);
+        board.record(5, &http); // no such worker: ignored
+        assert_eq!(board.read(1), http);
+        assert_eq!(board.read(0), HttpStats::default());
+        assert_eq!(board.workers(), 2);
+        assert_eq!(std::mem::align_of::<Slot>(), 128);
     }
 }

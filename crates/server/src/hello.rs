@@ -3,11 +3,24 @@
 //! gives the counters in Prometheus text format. With a root directory
 //! (`--root`), every other path is a file under it, and `/` is its
 //! `index.html` when there is one.
+//!
+//! `/metrics` labels each reactor thread's figures by worker. With
+//! `--threads`, the worker answering shows its own figures live and the
+//! others' as last shared: their HTTP counters exactly (each worker
+//! records them after every callback that can change them), their reactor
+//! counters at most about a second old (see [`crate::serving`]).
 
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+
+use http::metrics::{HttpBoard, WorkerFigures};
 use http::response::CachedResponse;
-use http::server::Reply;
+use http::server::{HttpStats, Reply};
 use http::static_files::{self, Miss, StaticFiles};
-use http::{App, Method, Request, Response};
+use http::{App, HttpConfig, HttpServer, Method, Request, Response};
+use reactor::{CloseReason, Handler, Io, TimerId, Token};
+
+use crate::serving::Group;
 
 /// The built-in routes, with their fixed responses encoded once a second,
 /// and the static files, if any.
@@ -15,6 +28,18 @@ pub struct Hello {
     hello: CachedResponse,
     health: CachedResponse,
     files: Option<StaticFiles>,
+    /// With `--threads`: which worker this is, and what workers share.
+    worker: Option<Worker>,
+}
+
+/// One worker's place in a group of HTTP workers.
+#[derive(Clone)]
+pub struct Worker {
+    pub id: usize,
+    /// For every reactor's published counters.
+    pub group: Arc<Group>,
+    /// For every worker's HTTP counters.
+    pub board: Arc<HttpBoard>,
 }
 
 impl Default for Hello {
@@ -27,6 +52,7 @@ impl Default for Hello {
                 &b"{\"status\":\"ok\"}"[..],
             )),
             files: None,
+            worker: None,
         }
     }
 }
@@ -38,6 +64,124 @@ impl Hello {
             files: Some(files),
             ..Hello::default()
         }
+    }
+
+    /// The `/metrics` text: this reactor's live figures and, in a group,
+    /// the others' as last shared.
+    fn metrics(&self, reply: &Reply<'_>) -> String {
+        let live = reply.reactor_stats();
+        let http = reply.http_stats();
+        let Some(me) = &self.worker else {
+            let figures = WorkerFigures {
+                label: "0".to_string(),
+                reactor: live,
+                responses: Some(http.total()),
+            };
+            return http::metrics::render(&live, &[figures], &http);
+        };
+        // Share this worker's live figures first: the boards then hold
+        // nothing older than what an earlier scrape showed, so counters
+        // never go backwards between scrapes answered by different workers.
+        me.group.publish(me.id, live);
+        me.board.record(me.id, &http);
+        let board = me.group.board();
+        let mut total_http = HttpStats::default();
+        let mut figures = Vec::with_capacity(board.workers.len() + 1);
+        for (id, stats) in board.workers.iter().enumerate() {
+            let theirs = me.board.read(id);
+            total_http.add(&theirs);
+            figures.push(WorkerFigures {
+                label: id.to_string(),
+                reactor: *stats,
+                responses: Some(theirs.total()),
+            });
+        }
+        if let Some(acceptor) = board.acceptor {
+            figures.push(WorkerFigures {
+                label: "acceptor".to_string(),
+                reactor: acceptor,
+                responses: None,
+            });
+        }
+        http::metrics::render(&board.total(), &figures, &total_http)
+    }
+}
+
+/// The handler `tenk serve http` runs on each reactor: the HTTP server
+/// with [`Hello`]. As worker of a group it records its HTTP counters on
+/// the group's board after each callback that can change them (plain
+/// stores to its own slot), so every worker's `/metrics` has them exact.
+pub struct HelloServer {
+    pub server: HttpServer<Hello>,
+    worker: Option<Worker>,
+}
+
+impl HelloServer {
+    /// `app` served with `config`; with `worker`, as that worker of a group.
+    pub fn new(mut app: Hello, config: HttpConfig, worker: Option<Worker>) -> HelloServer {
+        app.worker.clone_from(&worker);
+        HelloServer {
+            server: HttpServer::new(app, config),
+            worker,
+        }
+    }
+
+    /// The HTTP layer's counters so far.
+    pub fn stats(&self) -> HttpStats {
+        self.server.stats()
+    }
+
+    fn record(&self) {
+        if let Some(me) = &self.worker {
+            me.board.record(me.id, &self.server.stats());
+        }
+    }
+}
+
+impl Handler for HelloServer {
+    fn on_accepted_fd(&mut self, io: &mut Io, listener: Token, fd: OwnedFd) -> Option<OwnedFd> {
+        self.server.on_accepted_fd(io, listener, fd)
+    }
+
+    fn on_accept(&mut self, io: &mut Io, listener: Token, conn: Token) {
+        self.server.on_accept(io, listener, conn);
+    }
+
+    fn on_connect(&mut self, io: &mut Io, conn: Token) {
+        self.server.on_connect(io, conn);
+    }
+
+    fn on_data(&mut self, io: &mut Io, conn: Token, data: &[u8]) -> usize {
+        let used = self.server.on_data(io, conn, data);
+        self.record();
+        used
+    }
+
+    fn on_eof(&mut self, io: &mut Io, conn: Token) {
+        self.server.on_eof(io, conn);
+        self.record();
+    }
+
+    fn on_flushed(&mut self, io: &mut Io, conn: Token) {
+        self.server.on_flushed(io, conn);
+    }
+
+    fn on_close(&mut self, io: &mut Io, conn: Token, reason: CloseReason) {
+        self.server.on_close(io, conn, reason);
+    }
+
+    fn on_timer(&mut self, io: &mut Io, timer: TimerId, data: u64) {
+        // Header timeouts (408) are counted here.
+        self.server.on_timer(io, timer, data);
+        self.record();
+    }
+
+    fn on_signal(&mut self, io: &mut Io, signal: i32) {
+        self.server.on_signal(io, signal);
+    }
+
+    fn on_wake(&mut self, io: &mut Io) {
+        self.server.on_wake(io);
     }
 }
 
@@ -68,7 +212,7 @@ impl App for Hello {
             }
             "/echo" => reply.send(&not_allowed("POST")),
             "/metrics" if get => {
-                let text = http::metrics::render(&reply.reactor_stats(), &reply.http_stats());
+                let text = self.metrics(reply);
                 reply.send(&Response::new(
                     200,
                     http::metrics::CONTENT_TYPE,

@@ -1,16 +1,55 @@
 //! A server's handler with what every server needs beside it: the
 //! `--stats` ticker and, with `--threads`, the coordination between
 //! reactors (one receives the signals and tells the others; per-worker
-//! figures are gathered for the stats line).
+//! figures are gathered for the stats line and `/metrics`).
+//!
+//! # How current the per-worker figures are
+//!
+//! Each reactor thread publishes its [`Stats`] to [`Group::board`]. With
+//! `--stats` it does so on every tick. Without, a publish timer is armed
+//! lazily: the first handler callback after a publish arms it for
+//! [`PUBLISH_EVERY`] (1 s); when it fires the figures are published, and
+//! it is armed again only if anything else woke the reactor meanwhile. So
+//! a busy worker publishes once a second, an idle one never wakes for it,
+//! and a board entry is at most [`PUBLISH_EVERY`] behind the worker's last
+//! handler callback (plus at most one period of callback-free work, such
+//! as output draining, that follows it). The worker answering a `/metrics`
+//! request publishes its live figures first, so a series never goes
+//! backwards between scrapes answered by different workers.
 
 use std::collections::VecDeque;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use reactor::{CloseReason, Handler, Io, Stats, TimerId, Token, Waker};
 
 use crate::stats_line::StatsTicker;
+
+/// How often, at most, a worker publishes its figures when `--stats` is
+/// off (see the module docs).
+pub const PUBLISH_EVERY: Duration = Duration::from_secs(1);
+
+/// The latest published figures of each reactor of a group.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Board {
+    /// By worker id.
+    pub workers: Vec<Stats>,
+    /// The acceptor thread's, with `--accept dispatch` (once published).
+    pub acceptor: Option<Stats>,
+}
+
+impl Board {
+    /// The process total: every worker's and the acceptor's.
+    pub fn total(&self) -> Stats {
+        let mut total = self.acceptor.unwrap_or_default();
+        for stats in &self.workers {
+            total.add(stats);
+        }
+        total
+    }
+}
 
 /// What the reactors of one server share.
 #[derive(Default)]
@@ -19,8 +58,9 @@ pub struct Group {
     pub wakers: OnceLock<Vec<Waker>>,
     /// Shutdown requests so far (a second one forces the exit).
     pub shutdowns: AtomicUsize,
-    /// Each worker's latest counters, for the stats line.
-    pub board: Mutex<Vec<Stats>>,
+    /// Each reactor's latest published counters, for the stats line and
+    /// `/metrics`; see [`Group::publish`].
+    pub board: Mutex<Board>,
     /// Connections handed to each worker by an acceptor thread, not yet
     /// adopted. The acceptor wakes a worker only when its inbox goes from
     /// empty to non-empty: one eventfd write per burst, not per connection.
@@ -33,7 +73,10 @@ impl Group {
     /// A group of `workers` reactors.
     pub fn new(workers: usize) -> Group {
         Group {
-            board: Mutex::new(vec![Stats::default(); workers]),
+            board: Mutex::new(Board {
+                workers: vec![Stats::default(); workers],
+                acceptor: None,
+            }),
             inboxes: (0..workers).map(|_| Mutex::new(VecDeque::new())).collect(),
             worker_conns: (0..workers).map(|_| AtomicUsize::new(0)).collect(),
             ..Group::default()
@@ -70,6 +113,22 @@ impl Group {
         self.inboxes.len()
     }
 
+    /// Publishes reactor `id`'s counters: a worker's, or (`id` past the
+    /// last worker) the acceptor thread's. Only that reactor's thread
+    /// publishes them, so each entry only moves forward.
+    pub fn publish(&self, id: usize, stats: Stats) {
+        let mut board = self.board.lock().unwrap_or_else(|e| e.into_inner());
+        match board.workers.get_mut(id) {
+            Some(slot) => *slot = stats,
+            None => board.acceptor = Some(stats),
+        }
+    }
+
+    /// A copy of the board.
+    pub fn board(&self) -> Board {
+        self.board.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     fn wake_others(&self, me: usize) {
         for (id, waker) in self.wakers.get().into_iter().flatten().enumerate() {
             if id != me {
@@ -86,8 +145,19 @@ pub struct Serving<H> {
     pub ticker: Option<StatsTicker>,
     /// With `--threads`: this worker's id and the group.
     pub group: Option<(usize, Arc<Group>)>,
+    /// The publish timer's period ([`PUBLISH_EVERY`]; shorter in tests).
+    pub publish_every: Duration,
+    /// The armed publish timer, if any.
+    publish: Option<Publish>,
     /// Shutdown requests this worker has acted on.
     seen_shutdowns: usize,
+}
+
+/// An armed publish timer, and the reactor's event count when it was
+/// armed (to tell, when it fires, whether anything else happened).
+struct Publish {
+    timer: TimerId,
+    events_at_arm: u64,
 }
 
 impl<H> Serving<H> {
@@ -96,6 +166,8 @@ impl<H> Serving<H> {
             inner,
             ticker: None,
             group,
+            publish_every: PUBLISH_EVERY,
+            publish: None,
             seen_shutdowns: 0,
         }
     }
@@ -154,38 +226,53 @@ impl<H> Serving<H> {
             ticker.tick(io);
             return;
         };
-        let mut board = group.board.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(slot) = board.get_mut(*id) {
-            *slot = io.stats();
-        }
+        group.publish(*id, io.stats());
         if *id != 0 {
-            drop(board);
             ticker.rearm(io);
             return;
         }
-        let mut total = Stats::default();
-        for stats in board.iter() {
-            total.add(stats);
+        let board = group.board();
+        ticker.tick_workers(io, board.total(), &board.workers);
+    }
+
+    /// Called on every callback: arms the publish timer if a group needs
+    /// this reactor's figures and none is armed (with `--stats` the ticker
+    /// publishes). Cheap when armed: the first test fails.
+    #[inline]
+    fn note_activity(&mut self, io: &mut Io) {
+        if self.publish.is_none() && self.ticker.is_none() && self.group.is_some() {
+            self.arm_publish(io);
         }
-        let conns: Vec<u64> = board.iter().map(|s| s.active).collect();
-        drop(board);
-        let max = conns.iter().copied().max().unwrap_or(0);
-        let min = conns.iter().copied().min().unwrap_or(0);
-        let per_worker: Vec<String> = conns.iter().map(u64::to_string).collect();
-        let skew = if min > 0 {
-            format!("{:.2}", max as f64 / min as f64)
-        } else if max > 0 {
-            "inf".to_string()
-        } else {
-            "1.00".to_string()
+    }
+
+    fn arm_publish(&mut self, io: &mut Io) {
+        self.publish = Some(Publish {
+            timer: io.add_timer(self.publish_every, 0),
+            events_at_arm: io.stats().events,
+        });
+    }
+
+    fn publish_now(&mut self, io: &mut Io) {
+        let Some(publish) = self.publish.take() else {
+            return;
         };
-        let suffix = format!(" | workers {} (skew {skew})", per_worker.join("/"));
-        ticker.tick_with(io, total, &suffix);
+        let stats = io.stats();
+        if let Some((id, group)) = &self.group {
+            group.publish(*id, stats);
+        }
+        // Any event besides this timer's own since arming: publish again
+        // next period, which also catches work done without a callback.
+        // Otherwise stop until the next callback: an idle reactor stays
+        // asleep.
+        if stats.events > publish.events_at_arm + 1 {
+            self.arm_publish(io);
+        }
     }
 }
 
 impl<H: Handler> Handler for Serving<H> {
     fn on_accept(&mut self, io: &mut Io, listener: Token, conn: Token) {
+        self.note_activity(io);
         if let Some(count) = self.worker_count() {
             count.fetch_add(1, Ordering::Relaxed);
         }
@@ -193,26 +280,32 @@ impl<H: Handler> Handler for Serving<H> {
     }
 
     fn on_accepted_fd(&mut self, io: &mut Io, listener: Token, fd: OwnedFd) -> Option<OwnedFd> {
+        self.note_activity(io);
         self.inner.on_accepted_fd(io, listener, fd)
     }
 
     fn on_connect(&mut self, io: &mut Io, conn: Token) {
+        self.note_activity(io);
         self.inner.on_connect(io, conn);
     }
 
     fn on_data(&mut self, io: &mut Io, conn: Token, data: &[u8]) -> usize {
+        self.note_activity(io);
         self.inner.on_data(io, conn, data)
     }
 
     fn on_eof(&mut self, io: &mut Io, conn: Token) {
+        self.note_activity(io);
         self.inner.on_eof(io, conn);
     }
 
     fn on_flushed(&mut self, io: &mut Io, conn: Token) {
+        self.note_activity(io);
         self.inner.on_flushed(io, conn);
     }
 
     fn on_close(&mut self, io: &mut Io, conn: Token, reason: CloseReason) {
+        self.note_activity(io);
         count_down(self.worker_count());
         self.inner.on_close(io, conn, reason);
     }
@@ -220,12 +313,16 @@ impl<H: Handler> Handler for Serving<H> {
     fn on_timer(&mut self, io: &mut Io, timer: TimerId, data: u64) {
         if self.ticker.as_ref().is_some_and(|t| t.owns(timer)) {
             self.tick(io);
+        } else if self.publish.as_ref().is_some_and(|p| p.timer == timer) {
+            self.publish_now(io);
         } else {
+            self.note_activity(io);
             self.inner.on_timer(io, timer, data);
         }
     }
 
     fn on_signal(&mut self, io: &mut Io, signal: i32) {
+        self.note_activity(io);
         match &self.group {
             Some((id, group)) => {
                 // One reactor reads the signals; every reactor drains.
@@ -238,6 +335,7 @@ impl<H: Handler> Handler for Serving<H> {
     }
 
     fn on_wake(&mut self, io: &mut Io) {
+        self.note_activity(io);
         self.catch_up_shutdowns(io);
         self.adopt_handed_over(io);
         self.inner.on_wake(io);
@@ -247,5 +345,112 @@ impl<H: Handler> Handler for Serving<H> {
 fn count_down(count: Option<&AtomicUsize>) {
     if let Some(count) = count {
         count.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reactor::{Config, Reactor};
+
+    /// The publish period in these tests.
+    const PERIOD: Duration = Duration::from_millis(20);
+
+    /// Timer data: activity (`BUSY`), or the end of the run (`STOP`).
+    const BUSY: u64 = 1;
+    const STOP: u64 = 2;
+
+    /// Fires `busy` activity timers `gap` apart, then stops at `stop`;
+    /// remembers the reactor's wake-ups at its last activity.
+    struct Probe {
+        busy: u32,
+        gap: Duration,
+        waits_at_last_busy: u64,
+    }
+
+    impl Handler for Probe {
+        fn on_data(&mut self, _io: &mut Io, _conn: Token, data: &[u8]) -> usize {
+            data.len()
+        }
+
+        fn on_timer(&mut self, io: &mut Io, _timer: TimerId, data: u64) {
+            match data {
+                BUSY => {
+                    self.waits_at_last_busy = io.stats().epoll_waits;
+                    self.busy -= 1;
+                    if self.busy > 0 {
+                        io.add_timer(self.gap, BUSY);
+                    }
+                }
+                _ => io.stop(),
+            }
+        }
+    }
+
+    /// Runs a one-worker group's reactor with `probe` until `stop`; gives
+    /// the group's board and the reactor's own final counters.
+    fn run(probe: Probe, stop: Duration) -> (Board, Stats, u64) {
+        let group = Arc::new(Group::new(1));
+        let mut serving = Serving::new(probe, Some((0, group.clone())));
+        serving.publish_every = PERIOD;
+        let mut reactor = Reactor::new(Config::default(), serving).expect("reactor");
+        reactor.io().add_timer(Duration::ZERO, BUSY);
+        reactor.io().add_timer(stop, STOP);
+        reactor.run().expect("run");
+        let stats = reactor.io().stats();
+        let last_busy = reactor.handler().inner.waits_at_last_busy;
+        (group.board(), stats, last_busy)
+    }
+
+    #[test]
+    fn an_idle_worker_publishes_once_then_sleeps() {
+        // One burst of activity, then 300 ms (15 periods) of nothing.
+        let probe = Probe {
+            busy: 1,
+            gap: Duration::ZERO,
+            waits_at_last_busy: 0,
+        };
+        let (board, stats, _) = run(probe, Duration::from_millis(300));
+        // Published at the timer's wake-up, the second of the run.
+        assert_eq!(board.workers[0].epoll_waits, 2, "{board:?}");
+        assert_eq!(board.workers[0].accepted, 0);
+        // Wake-ups: the activity, the publish, the stop. A timer that kept
+        // ticking while idle would add one every period.
+        assert!(stats.epoll_waits <= 4, "{} wake-ups", stats.epoll_waits);
+    }
+
+    #[test]
+    fn a_busy_worker_publishes_after_its_last_activity() {
+        // Activity every 7 ms for about 70 ms, spanning several periods.
+        let probe = Probe {
+            busy: 10,
+            gap: Duration::from_millis(7),
+            waits_at_last_busy: 0,
+        };
+        let (board, stats, last_busy) = run(probe, Duration::from_millis(300));
+        let published = board.workers[0].epoll_waits;
+        assert!(
+            published > last_busy,
+            "board ({published} wake-ups) misses the last activity (at {last_busy})"
+        );
+        assert!(stats.epoll_waits < 30, "{} wake-ups", stats.epoll_waits);
+        assert_eq!(board.acceptor, None);
+    }
+
+    #[test]
+    fn the_board_keeps_workers_and_the_acceptor_apart() {
+        let group = Group::new(2);
+        let stats = |accepted| Stats {
+            accepted,
+            busy_ns: 10,
+            ..Stats::default()
+        };
+        group.publish(1, stats(5));
+        group.publish(2, stats(0)); // the acceptor: past the last worker
+        let board = group.board();
+        assert_eq!(board.workers, vec![Stats::default(), stats(5)]);
+        assert_eq!(board.acceptor, Some(stats(0)));
+        assert_eq!(board.total().accepted, 5);
+        assert_eq!(board.total().busy_ns, 20);
     }
 }

@@ -1,4 +1,5 @@
-//! The once-a-second `--stats` line.
+//! The once-a-second `--stats` line; with `--threads`, followed by each
+//! worker's connections, busy share, accepts and events.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -9,6 +10,8 @@ use reactor::{Io, Stats, TimerId};
 /// Prints one line of rates each second, re-arming its own timer.
 pub struct StatsTicker {
     last: Stats,
+    /// Each worker's figures at the last line (with `--threads`).
+    last_workers: Vec<Stats>,
     last_at: Instant,
     period: Duration,
     timer: TimerId,
@@ -20,6 +23,7 @@ impl StatsTicker {
         let timer = io.add_timer(period, 0);
         StatsTicker {
             last: io.stats(),
+            last_workers: Vec::new(),
             last_at: Instant::now(),
             period,
             timer,
@@ -34,20 +38,21 @@ impl StatsTicker {
     /// Prints the line for the period just ended and schedules the next.
     pub fn tick(&mut self, io: &mut Io) {
         let stats = io.stats();
-        self.tick_with(io, stats, "");
+        self.tick_workers(io, stats, &[]);
     }
 
-    /// Prints the line for `stats` (a total over threads, say), with
-    /// `suffix` appended, and schedules the next tick.
-    pub fn tick_with(&mut self, io: &mut Io, stats: Stats, suffix: &str) {
+    /// Prints the line for `total` (over threads) followed, if there are
+    /// any, by each of `workers`' figures, and schedules the next tick.
+    pub fn tick_workers(&mut self, io: &mut Io, total: Stats, workers: &[Stats]) {
         let now = Instant::now();
-        let line = format_line(
-            SystemTime::now(),
-            &stats.since(&self.last),
-            now - self.last_at,
-        );
-        let _ = writeln!(std::io::stdout().lock(), "{line}{suffix}");
-        self.last = stats;
+        let elapsed = now - self.last_at;
+        let mut line = format_line(SystemTime::now(), &total.since(&self.last), elapsed);
+        if !workers.is_empty() {
+            line.push_str(&format_workers(&self.last_workers, workers, elapsed));
+        }
+        let _ = writeln!(std::io::stdout().lock(), "{line}");
+        self.last = total;
+        self.last_workers = workers.to_vec();
         self.last_at = now;
         self.timer = io.add_timer(self.period, 0);
     }
@@ -83,6 +88,54 @@ pub fn format_line(at: SystemTime, delta: &Stats, elapsed: Duration) -> String {
         delta.rejected,
     );
     line
+}
+
+/// ` | workers 10/12 (skew 1.20) | busy 35%/40% | accepts 5/6/s | events 1.2k/900/s`:
+/// each worker's open connections (and the largest over the smallest),
+/// the share of `elapsed` it spent outside `epoll_wait`, and its accept
+/// and event rates since `before` (its figures at the previous line; a
+/// worker missing there counts from zero).
+///
+/// Workers publish their figures on their own ticks, a little out of
+/// phase with the line's, so a fully busy worker may compute a hair over
+/// 100 %: shown as 100 %.
+pub fn format_workers(before: &[Stats], now: &[Stats], elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let zero = Stats::default();
+    let deltas: Vec<Stats> = now
+        .iter()
+        .enumerate()
+        .map(|(i, s)| s.since(before.get(i).unwrap_or(&zero)))
+        .collect();
+    let join = |f: &dyn Fn(&Stats) -> String| -> String {
+        deltas.iter().map(f).collect::<Vec<_>>().join("/")
+    };
+    let max = now.iter().map(|s| s.active).max().unwrap_or(0);
+    let min = now.iter().map(|s| s.active).min().unwrap_or(0);
+    let skew = if min > 0 {
+        format!("{:.2}", max as f64 / min as f64)
+    } else if max > 0 {
+        "inf".to_string()
+    } else {
+        "1.00".to_string()
+    };
+    format!(
+        " | workers {} (skew {skew}) | busy {} | accepts {}/s | events {}/s",
+        join(&|d| d.active.to_string()),
+        join(&|d| percent(d.busy_ns as f64 / 1e9 / secs)),
+        join(&|d| format!("{:.0}", d.accepted as f64 / secs)),
+        join(&|d| human_count(d.events as f64 / secs)),
+    )
+}
+
+/// A share as a percentage, capped at 100: `0.4%`, `35%`.
+fn percent(share: f64) -> String {
+    let p = (share * 100.0).clamp(0.0, 100.0);
+    if p < 10.0 {
+        format!("{p:.1}%")
+    } else {
+        format!("{p:.0}%")
+    }
 }
 
 /// Bytes with a decimal unit: `512 B`, `4.2 MB`.
@@ -140,6 +193,36 @@ mod tests {
         };
         let line = format_line(UNIX_EPOCH, &delta, Duration::from_secs(2));
         assert!(line.contains("in 1.0 kB/s"), "{line}");
+    }
+
+    fn worker(active: u64, accepted: u64, events: u64, busy_ms: u64) -> Stats {
+        Stats {
+            active,
+            accepted,
+            events,
+            busy_ns: busy_ms * 1_000_000,
+            ..Stats::default()
+        }
+    }
+
+    #[test]
+    fn workers_suffix_shows_each_workers_share_of_the_second() {
+        let before = [worker(8, 100, 1_000, 500), worker(12, 200, 2_000, 1_000)];
+        let now = [worker(10, 105, 2_200, 850), worker(12, 206, 2_900, 1_400)];
+        assert_eq!(
+            format_workers(&before, &now, Duration::from_secs(1)),
+            " | workers 10/12 (skew 1.20) | busy 35%/40% | accepts 5/6/s | events 1.2k/900/s"
+        );
+    }
+
+    #[test]
+    fn workers_suffix_divides_by_elapsed_and_caps_busy() {
+        let now = [worker(0, 4, 10, 8), worker(3, 0, 0, 2_500)];
+        // No earlier figures: counted from zero, over two seconds.
+        assert_eq!(
+            format_workers(&[], &now, Duration::from_secs(2)),
+            " | workers 0/3 (skew inf) | busy 0.4%/100% | accepts 2/0/s | events 5/0/s"
+        );
     }
 
     #[test]

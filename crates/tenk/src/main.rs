@@ -11,13 +11,13 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use http::server::HttpStats;
 use http::static_files::StaticFiles;
-use http::{HttpConfig, HttpServer};
+use http::HttpConfig;
 use load::Workload;
 use reactor::signal::{self, SIGINT, SIGTERM};
 use reactor::sys::rlimit;
 use reactor::{Config, Exit};
 use server::echo::Echo;
-use server::hello::Hello;
+use server::hello::{Hello, HelloServer, Worker};
 use server::ServeOptions;
 
 use crate::cli::{Cli, Command, Serve, ServeArgs};
@@ -103,9 +103,18 @@ fn run_http(args: &crate::cli::HttpArgs, signals: signal::SignalSet) -> anyhow::
         access_log: args.access_log,
     };
     options.config.max_input = options.config.max_input.max(config.reactor_max_input());
-    let make = |_, _: &std::sync::Arc<server::serving::Group>| {
+    // With threads, every worker's /metrics shows all workers: they share
+    // the group's reactor figures and this board of HTTP figures.
+    let threads = args.serve.threads;
+    let board = std::sync::Arc::new(http::metrics::HttpBoard::new(threads));
+    let make = |id, group: &std::sync::Arc<server::serving::Group>| {
         let app = files.clone().map_or_else(Hello::default, Hello::with_files);
-        HttpServer::new(app, config.clone())
+        let worker = (threads > 1).then(|| Worker {
+            id,
+            group: group.clone(),
+            board: board.clone(),
+        });
+        HelloServer::new(app, config.clone(), worker)
     };
     let (exit, stats) = if args.serve.threads > 1 {
         let accept = args.serve.accept_strategy();
