@@ -2,6 +2,8 @@
 //! instance, buffers and timers; nothing shared on the hot path but the
 //! process-wide connection count for `--max-conns`.
 
+mod stall;
+
 use std::io::{self, Write as _};
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::OwnedFd;
@@ -15,6 +17,7 @@ use reactor::{Config, Exit, Handler, Io, Reactor, Stats, Token, Waker};
 use crate::serve::{summary, ServeOptions, ServeReport};
 use crate::serving::{Group, Serving};
 use crate::stats_line::StatsTicker;
+use stall::{StallHook, Stalling};
 
 /// How the threads share the listening port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -187,7 +190,8 @@ impl Part<'_> {
 ///
 /// # Errors
 /// Failing to bind, to create a reactor, or a fatal `epoll_wait` error in
-/// any thread.
+/// any thread; a malformed `TENK_TEST_STALL_WORKER` (a test hook, see
+/// `threads/stall.rs`).
 pub fn serve_threads<H: Handler, X: Send>(
     name: &str,
     options: ServeOptions,
@@ -198,6 +202,7 @@ pub fn serve_threads<H: Handler, X: Send>(
 ) -> io::Result<ServeReport<Vec<X>>> {
     let started = Instant::now();
     let workers = threads.max(1);
+    let stall = StallHook::from_env()?;
     let dispatch = match accept {
         AcceptStrategy::Dispatch(balance) => Some(balance),
         _ => None,
@@ -229,13 +234,13 @@ pub fn serve_threads<H: Handler, X: Send>(
                 barrier: &barrier,
                 ready: ready_tx.clone(),
             };
-            let (make, extra, group) = (&make, &extra, group.clone());
+            let (make, extra, group, stall) = (&make, &extra, group.clone(), stall.clone());
             let handle = thread::Builder::new()
                 .name(format!("tenk-{name}-{id}"))
                 .spawn_scoped(scope, move || {
-                    let serving = Serving::new(make(id, &group), Some((id, group)));
-                    part.run(serving)
-                        .map(|(exit, stats, mut h)| (exit, stats, extra(&mut h)))
+                    let handler = Stalling::new(make(id, &group), id, stall);
+                    part.run(Serving::new(handler, Some((id, group))))
+                        .map(|(exit, stats, mut h)| (exit, stats, extra(&mut h.inner)))
                 })
                 .expect("spawn a server thread");
             handles.push(handle);

@@ -702,12 +702,29 @@ fn thousand_clients_in_one_room_each_receive_every_message() {
     // members still there.
     let deliveries =
         MESSAGES * (CLIENTS - 1) + CLIENTS * (CLIENTS + 1) / 2 + CLIENTS * (CLIENTS - 1) / 2;
-    assert!(
-        summary.starts_with(&format!(
-            "tenk chat: {MESSAGES} messages, {deliveries} deliveries, "
-        )),
-        "{summary}"
-    );
+    if util::matrix_args().is_empty() {
+        assert!(
+            summary.starts_with(&format!(
+                "tenk chat: {MESSAGES} messages, {deliveries} deliveries, "
+            )),
+            "{summary}"
+        );
+    } else {
+        // Across workers a notice reaches the members present when the
+        // receiving worker reads its mailbox, not when it was said: while
+        // 1,000 clients come and go that differs run to run. The messages,
+        // each proven received above, are the floor.
+        assert!(
+            summary.starts_with(&format!("tenk chat: {MESSAGES} messages, ")),
+            "{summary}"
+        );
+        let counted = summary_count(&summary, "deliveries");
+        let floor = (MESSAGES * (CLIENTS - 1) + CLIENTS) as u64;
+        assert!(
+            counted >= floor,
+            "{counted} deliveries, expected at least {floor}: {summary}"
+        );
+    }
 }
 
 // ---- 2b. rooms across threads ----------------------------------------------------

@@ -6,7 +6,6 @@ mod util;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 
 use util::{summary_count, Server, PROMPTLY};
 
@@ -128,16 +127,6 @@ fn max_conns_is_one_cap_for_the_whole_process() {
 }
 
 #[test]
-fn chat_refuses_threads_for_now() {
-    let output = Command::new(env!("CARGO_BIN_EXE_tenk"))
-        .args(["serve", "chat", "--port", "0", "--threads", "2"])
-        .output()
-        .expect("run tenk");
-    assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("one thread"));
-}
-
-#[test]
 fn dispatch_balances_as_asked() {
     for (balance, workers_expected) in [("round-robin", "50/50"), ("least-connections", "50/50")] {
         let mut server = start(
@@ -160,6 +149,75 @@ fn dispatch_balances_as_asked() {
             "{balance}: {line}"
         );
         summary_after_sigint(&mut server);
+    }
+}
+
+/// Many clients connecting at once land on both workers under every
+/// strategy, the stats line says how many each holds, and a shutdown with
+/// them spread exits 0 with nothing lost. (At once: one client at a time
+/// would, under `exclusive`, find both workers idle every time, and the
+/// kernel wakes the first-registered one each time; docs/epoll-strategy.md
+/// section 12.1.)
+#[test]
+fn many_clients_at_once_land_on_both_workers_and_the_stats_say_where() {
+    const CLIENTS: usize = 400;
+    const CLIENT_THREADS: usize = 4;
+    for accept in STRATEGIES {
+        let mut server = start(accept, &["--stats"]);
+        let addr = server.addr;
+        let clients: Vec<TcpStream> = std::thread::scope(|s| {
+            let burst: Vec<_> = (0..CLIENT_THREADS)
+                .map(|_| {
+                    s.spawn(move || {
+                        let mut mine: Vec<TcpStream> = (0..CLIENTS / CLIENT_THREADS)
+                            .map(|_| util::connect(addr))
+                            .collect();
+                        for c in &mut mine {
+                            echo_once(c, b"x").expect("echo");
+                        }
+                        mine
+                    })
+                })
+                .collect();
+            burst
+                .into_iter()
+                .flat_map(|h| h.join().expect("client thread"))
+                .collect()
+        });
+        let line = loop {
+            let line = server.next_line(PROMPTLY).expect("a stats line");
+            if line.contains(&format!("conns {CLIENTS} active")) {
+                break line;
+            }
+        };
+        let split = line
+            .split_once("| workers ")
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("{accept:?}: no per-worker counts in {line}"));
+        let counts: Vec<usize> = split
+            .split('/')
+            .map(|n| n.parse().expect("a count"))
+            .collect();
+        assert_eq!(counts.len(), 2, "{accept:?}: {line}");
+        assert_eq!(counts.iter().sum::<usize>(), CLIENTS, "{accept:?}: {line}");
+        assert!(
+            counts.iter().all(|&n| n > 0),
+            "{accept:?}: every connection on one worker: {line}"
+        );
+        eprintln!("{accept:?}: workers {split}");
+        // Shut down with the connections spread over both workers: exit 0,
+        // every connection counted, each client sees a clean EOF.
+        let summary = summary_after_sigint(&mut server);
+        assert_eq!(
+            summary_count(&summary, "accepted"),
+            CLIENTS as u64,
+            "{accept:?}: {summary}"
+        );
+        for mut c in clients {
+            let mut rest = Vec::new();
+            c.read_to_end(&mut rest).expect("EOF after the drain");
+            assert!(rest.is_empty(), "{accept:?}: bytes after the echo");
+        }
     }
 }
 

@@ -59,11 +59,14 @@ impl Server {
     }
 
     /// Starts `tenk <args>`; `tweak` may adjust the command (environment,
-    /// pre-exec settings) before it is spawned.
+    /// pre-exec settings) before it is spawned. A `tenk serve` also gets
+    /// the [`matrix_args`], unless it sets one of those flags itself.
     pub fn start(args: &[&str], tweak: impl FnOnce(&mut Command)) -> Server {
+        let matrix = matrix_args_for(args);
         let mut command = Command::new(env!("CARGO_BIN_EXE_tenk"));
         command
             .args(args)
+            .args(&matrix)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -71,6 +74,15 @@ impl Server {
         let mut child = command.spawn().expect("spawn tenk");
         let stdout = child.stdout.take().expect("stdout piped");
         let (banner, lines) = read_banner(stdout);
+        // A matrix run that quietly served on one thread would prove nothing.
+        let asked = matrix.iter().position(|a| a == "--threads");
+        if let Some(n) = asked.and_then(|at| matrix.get(at + 1)) {
+            let threads = format!("threads {n}");
+            assert!(
+                banner.contains(&threads),
+                "matrix: {threads} not in {banner:?}"
+            );
+        }
         let addr = parse_addr(&banner).unwrap_or_else(|| panic!("no address in banner {banner:?}"));
         Server {
             child,
@@ -152,6 +164,46 @@ fn read_banner(stdout: ChildStdout) -> (String, mpsc::Receiver<String>) {
         .recv_timeout(PROMPTLY)
         .expect("server printed no banner (did it fail to start?)");
     (banner, rx)
+}
+
+/// Extra `tenk serve` arguments for the suite matrix, from
+/// `TENK_TEST_SERVE_ARGS` (split on whitespace): `.ci/run` runs the echo,
+/// HTTP, chat and static-file suites once more per accept strategy with
+/// e.g. `--threads 2 --accept dispatch`, so every scenario also holds on
+/// worker threads. Empty when unset (the normal run).
+pub fn matrix_args() -> Vec<String> {
+    std::env::var("TENK_TEST_SERVE_ARGS")
+        .map(|args| args.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// The [`matrix_args`] for `tenk <args>`: none unless it is a `tenk serve`,
+/// and none if the test sets one of the matrix's flags itself (it asked
+/// for that setting on purpose; clap would refuse the flag twice anyway).
+fn matrix_args_for(args: &[&str]) -> Vec<String> {
+    let matrix = matrix_args();
+    if args.first() != Some(&"serve") {
+        return Vec::new();
+    }
+    let own = |flag: &String| flag.starts_with("--") && args.contains(&flag.as_str());
+    if let Some(flag) = matrix.iter().find(|flag| own(flag)) {
+        eprintln!("matrix: not adding {matrix:?}: the test sets {flag} itself");
+        return Vec::new();
+    }
+    matrix
+}
+
+/// In a matrix run (see [`matrix_args`]), prints why the calling test
+/// does not apply there and returns true: the test should return at once.
+/// Use it only for a scenario that cannot hold across worker threads,
+/// never to hide a failure.
+pub fn skip_in_matrix(test: &str, why: &str) -> bool {
+    let matrix = matrix_args();
+    if matrix.is_empty() {
+        return false;
+    }
+    eprintln!("SKIPPED {test} with {matrix:?}: {why}");
+    true
 }
 
 /// The `ADDR` of `tenk ... listening on ADDR (...)`.
