@@ -26,7 +26,7 @@ pub mod directory;
 pub mod hub;
 pub mod line;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -120,10 +120,16 @@ pub struct Chat {
     clients: Vec<Option<Client>>,
     /// This worker's members of each room, for fan-out.
     rooms: HashMap<String, Vec<Token>>,
-    /// Mails taken from the mailbox, kept to reuse the allocation.
-    mails: Vec<Mail>,
+    /// Mails taken from the mailbox and not yet delivered, oldest first.
+    mails: VecDeque<Mail>,
+    /// The mailbox's contents as taken (kept to reuse the allocation).
+    taken: Vec<Mail>,
     stats: ChatStats,
 }
+
+/// Bytes of messages from other workers delivered per pass: as much as a
+/// local sender can say in one (the reactor's default read budget).
+const MAIL_BUDGET: usize = 64 * 1024;
 
 const HELP: &str = "* commands: /nick NAME, /join ROOM, /rooms, /who, /msg NICK text, /quit, /help; other lines go to the room\n";
 
@@ -149,7 +155,8 @@ impl Chat {
             group,
             clients: Vec::new(),
             rooms: HashMap::new(),
-            mails: Vec::new(),
+            mails: VecDeque::new(),
+            taken: Vec::new(),
             stats: ChatStats::default(),
         }
     }
@@ -231,14 +238,27 @@ impl Chat {
         }
     }
 
-    /// Delivers the mail other workers left for this one's clients.
+    /// Delivers the mail other workers left for this one's clients, up to
+    /// [`MAIL_BUDGET`] bytes of messages a pass; the rest waits for the
+    /// next pass (this worker wakes itself), after the reactor has written
+    /// what was queued. Without the budget a worker that fell behind would
+    /// queue its whole backlog on every member at once and cut readers
+    /// that keep up, by the output limit, for the sender's burst.
     fn deliver_mail(&mut self, io: &mut Io) {
-        let mut mails = std::mem::take(&mut self.mails);
-        self.hub.take(self.worker, &mut mails);
-        for mail in mails.drain(..) {
+        self.hub.take(self.worker, &mut self.taken);
+        self.mails.extend(self.taken.drain(..));
+        let mut budget = MAIL_BUDGET;
+        while budget > 0 {
+            let Some(mail) = self.mails.pop_front() else {
+                return;
+            };
             match mail {
-                Mail::Room { room, message } => self.fan_out(io, &room, None, &message),
+                Mail::Room { room, message } => {
+                    budget = budget.saturating_sub(message.len());
+                    self.fan_out(io, &room, None, &message);
+                }
                 Mail::Private { to, message } => {
+                    budget = budget.saturating_sub(message.len());
                     // Gone or quitting since it was sent: dropped, as a
                     // message to a nick that just left.
                     if self.client(to).is_some_and(|c| !c.quitting) {
@@ -247,7 +267,11 @@ impl Chat {
                 }
             }
         }
-        self.mails = mails;
+        if !self.mails.is_empty() {
+            if let Some(group) = &self.group {
+                group.wake(self.worker);
+            }
+        }
     }
 
     fn join(&mut self, io: &mut Io, conn: Token, room: &str) {
