@@ -490,7 +490,11 @@ mod tests {
 
     fn outcome(buf: &[u8]) -> Result<Option<Framed>, u16> {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        match parse(buf, &mut headers, &Limits::default()) {
+        framed(parse(buf, &mut headers, &Limits::default()))
+    }
+
+    fn framed(parsed: Result<Parsed<'_, '_>, Refusal>) -> Result<Option<Framed>, u16> {
+        match parsed {
             Ok(Parsed::Complete(r, used)) => Ok(Some((
                 r.method,
                 r.target.to_string(),
@@ -646,17 +650,7 @@ mod tests {
 
     fn outcome_uninit(buf: &[u8]) -> Result<Option<Framed>, u16> {
         let mut headers = [MaybeUninit::uninit(); MAX_HEADERS];
-        match parse_uninit(buf, &mut headers, &Limits::default()) {
-            Ok(Parsed::Complete(r, used)) => Ok(Some((
-                r.method,
-                r.target.to_string(),
-                r.body.to_vec(),
-                r.keep_alive,
-                used,
-            ))),
-            Ok(Parsed::Partial { .. }) => Ok(None),
-            Err(refusal) => Err(refusal.status),
-        }
+        framed(parse_uninit(buf, &mut headers, &Limits::default()))
     }
 
     /// The server's `parse_uninit` and `parse` frame alike, including the
