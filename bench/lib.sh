@@ -397,3 +397,61 @@ cleanup_servers() {
     stop_server
 }
 trap cleanup_servers EXIT
+
+# ---- nginx ------------------------------------------------------------------
+
+NGINX_DIR=
+
+# start_nginx CONF OUT CPUS WORKERS [SED_EXPR...]: a fresh nginx from the
+# template bench/nginx/CONF (@DIR@ and @PORT@ filled in, `worker_processes 1;`
+# set to WORKERS, then each SED_EXPR applied), pinned to CPUS, its output in
+# OUT; returns once WORKERS workers run and the port accepts connections.
+# Sets NGINX_DIR, SERVER_PORT, SERVER_PID (the master) and NGINX_WORKERS
+# (the workers, whose CPU is the server's).
+start_nginx() {
+    local conf=$1 out=$2 cpus=$3 workers=$4
+    shift 4
+    local extra=() expr
+    for expr in "$@"; do
+        extra+=(-e "$expr")
+    done
+    NGINX_DIR=$(mktemp -d /tmp/tenk-bench-nginx.XXXXXX)
+    SERVER_PORT=$(free_port)
+    sed -e "s#@DIR@#$NGINX_DIR#g" -e "s#@PORT@#$SERVER_PORT#g" \
+        -e "s#^worker_processes 1;#worker_processes $workers;#" "${extra[@]}" \
+        "$BENCH/nginx/$conf" >"$NGINX_DIR/nginx.conf"
+    grep -q "^worker_processes $workers;" "$NGINX_DIR/nginx.conf" ||
+        die "bench/nginx/$conf has no \`worker_processes 1;\` line to change"
+    taskset -c "$cpus" nginx -p "$NGINX_DIR" -e "$NGINX_DIR/error.log" -c "$NGINX_DIR/nginx.conf" >"$out" 2>&1 &
+    SERVER_PID=$!
+    local i
+    NGINX_WORKERS=()
+    for i in $(seq 100); do
+        # shellcheck disable=SC2207 # one pid per word
+        NGINX_WORKERS=($(pgrep -P "$SERVER_PID" || true))
+        if ((${#NGINX_WORKERS[@]} == workers)) && (exec 3<>"/dev/tcp/127.0.0.1/$SERVER_PORT") 2>/dev/null; then
+            return 0
+        fi
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    die "nginx did not start $workers workers on $SERVER_PORT: $(cat "$out" "$NGINX_DIR/error.log" 2>/dev/null)"
+}
+
+# stop_nginx: graceful stop (SIGQUIT), SIGKILL after 10 s; removes its
+# directory. Does nothing if no nginx runs.
+stop_nginx() {
+    if [[ -n ${SERVER_PID:-} ]]; then
+        kill -QUIT "$SERVER_PID" 2>/dev/null || true
+        local i
+        for i in $(seq 100); do
+            kill -0 "$SERVER_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+        SERVER_PID=
+    fi
+    [[ -z $NGINX_DIR ]] || rm -rf "$NGINX_DIR"
+    NGINX_DIR=
+}

@@ -33,42 +33,6 @@ PATH=$PATH:/usr/sbin
 need nginx wrk
 build_tenk
 
-NGINX_DIR=
-start_nginx() {
-    NGINX_DIR=$(mktemp -d /tmp/tenk-bench-nginx.XXXXXX)
-    local port
-    port=$(free_port)
-    sed -e "s#@DIR@#$NGINX_DIR#g" -e "s#@PORT@#$port#g" "$BENCH/nginx/nginx.conf" >"$NGINX_DIR/nginx.conf"
-    taskset -c "$SERVER_CPU" nginx -p "$NGINX_DIR" -e "$NGINX_DIR/error.log" -c "$NGINX_DIR/nginx.conf" \
-        >"$NGINX_DIR/stdout" 2>&1 &
-    SERVER_PID=$!
-    SERVER_PORT=$port
-    local i
-    for i in $(seq 100); do
-        NGINX_WORKER=$(pgrep -P "$SERVER_PID" | head -1 || true)
-        if [[ -n $NGINX_WORKER ]] && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            return 0
-        fi
-        kill -0 "$SERVER_PID" 2>/dev/null || die "nginx exited: $(cat "$NGINX_DIR"/stdout "$NGINX_DIR"/error.log 2>/dev/null)"
-        sleep 0.05
-    done
-    die "nginx did not start listening on $port"
-}
-
-stop_nginx() {
-    [[ -n ${SERVER_PID:-} ]] || return 0
-    kill -QUIT "$SERVER_PID" 2>/dev/null || true # graceful shutdown
-    local i
-    for i in $(seq 100); do
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=
-    [[ -n $NGINX_DIR ]] && rm -rf "$NGINX_DIR"
-    NGINX_DIR=
-}
 trap 'sampler_stop; stop_nginx' EXIT
 
 # run_client TAG CMD...: runs CMD pinned to LOAD_CPU; its stdout goes to
@@ -123,7 +87,8 @@ url_of() { echo "http://127.0.0.1:$SERVER_PORT/"; }
 
 for c in $CONNS; do
     for ((r = 1; r <= ROUNDS; r++)); do
-        start_nginx
+        start_nginx nginx.conf "$RESULTS/logs/nginx-c$c-r$r.out" "$SERVER_CPU" 1
+        NGINX_WORKER=${NGINX_WORKERS[0]}
         for tool in $(rotate "$r" "${TOOLS[@]}"); do
             tag=lvw-$tool-c$c-r$r
             case $tool in

@@ -38,7 +38,6 @@ head -c 1024 /dev/urandom >"$DOCROOT/1k.bin"
 head -c $((1024 * 1024)) /dev/urandom >"$DOCROOT/1m.bin"
 chmod 644 "$DOCROOT"/*.bin
 
-NGINX_DIR=
 # start NAME LOG: a fresh server; sets SERVER_PID (the process to stop),
 # SERVER_PORT and CPU_PID (the process whose CPU is the server's).
 start() {
@@ -48,44 +47,20 @@ start() {
             CPU_PID=$SERVER_PID
             ;;
         nginx)
-            NGINX_DIR=$(mktemp -d /tmp/tenk-bench-nginx.XXXXXX)
-            SERVER_PORT=$(free_port)
-            sed -e "s#@DIR@#$NGINX_DIR#g" -e "s#@PORT@#$SERVER_PORT#g" -e "s#@ROOT@#$DOCROOT#g" \
-                "$BENCH/nginx/static.conf" >"$NGINX_DIR/nginx.conf"
-            taskset -c "$SERVER_CPU" nginx -p "$NGINX_DIR" -e "$NGINX_DIR/error.log" -c "$NGINX_DIR/nginx.conf" >"$2" 2>&1 &
-            SERVER_PID=$!
-            local i
-            CPU_PID=
-            for i in $(seq 100); do
-                CPU_PID=$(pgrep -P "$SERVER_PID" | head -1 || true)
-                if [[ -n $CPU_PID ]] && (exec 3<>"/dev/tcp/127.0.0.1/$SERVER_PORT") 2>/dev/null; then
-                    break
-                fi
-                sleep 0.05
-            done
-            [[ -n $CPU_PID ]] || die "nginx did not start: $(cat "$2" "$NGINX_DIR/error.log" 2>/dev/null)"
+            start_nginx static.conf "$2" "$SERVER_CPU" 1 "s#@ROOT@#$DOCROOT#g"
+            CPU_PID=${NGINX_WORKERS[0]}
             ;;
     esac
 }
 
 stop() {
     if [[ $1 == nginx ]]; then
-        kill -QUIT "$SERVER_PID" 2>/dev/null || true
-        local i
-        for i in $(seq 100); do
-            kill -0 "$SERVER_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-        SERVER_PID=
-        rm -rf "$NGINX_DIR"
-        NGINX_DIR=
+        stop_nginx
     else
         stop_server
     fi
 }
-trap 'sampler_stop; [[ -n ${SERVER_PID:-} ]] && kill -KILL "$SERVER_PID" 2>/dev/null; [[ -n $NGINX_DIR ]] && rm -rf "$NGINX_DIR"; rm -rf "$DOCROOT"; true' EXIT
+trap 'sampler_stop; [[ -n ${SERVER_PID:-} ]] && kill -KILL "$SERVER_PID" 2>/dev/null; stop_nginx; rm -rf "$DOCROOT"; true' EXIT
 
 # Both servers must answer the file whole before anything is measured.
 check() {

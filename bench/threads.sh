@@ -221,7 +221,6 @@ skew_spread() {
 
 # ---- servers -------------------------------------------------------------------
 
-NGINX_DIR=
 if [[ " $PARTS " == *" cpu "* ]]; then
     if ! command -v nginx >/dev/null && [[ ! -x /usr/sbin/nginx ]]; then
         log "installing nginx-light"
@@ -251,49 +250,20 @@ start() {
             CPU_PIDS=("$SERVER_PID")
             ;;
         nginx2)
-            NGINX_DIR=$(mktemp -d /tmp/tenk-bench-nginx.XXXXXX)
-            SERVER_PORT=$(free_port)
-            sed -e "s#@DIR@#$NGINX_DIR#g" -e "s#@PORT@#$SERVER_PORT#g" \
-                -e "s#^worker_processes 1;#worker_processes $THREADS;#" \
-                "$BENCH/nginx/nginx.conf" >"$NGINX_DIR/nginx.conf"
-            grep -q "^worker_processes $THREADS;" "$NGINX_DIR/nginx.conf" ||
-                die "bench/nginx/nginx.conf has no \`worker_processes 1;\` line to change"
-            taskset -c "$SERVER_CPUS" nginx -p "$NGINX_DIR" -e "$NGINX_DIR/error.log" -c "$NGINX_DIR/nginx.conf" >"$2" 2>&1 &
-            SERVER_PID=$!
-            local i
-            CPU_PIDS=()
-            for i in $(seq 100); do
-                # shellcheck disable=SC2207
-                CPU_PIDS=($(pgrep -P "$SERVER_PID" || true))
-                if ((${#CPU_PIDS[@]} == THREADS)) && (exec 3<>"/dev/tcp/127.0.0.1/$SERVER_PORT") 2>/dev/null; then
-                    break
-                fi
-                sleep 0.05
-            done
-            ((${#CPU_PIDS[@]} == THREADS)) ||
-                die "nginx did not start $THREADS workers: $(cat "$2" "$NGINX_DIR/error.log" 2>/dev/null)"
+            start_nginx nginx.conf "$2" "$SERVER_CPUS" "$THREADS"
+            CPU_PIDS=("${NGINX_WORKERS[@]}")
             ;;
     esac
 }
 
 stop() {
     if [[ $1 == nginx2 ]]; then
-        kill -QUIT "$SERVER_PID" 2>/dev/null || true
-        local i
-        for i in $(seq 100); do
-            kill -0 "$SERVER_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-        SERVER_PID=
-        rm -rf "$NGINX_DIR"
-        NGINX_DIR=
+        stop_nginx
     else
         stop_server
     fi
 }
-trap 'sampler_stop; [[ -n ${SERVER_PID:-} ]] && kill -KILL "$SERVER_PID" 2>/dev/null; [[ -n $NGINX_DIR ]] && rm -rf "$NGINX_DIR"; true' EXIT
+trap 'sampler_stop; [[ -n ${SERVER_PID:-} ]] && kill -KILL "$SERVER_PID" 2>/dev/null; stop_nginx; true' EXIT
 
 strategy_args() {
     case $1 in
