@@ -15,13 +15,14 @@
 #[macro_use]
 mod util;
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::io::{BufReader, Write};
+use std::net::{Shutdown, SocketAddr};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use util::http_client::{get, read_response, read_to_eof, Client, Response};
 use util::{connect, Server, PROMPTLY};
 
 every_trigger!([edge, level, oneshot] => [
@@ -78,159 +79,6 @@ fn pattern(seed: u64, len: usize) -> Vec<u8> {
             ALPHABET[(state % ALPHABET.len() as u64) as usize]
         })
         .collect()
-}
-
-/// One parsed response.
-#[derive(Debug)]
-struct Response {
-    status: u16,
-    /// The status line and headers as received, for failure messages.
-    head: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Response {
-    /// The first header named `name` (case-insensitive).
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    /// Asserts the status and body; returns `self` for further checks.
-    fn expect(&self, status: u16, body: &[u8]) -> &Response {
-        assert_eq!(self.status, status, "status of {}", self.head);
-        assert!(
-            self.body == body,
-            "body of {}: got {:?}, want {:?}",
-            self.head,
-            String::from_utf8_lossy(&self.body[..self.body.len().min(200)]),
-            String::from_utf8_lossy(&body[..body.len().min(200)]),
-        );
-        self
-    }
-}
-
-/// Reads one response from `reader`. `head_request`: it answers a HEAD, so
-/// no body follows whatever Content-Length says. Every response of the
-/// server carries a Content-Length; one without fails the test.
-fn read_response(reader: &mut impl BufRead, head_request: bool) -> Response {
-    let mut head = String::new();
-    loop {
-        let mut line = String::new();
-        match reader.read_line(&mut line) {
-            Ok(0) => panic!("EOF inside a response head; got {head:?}"),
-            Ok(_) => {}
-            Err(e) => panic!("reading a response head failed ({e}); got {head:?}"),
-        }
-        head.push_str(&line);
-        if line == "\r\n" {
-            break;
-        }
-        assert!(line.ends_with("\r\n"), "line without CRLF: {line:?}");
-    }
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let status = status_line
-        .strip_prefix("HTTP/1.1 ")
-        .and_then(|rest| rest.get(..3))
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
-    let headers: Vec<(String, String)> = lines
-        .take_while(|l| !l.is_empty())
-        .map(|l| {
-            let (name, value) = l.split_once(':').expect("header has a colon");
-            (name.to_string(), value.trim().to_string())
-        })
-        .collect();
-    let mut response = Response {
-        status,
-        head,
-        headers,
-        body: Vec::new(),
-    };
-    let length: usize = response
-        .header("content-length")
-        .unwrap_or_else(|| panic!("no Content-Length in {}", response.head))
-        .parse()
-        .expect("numeric Content-Length");
-    if !head_request && status >= 200 {
-        response.body = vec![0; length];
-        if let Err(e) = reader.read_exact(&mut response.body) {
-            panic!("body of {}: {e}", response.head);
-        }
-    }
-    response
-}
-
-/// Reads until EOF. A reset (or any error) fails the test: the server's
-/// answer must be followed by a clean close, read returning data then 0.
-fn read_to_eof(what: &str, reader: &mut impl Read) -> Vec<u8> {
-    let mut all = Vec::new();
-    if let Err(e) = reader.read_to_end(&mut all) {
-        let kind = if e.kind() == ErrorKind::ConnectionReset {
-            "connection reset"
-        } else {
-            "error"
-        };
-        panic!(
-            "{what}: {kind} instead of EOF after {} bytes ({e}): {:?}",
-            all.len(),
-            String::from_utf8_lossy(&all[..all.len().min(300)])
-        );
-    }
-    all
-}
-
-/// A raw client connection with its own read buffer.
-struct Client {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
-
-impl Client {
-    fn connect(addr: SocketAddr) -> Client {
-        let writer = connect(addr);
-        Client {
-            reader: BufReader::new(writer.try_clone().expect("clone socket")),
-            writer,
-        }
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        self.writer.write_all(bytes).expect("send request");
-    }
-
-    fn response(&mut self, head_request: bool) -> Response {
-        read_response(&mut self.reader, head_request)
-    }
-
-    /// Sends `request` and reads its response.
-    fn exchange(&mut self, request: &[u8]) -> Response {
-        self.send(request);
-        self.response(request.starts_with(b"HEAD "))
-    }
-
-    /// Asserts the server sends nothing more and closes cleanly.
-    fn expect_eof(&mut self, what: &str) {
-        let rest = read_to_eof(what, &mut self.reader);
-        assert!(
-            rest.is_empty(),
-            "{what}: {} unexpected bytes before EOF: {:?}",
-            rest.len(),
-            String::from_utf8_lossy(&rest[..rest.len().min(300)])
-        );
-    }
-}
-
-fn get(path: &str) -> Vec<u8> {
-    format!("GET {path} HTTP/1.1\r\nHost: tenk\r\n\r\n").into_bytes()
 }
 
 fn post(path: &str, body: &[u8]) -> Vec<u8> {

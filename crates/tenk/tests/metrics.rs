@@ -3,11 +3,12 @@
 
 mod util;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use prometheus_parse::{Scrape, Value};
+use util::http_client::Client;
 use util::{Server, PROMPTLY};
 
 /// Sends one request on a fresh connection and reads the whole answer.
@@ -27,51 +28,24 @@ fn get(server: &Server, path: &str) -> String {
     )
 }
 
-/// A keep-alive connection that scrapes `/metrics` again and again.
-struct Scraper {
-    reader: BufReader<TcpStream>,
-}
-
-impl Scraper {
-    fn connect(server: &Server) -> Scraper {
-        let stream = TcpStream::connect(server.addr).expect("connect");
-        stream.set_read_timeout(Some(PROMPTLY)).unwrap();
-        Scraper {
-            reader: BufReader::new(stream),
-        }
-    }
-
-    /// One scrape: the response checked and its body parsed.
-    fn scrape(&mut self) -> Scrape {
-        self.reader
-            .get_mut()
-            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-            .unwrap();
-        let mut head = String::new();
-        loop {
-            let mut line = String::new();
-            self.reader.read_line(&mut line).expect("a head line");
-            if line == "\r\n" {
-                break;
-            }
-            head.push_str(&line);
-        }
-        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-        assert!(
-            head.contains("Content-Type: text/plain; version=0.0.4"),
-            "{head}"
-        );
-        let length: usize = head
-            .lines()
-            .find_map(|l| l.strip_prefix("Content-Length: "))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no Content-Length in {head}"));
-        let mut body = vec![0; length];
-        self.reader.read_exact(&mut body).expect("the body");
-        let body = String::from_utf8(body).expect("UTF-8 body");
-        let lines = body.lines().map(|l| Ok(l.to_string()));
-        Scrape::parse(lines).expect("valid Prometheus text format")
-    }
+/// Scrapes `/metrics` on a keep-alive connection: the response checked
+/// and its body parsed.
+fn scrape(client: &mut Client) -> Scrape {
+    let response = client.get("/metrics");
+    assert_eq!(response.status, 200, "{}", response.head);
+    assert!(
+        response
+            .header("Content-Type")
+            .is_some_and(|t| t.starts_with("text/plain; version=0.0.4")),
+        "{}",
+        response.head
+    );
+    let lines = response
+        .text()
+        .lines()
+        .map(|l| Ok(l.to_string()))
+        .collect::<Vec<_>>();
+    Scrape::parse(lines.into_iter()).expect("valid Prometheus text format")
 }
 
 fn value(scrape: &Scrape, name: &str, label: Option<(&str, &str)>) -> f64 {
@@ -99,11 +73,11 @@ fn metrics_parse_and_count_what_was_served() {
     // every connection: at once on one thread; with `--threads` (the suite
     // matrix) another worker's figures may be up to a second old, so a
     // few scrapes may be needed. Each earlier scrape is itself a 2xx.
-    let mut scraper = Scraper::connect(&server);
+    let mut client = Client::connect(server.addr);
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut earlier_scrapes = 0.0;
     let scrape = loop {
-        let scrape = scraper.scrape();
+        let scrape = scrape(&mut client);
         if value(&scrape, "tenk_connections_accepted_total", None) == 6.0
             || Instant::now() > deadline
         {

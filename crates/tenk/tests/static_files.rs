@@ -14,14 +14,15 @@
 mod util;
 
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{ErrorKind, Read};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use util::{connect, Server, PROMPTLY};
+use util::http_client::{get, read_head, read_response, Client};
+use util::{Server, PROMPTLY};
 
 every_trigger!([edge, level, oneshot] => [
     large_file_to_a_slow_reader_keeps_memory_flat,
@@ -89,140 +90,6 @@ fn serve(root: &Path, trigger: &str) -> Server {
         server.banner
     );
     server
-}
-
-#[derive(Debug)]
-struct Response {
-    status: u16,
-    head: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Response {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn content_length(&self) -> u64 {
-        self.header("content-length")
-            .unwrap_or_else(|| panic!("no Content-Length in {}", self.head))
-            .parse()
-            .expect("numeric Content-Length")
-    }
-
-    /// Asserts the status and body; returns `self` for further checks.
-    fn expect(&self, status: u16, body: &[u8]) -> &Response {
-        assert_eq!(self.status, status, "status of {}", self.head);
-        assert!(
-            self.body == body,
-            "body of {}: got {:?}, want {:?}",
-            self.head,
-            String::from_utf8_lossy(&self.body[..self.body.len().min(200)]),
-            String::from_utf8_lossy(&body[..body.len().min(200)]),
-        );
-        self
-    }
-}
-
-/// Reads a response head (status line and headers).
-fn read_head(reader: &mut impl BufRead) -> Response {
-    let mut head = String::new();
-    loop {
-        let mut line = String::new();
-        match reader.read_line(&mut line) {
-            Ok(0) => panic!("EOF inside a response head; got {head:?}"),
-            Ok(_) => {}
-            Err(e) => panic!("reading a response head failed ({e}); got {head:?}"),
-        }
-        head.push_str(&line);
-        if line == "\r\n" {
-            break;
-        }
-    }
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let status = status_line
-        .strip_prefix("HTTP/1.1 ")
-        .and_then(|rest| rest.get(..3))
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
-    let headers = lines
-        .take_while(|l| !l.is_empty())
-        .map(|l| {
-            let (name, value) = l.split_once(':').expect("header has a colon");
-            (name.to_string(), value.trim().to_string())
-        })
-        .collect();
-    Response {
-        status,
-        head,
-        headers,
-        body: Vec::new(),
-    }
-}
-
-/// Reads one whole response; no body for HEAD and 304.
-fn read_response(reader: &mut impl BufRead, head_request: bool) -> Response {
-    let mut response = read_head(reader);
-    if response.status == 304 {
-        assert_eq!(
-            response.header("content-length"),
-            None,
-            "304 carries no length: {}",
-            response.head
-        );
-        return response;
-    }
-    let length = response.content_length() as usize;
-    if !head_request {
-        response.body = vec![0; length];
-        if let Err(e) = reader.read_exact(&mut response.body) {
-            panic!("body of {}: {e}", response.head);
-        }
-    }
-    response
-}
-
-/// A keep-alive client connection.
-struct Client {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
-
-impl Client {
-    fn connect(addr: SocketAddr) -> Client {
-        let writer = connect(addr);
-        Client {
-            reader: BufReader::new(writer.try_clone().expect("clone socket")),
-            writer,
-        }
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        self.writer.write_all(bytes).expect("send request");
-    }
-
-    fn exchange(&mut self, request: &[u8]) -> Response {
-        self.send(request);
-        read_response(&mut self.reader, request.starts_with(b"HEAD "))
-    }
-
-    fn get(&mut self, path: &str) -> Response {
-        self.exchange(&get(path))
-    }
-
-    /// GET with extra header lines (each ending in CRLF).
-    fn get_with(&mut self, path: &str, headers: &str) -> Response {
-        self.exchange(format!("GET {path} HTTP/1.1\r\nHost: tenk\r\n{headers}\r\n").as_bytes())
-    }
-}
-
-fn get(path: &str) -> Vec<u8> {
-    format!("GET {path} HTTP/1.1\r\nHost: tenk\r\n\r\n").into_bytes()
 }
 
 /// Deterministic bytes, different per seed, covering every byte value.

@@ -27,6 +27,8 @@ macro_rules! every_trigger {
     };
 }
 
+pub mod http_client;
+
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
