@@ -7,6 +7,7 @@
 //! curl -s localhost:7100/todos/1
 //! curl -s -X DELETE localhost:7100/todos/1
 //! curl -s localhost:7100/stats        # per-route figures from middleware
+//! curl -s localhost:7100/whoami -A $'caf\xe9'   # a header value with obs-text
 //! ```
 //!
 //! Routes share state through `Rc<RefCell<..>>`: the reactor is one
@@ -84,6 +85,13 @@ fn router() -> Router {
             Some(_) => Response::new(204, "application/json", &b""[..]),
             None => error(404, "no such to-do"),
         }
+    });
+
+    // Header values are bytes, which may not be UTF-8 (obs-text from an
+    // old client): shown lossily, never refused.
+    router.route(Method::Get, "/whoami", |request, _| {
+        let agent = request.header_lossy("user-agent").unwrap_or_default();
+        json_response(200, &json!({ "user_agent": agent }))
     });
 
     let report = stats.clone();

@@ -5,7 +5,10 @@
 //! in one write), Content-Length and chunked request bodies,
 //! `Expect: 100-continue`, HEAD, a `Date` header refreshed at most once a
 //! second and only while requests come, and hostile input answered with
-//! the right status followed by a lingering close.
+//! the right status followed by a lingering close. Header values are
+//! opaque bytes (obs-text, bytes 0x80 to 0xFF, is served, UTF-8 or not);
+//! the headers that frame a request and Host are strict ASCII (see
+//! [`parse`](parse#header-values)).
 //!
 //! For applications: a [`router::Router`] by method and path with
 //! parameters (`/users/:id`) and a wildcard tail (`/files/*path`), 404 and

@@ -73,8 +73,7 @@ pub struct RequestId {
 impl Middleware for RequestId {
     fn call(&mut self, request: &Request<'_, '_>, next: Next<'_>) -> (Response, Matched) {
         let id = match request
-            .header("x-request-id")
-            .and_then(|v| std::str::from_utf8(v).ok())
+            .header_str("x-request-id")
             .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         {
             Some(theirs) => theirs.to_string(),

@@ -7,6 +7,32 @@
 //! over from the first byte: a head is at most 8 KiB and a body at most
 //! `max_body`, so re-parsing is bounded, and no per-connection parser state
 //! can go stale.
+//!
+//! # Header values
+//!
+//! A header value is opaque bytes: visible ASCII, spaces and tabs, and
+//! obs-text (bytes 0x80 to 0xFF, RFC 9110 section 5.5), which need not be
+//! UTF-8 (Latin-1 from old clients, say); httparse refuses control bytes.
+//! Such a request is served, whatever the header's name:
+//! [`Request::header`] gives the bytes, [`Request::header_str`] the text
+//! when it is UTF-8, [`Request::header_lossy`] text for display.
+//!
+//! The headers that decide framing, persistence and the target's host are
+//! read strictly, since a value two parsers read differently is how
+//! requests are smuggled; a value outside their ASCII grammar is a 400:
+//! - `Content-Length`: digits only (no sign, no list, no obs-text);
+//!   differing values, or one beside `Transfer-Encoding`, are a 400.
+//! - `Transfer-Encoding`: a token; only `chunked`, once, is implemented,
+//!   any other coding is a 501.
+//! - `Connection` and `Expect`: tokens (`close`, `keep-alive`;
+//!   `100-continue`, any other expectation being a 417).
+//! - `Host`: ASCII only. It is a URI host (RFC 3986 section 3.2.2, RFC
+//!   9110 section 7.2), so an internationalized name travels as punycode
+//!   (`xn--caf-dma.example`), never as UTF-8 or Latin-1; an HTTP/1.1
+//!   request needs exactly one.
+//!
+//! The server answers every refusal with its status and
+//! `Connection: close`, then closes after a lingering read.
 
 use std::borrow::Cow;
 use std::mem::MaybeUninit;
@@ -91,12 +117,45 @@ pub struct Request<'b, 'h> {
 }
 
 impl Request<'_, '_> {
-    /// The first header named `name` (case-insensitive).
+    /// The value of the first header named `name` (case-insensitive), as
+    /// sent: opaque bytes, which may hold obs-text (see the module docs).
+    /// Host, Content-Length, Transfer-Encoding, Connection and Expect
+    /// values are always ASCII.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         self.headers
             .iter()
             .find(|h| h.name.eq_ignore_ascii_case(name))
             .map(|h| h.value)
+    }
+
+    /// [`Request::header`] as text, exactly: `None` when the header is
+    /// absent or its value is not UTF-8 (obs-text in a legacy charset).
+    /// For a value that must be understood, such as a media type.
+    ///
+    /// # Examples
+    /// ```
+    /// use http::parse::{parse, Limits, Parsed, MAX_HEADERS};
+    ///
+    /// let buf = b"GET / HTTP/1.1\r\nHost: x\r\nX-Name: caf\xc3\xa9\r\nX-Legacy: caf\xe9\r\n\r\n";
+    /// let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    /// let Ok(Parsed::Complete(request, _)) = parse(buf, &mut headers, &Limits::default()) else {
+    ///     panic!("not framed");
+    /// };
+    /// assert_eq!(request.header_str("x-name"), Some("café"));
+    /// assert_eq!(request.header_str("x-legacy"), None);
+    /// assert_eq!(request.header_lossy("x-legacy").as_deref(), Some("caf\u{FFFD}"));
+    /// assert_eq!(request.header("x-legacy"), Some(&b"caf\xe9"[..]));
+    /// ```
+    pub fn header_str(&self, name: &str) -> Option<&str> {
+        self.header(name)
+            .and_then(|value| std::str::from_utf8(value).ok())
+    }
+
+    /// [`Request::header`] as text for display (logs, error pages): bytes
+    /// that are not UTF-8 become U+FFFD; borrowed when nothing needs
+    /// replacing.
+    pub fn header_lossy(&self, name: &str) -> Option<Cow<'_, str>> {
+        self.header(name).map(String::from_utf8_lossy)
     }
 
     /// The target's path, without the query. An absolute-form target
@@ -164,10 +223,11 @@ fn refuse(status: u16, why: &'static str) -> Refusal {
 /// # Errors
 /// The status a malformed or hostile request is answered with: 400
 /// (malformed, smuggling attempts: Content-Length with Transfer-Encoding,
-/// differing Content-Lengths; no Host in HTTP/1.1), 413 (body over
-/// `max_body`), 414 (target over `max_uri`), 417 (unknown expectation),
-/// 431 (head over `max_head` or too many headers), 501 (unknown method or
-/// transfer coding), 505 (not HTTP/1.x).
+/// differing Content-Lengths; no Host in HTTP/1.1; a framing header or
+/// Host that is not ASCII, see [header values](self#header-values)), 413
+/// (body over `max_body`), 414 (target over `max_uri`), 417 (unknown
+/// expectation), 431 (head over `max_head` or too many headers), 501
+/// (unknown method or transfer coding), 505 (not HTTP/1.x).
 pub fn parse<'b, 'h>(
     buf: &'b [u8],
     headers: &'h mut [httparse::Header<'b>; MAX_HEADERS],
@@ -348,61 +408,63 @@ impl Framing {
         let mut hosts = 0;
         for header in headers {
             let name = FramingHeader::of(header.name);
-            // Every value must be text, but only the framing headers'
-            // values are read: Host, on every request, and the headers
-            // framing ignores are checked without decoding (ASCII first).
-            let (FramingHeader::Host | FramingHeader::Other) = name else {
-                let value = std::str::from_utf8(header.value)
-                    .map_err(|_| refuse(400, "header value is not text"))?
-                    .trim();
-                match name {
-                    FramingHeader::ContentLength => {
-                        // Digits only: "+5", " 5 5" or "0x5" are smuggling material.
-                        if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-                            return Err(refuse(400, "invalid Content-Length"));
-                        }
-                        let n: u64 = value
-                            .parse()
-                            .map_err(|_| refuse(400, "invalid Content-Length"))?;
-                        if length.is_some_and(|m| m != n) {
-                            return Err(refuse(400, "differing Content-Lengths"));
-                        }
-                        length = Some(n);
-                    }
-                    FramingHeader::TransferEncoding => {
-                        transfer_encoding = true;
-                        if value.eq_ignore_ascii_case("chunked") && !chunked {
-                            chunked = true;
-                        } else {
-                            return Err(refuse(501, "unsupported Transfer-Encoding"));
-                        }
-                    }
-                    FramingHeader::Connection => {
-                        for token in value.split(',') {
-                            let token = token.trim();
-                            if token.eq_ignore_ascii_case("close") {
-                                close = true;
-                            } else if token.eq_ignore_ascii_case("keep-alive") {
-                                keep_alive_token = true;
-                            }
-                        }
-                    }
-                    FramingHeader::Expect => {
-                        if value.eq_ignore_ascii_case("100-continue") {
-                            expect_continue = true;
-                        } else {
-                            return Err(refuse(417, "unsupported expectation"));
-                        }
-                    }
-                    FramingHeader::Host | FramingHeader::Other => {}
-                }
+            if name == FramingHeader::Other {
+                // Opaque bytes (obs-text included): framing never reads
+                // them, and httparse has already refused control bytes.
                 continue;
-            };
-            if !header.value.is_ascii() && std::str::from_utf8(header.value).is_err() {
-                return Err(refuse(400, "header value is not text"));
             }
-            if name == FramingHeader::Host {
-                hosts += 1;
+            // Every header read here is ASCII by its grammar (digits,
+            // tokens, a URI host); anything else is malformed, refused
+            // before a byte of it is interpreted.
+            if !header.value.is_ascii() {
+                return Err(match name {
+                    FramingHeader::Host => refuse(400, "Host is not ASCII"),
+                    _ => refuse(400, "framing header value is not ASCII"),
+                });
+            }
+            let value = trim_ows(header.value);
+            match name {
+                FramingHeader::ContentLength => {
+                    // Digits only: "+5", " 5 5" or "0x5" are smuggling material.
+                    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+                        return Err(refuse(400, "invalid Content-Length"));
+                    }
+                    let n = value.iter().try_fold(0u64, |n, &digit| {
+                        n.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
+                    });
+                    let n = n.ok_or(refuse(400, "invalid Content-Length"))?;
+                    if length.is_some_and(|m| m != n) {
+                        return Err(refuse(400, "differing Content-Lengths"));
+                    }
+                    length = Some(n);
+                }
+                FramingHeader::TransferEncoding => {
+                    transfer_encoding = true;
+                    if value.eq_ignore_ascii_case(b"chunked") && !chunked {
+                        chunked = true;
+                    } else {
+                        return Err(refuse(501, "unsupported Transfer-Encoding"));
+                    }
+                }
+                FramingHeader::Connection => {
+                    for token in value.split(|&b| b == b',') {
+                        let token = trim_ows(token);
+                        if token.eq_ignore_ascii_case(b"close") {
+                            close = true;
+                        } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                            keep_alive_token = true;
+                        }
+                    }
+                }
+                FramingHeader::Expect => {
+                    if value.eq_ignore_ascii_case(b"100-continue") {
+                        expect_continue = true;
+                    } else {
+                        return Err(refuse(417, "unsupported expectation"));
+                    }
+                }
+                FramingHeader::Host => hosts += 1,
+                FramingHeader::Other => {}
             }
         }
         if transfer_encoding && length.is_some() {
@@ -435,6 +497,17 @@ impl Framing {
             expect_continue: expect_continue && version == 1,
         })
     }
+}
+
+/// `value` without the optional whitespace (SP, HTAB) around it.
+fn trim_ows(value: &[u8]) -> &[u8] {
+    let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = value.iter().position(|b| !is_ows(b)).unwrap_or(value.len());
+    let end = value
+        .iter()
+        .rposition(|b| !is_ows(b))
+        .map_or(start, |at| at + 1);
+    &value[start..end]
 }
 
 /// Decodes a chunked body at the start of `buf`: the body and the bytes it
@@ -583,6 +656,17 @@ mod tests {
             (big_head.as_bytes(), 431),
             (&big_head.as_bytes()[..8500], 431),
             (many.as_bytes(), 431),
+            // Host is a URI host: ASCII only, IDNs as punycode.
+            (b"GET / HTTP/1.1\r\nHost: caf\xc3\xa9.example\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: caf\xe9.example\r\n\r\n", 400),
+            (b"GET / HTTP/1.0\r\nHost: \xff\r\n\r\n", 400),
+            // Framing headers stay strict: obs-text is no digit or token.
+            (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\x85\r\n\r\nhello", 400),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: \xa05\r\n\r\nhello", 400),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\xa0\r\n\r\n0\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunk\xc3\xa9d\r\n\r\n0\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\x85\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\xff\r\n\r\n", 400),
         ];
         for (buf, status) in cases {
             assert_eq!(
@@ -604,6 +688,91 @@ mod tests {
         ] {
             assert_eq!(outcome(buf), Ok(None), "{:?}", String::from_utf8_lossy(buf));
         }
+    }
+
+    /// Regression (issue 14, part 3): a header value with obs-text (bytes
+    /// 0x80-0xFF that are not UTF-8, RFC 9110 section 5.5) made the whole
+    /// request a 400, whatever the header's name. Values of headers that
+    /// do not frame the request are opaque bytes, kept as sent; names may
+    /// hold `-`, `_`, `.` and digits; the body beside them is framed by
+    /// Content-Length or chunked coding as ever.
+    #[test]
+    fn regression_obs_text_in_header_values_is_accepted() {
+        const ISSUE: &[u8] =
+            b"My-Custom-Header-0987654321: \t\t\tCustom-Value;\x60\x85\x93\xA0\r\n";
+        let head = |line: &[u8], rest: &[u8]| [line, b"Host: x\r\n", ISSUE, rest].concat();
+        // Request, body, keep-alive, bytes used (all of it).
+        let cases: Vec<(Vec<u8>, &[u8], bool)> = vec![
+            (head(b"GET / HTTP/1.1\r\n", b"\r\n"), b"", true),
+            (
+                head(
+                    b"GET / HTTP/1.1\r\n",
+                    b"x_trace.id-7: \xff\r\n0.9_a-b: \x80 \xfe\r\nX-Utf8: caf\xc3\xa9\r\n\r\n",
+                ),
+                b"",
+                true,
+            ),
+            (
+                head(b"POST /e HTTP/1.1\r\n", b"Content-Length: 5\r\n\r\nhello"),
+                b"hello",
+                true,
+            ),
+            (
+                head(
+                    b"POST /e HTTP/1.1\r\n",
+                    b"Transfer-Encoding: chunked\r\nX-After: \xe9t\xe9\r\n\r\n5\r\nhello\r\n6;ext=\"v\"\r\n world\r\n0\r\nX-T: \x85\r\n\r\n",
+                ),
+                b"hello world",
+                true,
+            ),
+            (
+                head(b"GET / HTTP/1.0\r\n", b"Connection: keep-alive\r\n\r\n"),
+                b"",
+                true,
+            ),
+            (head(b"GET / HTTP/1.1\r\n", b"Connection: close\r\n\r\n"), b"", false),
+        ];
+        for (buf, body, keep_alive) in &cases {
+            let what = String::from_utf8_lossy(buf);
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let Ok(Parsed::Complete(request, used)) = parse(buf, &mut headers, &Limits::default())
+            else {
+                panic!("not framed: {what:?}");
+            };
+            assert_eq!(
+                (&request.body[..], request.keep_alive),
+                (*body, *keep_alive),
+                "{what:?}"
+            );
+            assert_eq!(used, buf.len(), "{what:?}");
+            // httparse drops the tabs before a value, nothing else.
+            let value = b"Custom-Value;\x60\x85\x93\xA0";
+            assert_eq!(
+                request.header("my-custom-header-0987654321"),
+                Some(&value[..])
+            );
+            assert_eq!(request.header_str("My-Custom-Header-0987654321"), None);
+            assert_eq!(
+                request
+                    .header_lossy("My-Custom-Header-0987654321")
+                    .as_deref(),
+                Some("Custom-Value;`\u{FFFD}\u{FFFD}\u{FFFD}")
+            );
+            assert_eq!(outcome_uninit(buf), outcome(buf), "{what:?}");
+        }
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let Ok(Parsed::Complete(request, _)) = parse(&cases[1].0, &mut headers, &Limits::default())
+        else {
+            panic!("not framed");
+        };
+        assert_eq!(request.header("X_TRACE.ID-7"), Some(&b"\xff"[..]));
+        assert_eq!(request.header("0.9_a-b"), Some(&b"\x80 \xfe"[..]));
+        assert_eq!(request.header_str("x-utf8"), Some("caf\u{e9}"));
+        assert!(matches!(
+            request.header_lossy("x-utf8"),
+            Some(Cow::Borrowed("caf\u{e9}"))
+        ));
+        assert_eq!(request.header_str("missing"), None);
     }
 
     /// Regression: an HTTP/1.0 request with `Expect: 100-continue` was
@@ -655,9 +824,8 @@ mod tests {
 
     /// The server's `parse_uninit` and `parse` frame alike, including the
     /// corners of their shortcuts: the 414 check on a complete head (empty
-    /// lines before the request line), header values checked without
-    /// decoding (non-ASCII text is accepted, bytes that are not UTF-8 are
-    /// not, in any header).
+    /// lines before the request line), header values (opaque bytes, ASCII
+    /// only in Host and the framing headers).
     #[test]
     fn parse_uninit_frames_as_parse_does() {
         let long = "a".repeat(5000);
@@ -695,8 +863,10 @@ mod tests {
         }
         let status = |buf: &[u8]| outcome_uninit(buf).map(|_| ());
         assert_eq!(status(&corpus[1]), Ok(()), "UTF-8 text is accepted");
-        assert_eq!(status(&corpus[3]), Err(400), "not UTF-8: 400");
-        assert_eq!(status(&corpus[4]), Err(400), "not UTF-8 in Host: 400");
+        assert_eq!(status(&corpus[2]), Err(400), "UTF-8 in Host: 400");
+        assert_eq!(status(&corpus[3]), Ok(()), "obs-text is accepted");
+        assert_eq!(status(&corpus[4]), Err(400), "obs-text in Host: 400");
+        assert_eq!(status(&corpus[5]), Err(400), "obs-text in Connection: 400");
         assert_eq!(status(&corpus[17]), Err(414));
     }
 

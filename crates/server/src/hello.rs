@@ -203,9 +203,10 @@ impl App for Hello {
             "/health" if get => reply.send_cached(&mut self.health),
             "/" | "/health" => reply.send(&not_allowed("GET, HEAD")),
             "/echo" if method == Method::Post => {
+                // A media type is ASCII: a Content-Type that is not UTF-8
+                // text is not one worth echoing.
                 let content_type = request
-                    .header("content-type")
-                    .and_then(|v| std::str::from_utf8(v).ok())
+                    .header_str("content-type")
                     .unwrap_or("application/octet-stream")
                     .to_string();
                 reply.send(&Response::new(200, content_type, request.body.to_vec()));

@@ -38,6 +38,7 @@ every_trigger!([edge, level, oneshot] => [
     refusal_followed_by_more_data_is_read_not_reset,
     regression_413_before_the_body_arrives_is_not_reset,
     slowloris_is_cut_while_others_are_served,
+    regression_obs_text_in_header_values_is_served,
 ]);
 
 /// The `--max-body` of the servers here: small, so 413 is cheap to reach.
@@ -710,6 +711,9 @@ fn hostile_requests_get_their_status_without_reset(trigger: &str) {
         ("two Hosts", format!("GET / HTTP/1.1\r\n{host}Host: other\r\n\r\n").into_bytes(), 400),
         ("unknown expectation", format!("GET / HTTP/1.1\r\n{host}Expect: tea\r\n\r\n").into_bytes(), 417),
         ("HTTP/2.0 request line", format!("GET / HTTP/2.0\r\n{host}\r\n").into_bytes(), 505),
+        ("obs-text in Content-Length", [format!("POST /echo HTTP/1.1\r\n{host}").as_bytes(), b"Content-Length: 5\x85\r\n\r\nhello"].concat(), 400),
+        ("obs-text in Transfer-Encoding", [format!("POST /echo HTTP/1.1\r\n{host}").as_bytes(), b"Transfer-Encoding: chunked\xa0\r\n\r\n0\r\n\r\n"].concat(), 400),
+        ("obs-text in Host", b"GET / HTTP/1.1\r\nHost: tenk\xff\r\n\r\n".to_vec(), 400),
     ];
     for (name, request, status) in cases {
         let what = format!("{trigger}: {name}");
@@ -725,6 +729,65 @@ fn hostile_requests_get_their_status_without_reset(trigger: &str) {
     Client::connect(server.addr)
         .exchange(&get("/"))
         .expect(200, HELLO);
+}
+
+/// The header line of issue 14: obs-text (bytes 0x80-0xFF, not UTF-8)
+/// after tabs, in a header whose name has `-` and digits.
+const OBS_TEXT_HEADER: &[u8] =
+    b"My-Custom-Header-0987654321: \t\t\tCustom-Value;\x60\x85\x93\xA0\r\n";
+
+/// Regression (issue 14, part 3): a request with obs-text in a header
+/// value (RFC 9110 section 5.5 allows it; nginx accepts it) was answered
+/// 400, whatever the header's name, because the server required every
+/// header value to be UTF-8. Raw bytes over one keep-alive connection:
+/// GET with the issue's header, names with `_` and `.`, an upload framed
+/// by Content-Length and one chunked beside obs-text, all 200 with their
+/// bodies intact; then a Host that is not ASCII, refused with 400 and a
+/// close (Host is a URI host: IDNs travel as punycode).
+fn regression_obs_text_in_header_values_is_served(trigger: &str) {
+    let server = serve(trigger, &[]);
+    let mut client = Client::connect(server.addr);
+    let with = |line: &str, rest: &[u8]| -> Vec<u8> {
+        [line.as_bytes(), b"Host: tenk\r\n", OBS_TEXT_HEADER, rest].concat()
+    };
+    client
+        .exchange(&with("GET / HTTP/1.1\r\n", b"\r\n"))
+        .expect(200, HELLO);
+    client
+        .exchange(&with(
+            "GET /health HTTP/1.1\r\n",
+            b"x_trace.id-7: \xff\xfe caf\xc3\xa9 \xe9t\xe9\r\nUser-Agent: Mozilla \x80\r\n\r\n",
+        ))
+        .expect(200, HEALTH);
+    let body = pattern(14, 3000);
+    let length = format!("Content-Length: {}\r\n\r\n", body.len());
+    client
+        .exchange(&with(
+            "POST /echo HTTP/1.1\r\n",
+            &[length.as_bytes(), &body].concat(),
+        ))
+        .expect(200, &body);
+    let chunked_request = chunked("/echo", &body, &[700, 1]);
+    let head_end = chunked_request
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .unwrap()
+        + 2;
+    let obs_chunked = [
+        &chunked_request[..head_end],
+        OBS_TEXT_HEADER,
+        &chunked_request[head_end..],
+    ]
+    .concat();
+    client.exchange(&obs_chunked).expect(200, &body);
+    let r = refused(
+        server.addr,
+        &format!("{trigger}: non-ASCII Host"),
+        b"GET / HTTP/1.1\r\nHost: caf\xc3\xa9.example\r\n\r\n",
+    );
+    assert_eq!(r.status, 400, "{trigger}: {}{}", r.head, r.text());
+    // The connection that sent obs-text is still served.
+    client.get("/").expect(200, HELLO);
 }
 
 /// A refused request followed at once, in the same write, by more data:
