@@ -80,7 +80,9 @@ pub(crate) struct Conn {
     /// Close once output is flushed, with this reason; reads stop.
     pub(crate) closing: Option<CloseReason>,
     /// Pass number in which the connection was put on the ready-again
-    /// list; 0 when it is not on it.
+    /// list; 0 when it is not on it. Any read clears it (see
+    /// `Reactor::read`), so an entry of the list whose pass differs is one
+    /// a read has already served.
     pub(crate) ready_pass: u64,
     /// Last time bytes moved either way. Activity only writes this field;
     /// the idle timer compares against it when it fires (lazy re-arm).

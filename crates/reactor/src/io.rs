@@ -92,9 +92,15 @@ pub struct Io {
     pub(crate) timer_armed: Option<Instant>,
     pub(crate) signalfd: Option<SignalFd>,
     pub(crate) eventfd: Arc<EventFd>,
-    /// Connections stopped by the read budget in edge mode; served next
-    /// pass with a zero `epoll_wait` timeout.
-    pub(crate) ready: Vec<Token>,
+    /// The ready-again list (edge mode): connections owed a read with no
+    /// edge to come for it. Stopped by the read budget, resuming from
+    /// backpressure, or starting a lingering close; served on a later pass
+    /// (`Reactor::serve_ready_again`), with a zero `epoll_wait` timeout
+    /// while the list is not empty. Each entry carries the pass it was
+    /// queued in, and counts only while it matches `Conn::ready_pass`: a
+    /// read for an event takes the connection off the list (it clears
+    /// `ready_pass`), and an entry left behind is dropped when reached.
+    pub(crate) ready: Vec<(Token, u64)>,
     /// Passes of the loop so far; tags entries of `ready`.
     pub(crate) pass: u64,
     /// Closes not yet reported to the handler.
@@ -872,7 +878,7 @@ impl Io {
         if let Some(Entry::Conn(conn)) = self.entries.get_mut(token) {
             if conn.ready_pass == 0 {
                 conn.ready_pass = self.pass;
-                self.ready.push(token);
+                self.ready.push((token, self.pass));
             }
         }
     }

@@ -373,7 +373,16 @@ impl<H: Handler> Reactor<H> {
     /// is no proof of a drained socket: the FIN behind the data must be
     /// read too, and no further edge will report it. That holds on the
     /// ready-again list as well, which is served without an event.
+    ///
+    /// Any read takes the connection off the ready-again list: it does what
+    /// the list owed, and one stopped by the budget again goes back on,
+    /// for the next pass. Otherwise a connection on the list that also got
+    /// an event would be read for the event and again from the list, two
+    /// budgets in one pass.
     fn read(&mut self, token: Token) {
+        if let Some(Entry::Conn(conn)) = self.io.entries.get_mut(token) {
+            conn.ready_pass = 0;
+        }
         let mut budget = self.io.config.read_budget.max(1);
         loop {
             let io = &mut self.io;
@@ -599,28 +608,30 @@ impl<H: Handler> Reactor<H> {
         self.report_closes();
     }
 
-    /// Serves, once, the connections an earlier pass stopped at the read
-    /// budget. One queued during this very pass (its event came in this
-    /// batch) keeps its place and is served on the next pass: dropping it
-    /// would lose its edge for good.
+    /// Serves, once, the connections queued on the ready-again list in an
+    /// earlier pass. One queued during this very pass (its event came in
+    /// this batch) keeps its place and is served on the next pass:
+    /// dropping it would lose its edge for good. An entry whose connection
+    /// was read since it was queued (an event came) is dropped: that read
+    /// did what the entry owed, and queued the connection anew if it
+    /// stopped at the budget again.
     fn serve_ready_again(&mut self) {
         if self.io.ready.is_empty() {
             return;
         }
         let mut ready = mem::take(&mut self.io.ready);
         let mut deferred = Vec::new();
-        for &token in &ready {
+        for &(token, queued) in &ready {
             let Some(Entry::Conn(conn)) = self.io.entries.get_mut(token) else {
                 continue;
             };
-            if conn.ready_pass == 0 {
+            if conn.ready_pass != queued {
                 continue;
             }
-            if conn.ready_pass >= self.io.pass {
-                deferred.push(token);
+            if queued >= self.io.pass {
+                deferred.push((token, queued));
                 continue;
             }
-            conn.ready_pass = 0;
             self.io.dispatching = Some(token);
             self.read(token);
             self.finish_dispatch(token);

@@ -263,6 +263,82 @@ fn bulk_echo_survives_budgets_backpressure_and_partial_consumes() {
     }
 }
 
+/// Counts the bytes delivered to the one accepted connection in each pass
+/// of the loop (a pass is one `epoll_wait`: `Stats::epoll_waits` tells
+/// them apart) and keeps them all, to check their order at the end.
+#[derive(Default)]
+struct PerPass {
+    got: Vec<u8>,
+    pass: u64,
+    in_pass: usize,
+    most_in_a_pass: usize,
+}
+
+impl Handler for PerPass {
+    fn on_data(&mut self, io: &mut Io, _conn: Token, data: &[u8]) -> usize {
+        let pass = io.stats().epoll_waits;
+        if pass != self.pass {
+            self.pass = pass;
+            self.in_pass = 0;
+        }
+        self.in_pass += data.len();
+        self.most_in_a_pass = self.most_in_a_pass.max(self.in_pass);
+        self.got.extend_from_slice(data);
+        data.len()
+    }
+
+    fn on_eof(&mut self, io: &mut Io, _conn: Token) {
+        io.stop();
+    }
+}
+
+/// Regression (double budget): a connection on the ready-again list that
+/// also got an event was read for the event and again from the list, in the
+/// same pass: twice its budget. A peer streaming faster than the budget
+/// lets the reactor read keeps the connection on the list and keeps raising
+/// events for it. At most one budget may be read per pass, in every mode,
+/// and every byte must still arrive, in order.
+#[test]
+fn regression_a_connection_reads_at_most_one_budget_per_pass() {
+    const BUDGET: usize = 4096;
+    let sent = pattern(4 << 20);
+    for trigger in TRIGGERS {
+        let config = Config {
+            trigger,
+            read_budget: BUDGET,
+            ..Config::default()
+        };
+        let mut r = reactor_with(config, PerPass::default());
+        let (_, addr) = listen(r.io());
+        let data = sent.clone();
+        let writer = thread::spawn(move || {
+            let mut peer = TcpStream::connect(addr).unwrap();
+            peer.write_all(&data).unwrap();
+            peer.shutdown(std::net::Shutdown::Write).unwrap();
+        });
+
+        assert_eq!(run(&mut r), Exit::Stopped);
+        writer.join().unwrap();
+        let h = &r.handler().inner;
+        assert!(
+            h.got == sent,
+            "{trigger:?}: {} of {} bytes, or out of order",
+            h.got.len(),
+            sent.len()
+        );
+        assert!(
+            h.most_in_a_pass <= BUDGET,
+            "{trigger:?}: {} bytes read in one pass, budget {BUDGET}",
+            h.most_in_a_pass
+        );
+        let stats = r.io().stats();
+        assert!(
+            stats.budget_stops > 0,
+            "{trigger:?}: budget never reached: {stats:?}"
+        );
+    }
+}
+
 /// A line protocol's framing: the server consumes complete lines only and
 /// acknowledges each batch, so a partial line must be kept and offered
 /// again with the bytes that complete it.
