@@ -24,8 +24,11 @@ pub(crate) enum Entry {
 
 pub(crate) struct Listener {
     pub(crate) fd: OwnedFd,
-    /// Deregistered after EMFILE/ENFILE until the retry timer fires.
+    /// Deregistered after EMFILE/ENFILE until the retry timer fires, and
+    /// until the re-add succeeds.
     pub(crate) paused: bool,
+    /// Re-adds to the epoll set that failed in a row (each is retried).
+    pub(crate) failed_resumes: u32,
     /// Registered with `EPOLLEXCLUSIVE` (shared with other reactors).
     pub(crate) exclusive: bool,
     /// Bound with `SO_REUSEPORT`: at shutdown it leaves the epoll set but

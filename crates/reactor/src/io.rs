@@ -245,6 +245,7 @@ impl Io {
         let listener = Listener {
             fd,
             paused: false,
+            failed_resumes: 0,
             exclusive,
             reuseport,
         };
@@ -572,6 +573,7 @@ impl Io {
             }
             // `conn.fd` is dropped (closed) here.
         }
+        self.reopen_spare_fd();
         self.conns -= 1;
         if let Some(shared) = &self.config.shared_conns {
             shared.fetch_sub(1, Ordering::Relaxed);
@@ -827,21 +829,64 @@ impl Io {
         self.timers.insert(retry, TimerKind::ResumeAccept(listener));
     }
 
+    /// The pause of `listener` is over: put it back in the epoll set. If
+    /// the re-add fails (ENOMEM, or ENOSPC at `max_user_watches`), the
+    /// listener stays paused and the re-add is tried again after another
+    /// `accept_retry`, for as long as it fails: given up, the listener
+    /// would be out of the epoll set for good, and the server would accept
+    /// nothing more while looking alive.
     pub(crate) fn resume_accept(&mut self, listener: Token) {
         if self.state != RunState::Running {
             return;
         }
+        // Descriptors may have been freed during the pause.
+        self.reopen_spare_fd();
         let Some(Entry::Listener(l)) = self.entries.get_mut(listener) else {
             return;
         };
         if !l.paused {
             return;
         }
-        l.paused = false;
-        if let Err(e) = self.epoll.add(&l.fd, listener.to_u64(), l.interest()) {
-            warn!("cannot resume accepting: {e}");
-        }
         self.stats.epoll_ctls += 1;
+        match self.epoll.add(&l.fd, listener.to_u64(), l.interest()) {
+            Ok(()) => {
+                l.paused = false;
+                if l.failed_resumes > 0 {
+                    warn!(
+                        "accepting again after {} failed attempts to resume",
+                        l.failed_resumes
+                    );
+                    l.failed_resumes = 0;
+                }
+            }
+            Err(e) => {
+                l.failed_resumes += 1;
+                // Logged at the 1st, 2nd, 4th… failure in a row, as pauses.
+                if l.failed_resumes.is_power_of_two() {
+                    warn!(
+                        "cannot resume accepting ({e}), retrying in {:?} ({} failures in a row)",
+                        self.config.accept_retry, l.failed_resumes
+                    );
+                }
+                let retry = Instant::now() + self.config.accept_retry;
+                self.timers.insert(retry, TimerKind::ResumeAccept(listener));
+            }
+        }
+    }
+
+    /// Opens the spare descriptor again if it was lost: when reopening it
+    /// after an accept-and-close failed (`ENFILE`: another process took the
+    /// freed slot), or it could not be opened at start-up. Called where a
+    /// descriptor may have come free: a connection closed, a rejected one
+    /// dropped, an accept pause ending. Costs an `open` only while the
+    /// spare is missing.
+    pub(crate) fn reopen_spare_fd(&mut self) {
+        if self.spare_fd.is_none() {
+            self.spare_fd = socket::spare_fd().ok();
+            if self.spare_fd.is_some() {
+                debug!("spare descriptor reopened");
+            }
+        }
     }
 
     /// Brings a connection's epoll registration in line with its state
@@ -886,5 +931,70 @@ impl Io {
     fn ctl_add(&mut self, fd: &OwnedFd, token: Token, flags: EventFlags) -> io::Result<()> {
         self.stats.epoll_ctls += 1;
         self.epoll.add(fd, token.to_u64(), flags)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpStream;
+
+    use super::*;
+    use crate::{Handler, Reactor};
+
+    /// Stops at the first accept, or when its one timer (the watchdog)
+    /// fires.
+    #[derive(Default)]
+    struct FirstAccept {
+        accepted: bool,
+    }
+
+    impl Handler for FirstAccept {
+        fn on_accept(&mut self, io: &mut Io, _listener: Token, _conn: Token) {
+            self.accepted = true;
+            io.stop();
+        }
+
+        fn on_data(&mut self, _io: &mut Io, _conn: Token, data: &[u8]) -> usize {
+            data.len()
+        }
+
+        fn on_timer(&mut self, io: &mut Io, _timer: TimerId, _data: u64) {
+            io.stop();
+        }
+    }
+
+    /// Regression (dead listener): when an accept pause ended and the
+    /// listener's `EPOLL_CTL_ADD` failed, the listener was left out of the
+    /// epoll set and marked as no longer paused: nothing retried, and the
+    /// server accepted nothing more. The re-add is retried every
+    /// `accept_retry` until it succeeds, and the client waiting in the
+    /// backlog meanwhile is accepted then. (The listener is
+    /// level-triggered in every mode, so one mode covers all three.)
+    #[test]
+    fn regression_a_failed_listener_readd_is_retried_until_it_accepts() {
+        let config = Config {
+            accept_retry: Duration::from_millis(10),
+            ..Config::default()
+        };
+        let mut reactor = Reactor::new(config, FirstAccept::default()).unwrap();
+        let io = reactor.io();
+        let listener = io.listen("127.0.0.1:0".parse().unwrap(), 16).unwrap();
+        let addr = io.local_addr(listener).unwrap();
+        io.pause_accept(listener, Errno::MFILE);
+        // Three re-adds fail: the 10 ms pause ends, then two retries fail.
+        io.epoll.fail_adds.set(3);
+        io.add_timer(Duration::from_secs(5), 0);
+        let _client = TcpStream::connect(addr).unwrap();
+
+        reactor.run().unwrap();
+        assert!(
+            reactor.handler().accepted,
+            "no accept within 5 s after three failed re-adds: the listener is dead"
+        );
+        assert_eq!(reactor.io().epoll.fail_adds.get(), 0);
+        let Some(Entry::Listener(l)) = reactor.io().entries.get(listener) else {
+            panic!("listener gone");
+        };
+        assert!(!l.paused && l.failed_resumes == 0);
     }
 }

@@ -226,6 +226,7 @@ impl<H: Handler> Reactor<H> {
                         // time out.
                         self.io.stats.rejected += 1;
                         drop(fd);
+                        self.io.reopen_spare_fd();
                         continue;
                     }
                     let _ = socket::set_nodelay(&fd);
@@ -290,6 +291,12 @@ impl<H: Handler> Reactor<H> {
     /// Closes the spare descriptor, accepts one connection into its place
     /// and closes it, then takes the spare back. False if there was no
     /// spare or nothing to accept.
+    ///
+    /// Under `ENFILE` another process can take the freed slot before the
+    /// spare is reopened. The spare is then missing, and
+    /// `Io::reopen_spare_fd` tries again wherever a descriptor may come
+    /// free (a close, an accept pause ending), so that later rejections
+    /// work again instead of leaving clients in the backlog.
     fn reject_with_spare_fd(&mut self, listener: Token) -> bool {
         if self.io.spare_fd.take().is_none() {
             return false;
@@ -303,7 +310,12 @@ impl<H: Handler> Reactor<H> {
             self.io.stats.rejected += 1;
         }
         drop(accepted);
-        self.io.spare_fd = socket::spare_fd().ok();
+        match socket::spare_fd() {
+            Ok(fd) => self.io.spare_fd = Some(fd),
+            Err(e) => {
+                warn!("cannot reopen the spare descriptor ({e}); retried as descriptors come free")
+            }
+        }
         rejected
     }
 

@@ -9,6 +9,12 @@ use rustix::event::Timespec;
 
 pub(crate) struct Epoll {
     fd: OwnedFd,
+    /// Unit tests only: the next this many `add` calls fail with `ENOMEM`
+    /// without reaching the kernel. Nothing else can make `EPOLL_CTL_ADD`
+    /// fail on demand for a socket that is valid (ENOMEM, or ENOSPC at
+    /// the per-user `max_user_watches`, which is system-wide).
+    #[cfg(test)]
+    pub(crate) fail_adds: std::cell::Cell<u32>,
 }
 
 impl Epoll {
@@ -17,10 +23,17 @@ impl Epoll {
     pub(crate) fn new() -> io::Result<Epoll> {
         Ok(Epoll {
             fd: epoll::create(CreateFlags::CLOEXEC)?,
+            #[cfg(test)]
+            fail_adds: std::cell::Cell::new(0),
         })
     }
 
     pub(crate) fn add(&self, fd: impl AsFd, data: u64, flags: EventFlags) -> io::Result<()> {
+        #[cfg(test)]
+        if self.fail_adds.get() > 0 {
+            self.fail_adds.set(self.fail_adds.get() - 1);
+            return Err(rustix::io::Errno::NOMEM.into());
+        }
         Ok(epoll::add(&self.fd, fd, EventData::new_u64(data), flags)?)
     }
 
