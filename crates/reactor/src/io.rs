@@ -241,7 +241,7 @@ impl Io {
     /// # Errors
     /// Those of `epoll_ctl`.
     pub fn add_listener(&mut self, fd: OwnedFd, exclusive: bool) -> io::Result<Token> {
-        let reuseport = rustix::net::sockopt::socket_reuseport(&fd).unwrap_or(false);
+        let reuseport = socket::is_reuseport(&fd);
         let listener = Listener {
             fd,
             paused: false,

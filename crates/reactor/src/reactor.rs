@@ -91,9 +91,11 @@ impl<H: Handler> Reactor<H> {
     /// through the timerfd only when one is due.
     ///
     /// # Errors
-    /// An `epoll_wait` failure other than `EINTR` (which is retried): such
-    /// a failure means the epoll instance itself is broken, and the caller
-    /// should report it and exit.
+    /// An `epoll_wait` failure other than `EINTR` (which is retried), or a
+    /// `timerfd_settime` failure when arming the timer descriptor: either
+    /// means the reactor's own descriptors are broken (no event or no
+    /// deadline could be relied on), and the caller should report it and
+    /// exit.
     pub fn run(&mut self) -> io::Result<Exit> {
         // Closes made through `Reactor::io` before `run` (a close, or a
         // shutdown that closed idle connections at once) were queued with
@@ -343,8 +345,8 @@ impl<H: Handler> Reactor<H> {
             if !flags.intersects(EventFlags::OUT | EventFlags::ERR | EventFlags::HUP) {
                 return;
             }
-            if let Err(e) = socket::socket_error(&conn.fd) {
-                let errno = e.raw_os_error().unwrap_or(0);
+            if let Err(errno) = socket::socket_error(&conn.fd) {
+                let errno = errno.raw_os_error();
                 self.io.close_with(token, CloseReason::ConnectFailed(errno));
                 return;
             }
@@ -355,11 +357,7 @@ impl<H: Handler> Reactor<H> {
             self.flush(token);
         } else if flags.contains(EventFlags::ERR) {
             let reason = match socket::socket_error(&conn.fd) {
-                Err(e) => match e.raw_os_error() {
-                    Some(libc::ECONNRESET) | Some(libc::EPIPE) => CloseReason::Reset,
-                    Some(errno) => CloseReason::Error(errno),
-                    None => CloseReason::Error(0),
-                },
+                Err(errno) => CloseReason::from_errno(errno),
                 Ok(()) => CloseReason::Error(0),
             };
             self.io.close_with(token, reason);

@@ -35,8 +35,10 @@ pub struct Stats {
     /// Events dropped because their token was stale (the connection had
     /// closed, perhaps earlier in the same batch).
     pub stale_events: u64,
-    /// Times a connection was stopped by the per-pass read budget and
-    /// served again on the next pass (edge mode's ready-again list).
+    /// Times a read stopped at the per-pass read budget with bytes perhaps
+    /// left, in every mode: edge mode then serves the connection from the
+    /// ready-again list, level and one-shot leave it to the kernel to
+    /// report again.
     pub budget_stops: u64,
     /// Times a connection stopped reading because its pending output passed
     /// the high watermark.

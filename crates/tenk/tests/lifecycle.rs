@@ -596,8 +596,8 @@ fn drain_delivers_echo_then_eof_to_a_client_whose_input_was_unread() {
 // 6. SIGINT inherited as ignored ------------------------------------------
 
 /// A shell starts background jobs with SIGINT ignored, and the disposition
-/// survives `exec`. tenk resets it before blocking the signal, so Ctrl-C
-/// (here `kill -INT`) still drains and exits 0.
+/// survives `exec`. tenk blocks the signal, then resets it to the default,
+/// so Ctrl-C (here `kill -INT`) still drains and exits 0.
 #[test]
 fn sigint_inherited_as_ignored_still_shuts_down() {
     const PRELUDE: &str = r#"trap "" INT"#;

@@ -1,9 +1,10 @@
 //! Every syscall the reactor makes, and every `unsafe` block in the crate.
 //!
 //! Most calls go through `rustix`, which already turns `-1` into a typed
-//! error on the line of the call. Only signal masks and `signalfd`, which
-//! rustix does not wrap, use `libc` directly; those are the crate's only
-//! `unsafe` blocks.
+//! error on the line of the call. What rustix does not wrap uses `libc`
+//! directly, in the crate's only `unsafe` blocks, each with its `SAFETY`
+//! comment: signal masks and `signalfd` (`signal.rs`), and the
+//! `IP_BIND_ADDRESS_NO_PORT` socket option (`socket.rs`).
 
 pub mod affinity;
 pub(crate) mod epoll;

@@ -1,5 +1,5 @@
-//! Signal masks and `signalfd`: the only `unsafe` code in the reactor,
-//! because rustix wraps neither.
+//! Signal masks and `signalfd`, through `libc` in `unsafe` blocks because
+//! rustix wraps neither (the crate's other one is in `socket.rs`).
 //!
 //! The reactor reads shutdown signals as ordinary readable events. For that
 //! the signals must be blocked in every thread (so the kernel queues them

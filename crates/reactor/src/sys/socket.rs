@@ -25,7 +25,8 @@ fn tcp_socket(addr: &SocketAddr) -> io::Result<OwnedFd> {
 }
 
 /// A descriptor on `/dev/null`, held in reserve and given up for a moment
-/// when the process is out of descriptors (libuv's and nginx's trick).
+/// when the process is out of descriptors (libuv's trick; nginx pauses
+/// accepting instead).
 pub(crate) fn spare_fd() -> io::Result<OwnedFd> {
     Ok(rustix::fs::open(
         "/dev/null",
@@ -55,6 +56,11 @@ pub(crate) fn listen(addr: SocketAddr, backlog: i32, reuseport: bool) -> io::Res
     net::bind(&fd, &addr)?;
     net::listen(&fd, backlog)?;
     Ok(fd)
+}
+
+/// Whether a socket was bound with `SO_REUSEPORT`; false if unknown.
+pub(crate) fn is_reuseport(fd: impl AsFd) -> bool {
+    sockopt::socket_reuseport(fd).unwrap_or(false)
 }
 
 /// `accept4(SOCK_NONBLOCK | SOCK_CLOEXEC)`: one syscall, no window in which
@@ -103,12 +109,10 @@ fn set_bind_address_no_port(fd: &OwnedFd) -> io::Result<()> {
     Ok(())
 }
 
-/// The pending error of a socket (`SO_ERROR`), which also clears it.
-pub(crate) fn socket_error(fd: impl AsFd) -> io::Result<()> {
-    match sockopt::socket_error(fd)? {
-        Ok(()) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
+/// The pending error of a socket (`SO_ERROR`), which also clears it; the
+/// `getsockopt` failure itself if that fails.
+pub(crate) fn socket_error(fd: impl AsFd) -> Result<(), Errno> {
+    sockopt::socket_error(fd)?
 }
 
 /// Disables Nagle: a reactor writes whole replies, and Nagle with delayed
