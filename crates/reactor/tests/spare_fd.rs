@@ -71,7 +71,7 @@ struct RestoreNofile(Rlimit);
 
 impl Drop for RestoreNofile {
     fn drop(&mut self) {
-        let _ = setrlimit(Resource::Nofile, self.0.clone());
+        let _ = setrlimit(Resource::Nofile, self.0);
     }
 }
 
