@@ -199,12 +199,16 @@ impl ChatClient {
 
     /// Deliveries owed and not (yet) received.
     pub fn lost(&self, sent: &[u64]) -> u64 {
-        self.room_senders()
-            .map(|(k, s)| {
-                let owed = sent.get(s as usize).copied().unwrap_or(0);
-                owed.saturating_sub(self.tracks[k].delivered)
-            })
-            .sum()
+        self.lost_by_sender(sent).map(|(_, lost)| lost).sum()
+    }
+
+    /// Deliveries owed and not (yet) received, per sender of the room:
+    /// `(sender, lost)`.
+    pub fn lost_by_sender<'a>(&'a self, sent: &'a [u64]) -> impl Iterator<Item = (u64, u64)> + 'a {
+        self.room_senders().map(|(k, s)| {
+            let owed = sent.get(s as usize).copied().unwrap_or(0);
+            (s, owed.saturating_sub(self.tracks[k].delivered))
+        })
     }
 
     /// Messages that arrived after a later one of the same sender.
@@ -350,6 +354,11 @@ mod tests {
         // Sender 1 sent two that never came: lost at the end.
         assert_eq!(receiver.expected(&[3, 2]), 5);
         assert_eq!(receiver.lost(&[3, 2]), 2);
+        assert_eq!(
+            receiver.lost_by_sender(&[3, 2]).collect::<Vec<_>>(),
+            [(0, 0), (1, 2)],
+            "the lost ones are sender 1's"
+        );
     }
 
     #[test]

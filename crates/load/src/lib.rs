@@ -13,11 +13,17 @@
 //!   what its connection sent; every HTTP response's status line and
 //!   framing are checked; every chat message is checked in at every member
 //!   of its room, in order. Failures are counted and reported, never hidden.
+//! - **No hidden stalls**: a connection whose requests get no reply byte for
+//!   `timeout` has timed out; requests still in flight at the end are
+//!   reported as unanswered. What such requests (and lost chat deliveries)
+//!   had waited enters the latency as a lower bound, so a server that goes
+//!   silent shows in max and p99.
 //! - **Bounded memory**: latency goes into HdrHistograms, not sample lists.
 
 pub mod chat;
 pub mod echo;
 pub mod http;
+mod inflight;
 pub mod pattern;
 pub mod recorder;
 pub mod report;

@@ -18,7 +18,9 @@ const SIGNIFICANT_DIGITS: u8 = 3;
 pub struct Errors {
     /// Connects refused, unreachable, or failed at once (e.g. no ports).
     pub connect_failures: u64,
-    /// Connects or requests unanswered within `--timeout`.
+    /// Connects not complete within `--connect-timeout`; connections whose
+    /// requests made no progress (no reply byte) for `--timeout`, whether
+    /// the sweep closed them or the run ended first.
     pub timeouts: u64,
     /// Echo replies that differ from what was sent; chat messages from a
     /// sender of another room.
@@ -68,6 +70,10 @@ pub struct Recorder {
     pub uncorrected: Histogram<u64>,
     /// Requests answered.
     pub requests: u64,
+    /// Requests still in flight when the measured window ended.
+    pub unanswered: u64,
+    /// How long the oldest of them had waited (from its intended send).
+    pub unanswered_oldest: Duration,
     /// Responses by status class: index 1 for 1xx … 5 for 5xx, 0 for others.
     pub status_classes: [u64; 6],
     pub bytes_in: u64,
@@ -91,6 +97,8 @@ impl Recorder {
             corrected: histogram(),
             uncorrected: histogram(),
             requests: 0,
+            unanswered: 0,
+            unanswered_oldest: Duration::ZERO,
             status_classes: [0; 6],
             bytes_in: 0,
             bytes_out: 0,
@@ -107,6 +115,29 @@ impl Recorder {
             .saturating_record(uncorrected.as_nanos().max(1) as u64);
     }
 
+    /// Records `n` requests never answered (timed out, lost, or still in
+    /// flight at the end) that had waited this long: a lower bound of
+    /// their latency. Leaving them out is coordinated omission: a server
+    /// that stops answering would show the latency of the replies it gave
+    /// before. Not counted in `requests`.
+    pub fn record_lower_bound(&mut self, corrected: Duration, uncorrected: Duration, n: u64) {
+        if n == 0 {
+            // HdrHistogram would still move its max to the value.
+            return;
+        }
+        let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1);
+        self.corrected.saturating_record_n(ns(corrected), n);
+        self.uncorrected.saturating_record_n(ns(uncorrected), n);
+    }
+
+    /// Counts a request still in flight when the window ended, and records
+    /// its wait so far as a lower bound of its latency.
+    pub fn record_unanswered(&mut self, corrected: Duration, uncorrected: Duration) {
+        self.unanswered += 1;
+        self.unanswered_oldest = self.unanswered_oldest.max(corrected);
+        self.record_lower_bound(corrected, uncorrected, 1);
+    }
+
     /// Counts an HTTP status.
     pub fn status(&mut self, status: u16) {
         let class = usize::from(status / 100);
@@ -119,6 +150,8 @@ impl Recorder {
         let _ = self.corrected.add(&other.corrected);
         let _ = self.uncorrected.add(&other.uncorrected);
         self.requests += other.requests;
+        self.unanswered += other.unanswered;
+        self.unanswered_oldest = self.unanswered_oldest.max(other.unanswered_oldest);
         for (mine, theirs) in self.status_classes.iter_mut().zip(other.status_classes) {
             *mine += theirs;
         }
@@ -151,6 +184,25 @@ mod tests {
         let max = a.corrected.max();
         assert!((4_990_000..=5_010_000).contains(&max), "{max}");
         assert!(a.uncorrected.max() < 21_000);
+    }
+
+    #[test]
+    fn unanswered_requests_are_lower_bounds_not_requests() {
+        let mut a = Recorder::new();
+        a.record(Duration::from_micros(100), Duration::from_micros(100));
+        a.record_unanswered(Duration::from_secs(2), Duration::from_secs(1));
+        let mut b = Recorder::new();
+        b.record_unanswered(Duration::from_secs(3), Duration::from_secs(3));
+        b.record_lower_bound(Duration::from_millis(5), Duration::from_millis(5), 3);
+        b.record_lower_bound(Duration::from_secs(9), Duration::from_secs(9), 0);
+        a.merge(&b);
+        assert_eq!(a.requests, 1, "only answers are requests");
+        assert_eq!(a.unanswered, 2);
+        assert_eq!(a.unanswered_oldest, Duration::from_secs(3));
+        assert_eq!(a.corrected.len(), 6);
+        assert!(a.corrected.max() >= 3_000_000_000);
+        assert!(a.uncorrected.max() >= 3_000_000_000);
+        assert!(a.corrected.value_at_quantile(0.5) < 10_000_000);
     }
 
     #[test]

@@ -103,6 +103,10 @@ pub struct Report {
     pub connections_established: u64,
     /// Connects that completed, reconnects included.
     pub connects: u64,
+    /// Connections closed on an error (a timeout, a reset...) and replaced
+    /// by a new connect: in an overloaded open-loop run, timeouts churn
+    /// connections, and this says how many.
+    pub connections_replaced: u64,
     /// Length of the measured window, in seconds.
     pub duration_s: f64,
     /// Requests answered in the measured window.
@@ -113,6 +117,12 @@ pub struct Report {
     /// Requests sent but never answered because their connection closed,
     /// or schedule slots with no connection to carry them.
     pub lost: u64,
+    /// Requests still in flight when the measured window ended (not
+    /// errors: a closed loop always has some). Their waits so far are in
+    /// `latency_us` as lower bounds, so a server gone silent shows there.
+    pub unanswered: u64,
+    /// How long the oldest of them had waited, in milliseconds.
+    pub unanswered_oldest_ms: f64,
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub bytes_in_per_s: f64,
@@ -139,6 +149,7 @@ pub(crate) struct Totals {
     pub(crate) connects: u64,
     pub(crate) peak_open: u64,
     pub(crate) lost: u64,
+    pub(crate) replaced: u64,
     pub(crate) chat: ChatTotals,
 }
 
@@ -183,11 +194,14 @@ impl Report {
             connections_requested: spec.connections,
             connections_established: totals.peak_open,
             connects: totals.connects,
+            connections_replaced: totals.replaced,
             duration_s: secs,
             requests: r.requests,
             requests_per_s: per_s(r.requests),
             target_rate: spec.rate,
             lost: totals.lost,
+            unanswered: r.unanswered,
+            unanswered_oldest_ms: r.unanswered_oldest.as_secs_f64() * 1e3,
             bytes_in: r.bytes_in,
             bytes_out: r.bytes_out,
             bytes_in_per_s: per_s(r.bytes_in),
@@ -245,8 +259,11 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "  connections  {} requested, {} established, {} connects",
-            self.connections_requested, self.connections_established, self.connects
+            "  connections  {} requested, {} established, {} connects, {} replaced",
+            self.connections_requested,
+            self.connections_established,
+            self.connects,
+            self.connections_replaced
         );
         let _ = writeln!(
             out,
@@ -256,6 +273,12 @@ impl Report {
             self.requests_per_s,
             human_bytes(self.bytes_in_per_s),
             human_bytes(self.bytes_out_per_s),
+        );
+        let _ = writeln!(
+            out,
+            "  unanswered   {} at the end, oldest {} (in latency as lower bounds)",
+            self.unanswered,
+            human_us(self.unanswered_oldest_ms * 1e3),
         );
         if let Some(target) = self.target_rate {
             let _ = writeln!(
@@ -346,9 +369,11 @@ impl Report {
             "  deliveries   {:.0}/s | {} of {} expected, lost {}, reordered {}",
             c.deliveries_per_s, c.deliveries, c.deliveries_expected, c.lost, c.reordered
         );
+        // Lost deliveries are in it as lower bounds: the time since their
+        // sender's last message.
         let _ = writeln!(
             out,
-            "  latency      (due to received) {}",
+            "  latency      (due to received, lost as lower bounds) {}",
             format_percentiles(&self.latency_us)
         );
         let e = &self.errors;
@@ -428,7 +453,8 @@ mod tests {
             pipeline: 1,
             warmup: Duration::ZERO,
             connect_rate: None,
-            timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(10),
             rate,
             sources: Vec::new(),
             progress: false,
@@ -446,9 +472,10 @@ mod tests {
             recorder,
             measured: Duration::from_secs(2),
             cpu: Duration::from_millis(100),
-            connects: 2,
+            connects: 4,
             peak_open: 2,
             lost: 1,
+            replaced: 2,
             chat: ChatTotals::default(),
         }
     }
@@ -457,6 +484,7 @@ mod tests {
     fn rates_percentiles_and_cpu_per_request() {
         let report = Report::new(&spec(None), &totals());
         assert_eq!(report.requests, 1000);
+        assert_eq!(report.unanswered, 0);
         assert_eq!(report.requests_per_s, 500.0);
         assert_eq!(report.bytes_in_per_s, 32_000.0);
         assert!(
@@ -469,12 +497,43 @@ mod tests {
         assert_eq!(report.errors_total, 2);
         assert!(report.latency_uncorrected_us.is_none());
         let human = report.to_human();
-        assert!(human.contains("2 requested, 2 established"), "{human}");
+        assert!(
+            human.contains("2 requested, 2 established, 4 connects, 2 replaced"),
+            "{human}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        assert_eq!(json["connections_replaced"], 2);
         assert!(
             human.contains("errors       2 (connect 0, timeout 2"),
             "{human}"
         );
         assert!(human.contains("lost 1"), "{human}");
+    }
+
+    /// Issue 14: requests in flight at the end are reported, and their
+    /// waits are in the latency (a lower bound), not in the requests.
+    #[test]
+    fn unanswered_requests_are_reported() {
+        let mut totals = totals();
+        let wait = Duration::from_millis(1500);
+        totals.recorder.record_unanswered(wait, wait);
+        let report = Report::new(&spec(None), &totals);
+        assert_eq!(report.requests, 1000);
+        assert_eq!(report.unanswered, 1);
+        assert_eq!(report.unanswered_oldest_ms, 1500.0);
+        assert!(
+            report.latency_us.max >= 1_500_000.0,
+            "{:?}",
+            report.latency_us
+        );
+        let human = report.to_human();
+        assert!(
+            human.contains("unanswered   1 at the end, oldest 1.50s"),
+            "{human}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        assert_eq!(json["unanswered"], 1);
+        assert_eq!(json["unanswered_oldest_ms"], 1500.0);
     }
 
     #[test]

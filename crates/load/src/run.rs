@@ -135,6 +135,7 @@ pub fn run(spec: LoadSpec, signals: Option<SignalSet>) -> io::Result<Report> {
         connects: 0,
         peak_open: 0,
         lost: 0,
+        replaced: 0,
         chat: ChatTotals::default(),
     };
     for result in results {
@@ -145,6 +146,7 @@ pub fn run(spec: LoadSpec, signals: Option<SignalSet>) -> io::Result<Report> {
         totals.connects += result.connects;
         totals.peak_open += result.peak_open;
         totals.lost += result.lost;
+        totals.replaced += result.replaced;
         totals.chat.add(&result.chat);
     }
     Ok(Report::new(&shared.spec, &totals))

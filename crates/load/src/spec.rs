@@ -52,9 +52,14 @@ pub struct LoadSpec {
     /// New connections per second while connecting; `None` for as fast as
     /// the reactor can (a bounded number of connects in progress).
     pub connect_rate: Option<f64>,
-    /// A request unanswered (or a connect incomplete) this long is a
-    /// timeout; the connection is closed and replaced.
+    /// A connection whose requests make no progress (no reply byte, counted
+    /// from the later of the oldest request's send and the last byte) for
+    /// this long has timed out: it is closed and replaced, its requests
+    /// lost; one still waiting so when the run ends counts too. Also
+    /// bounds a chat client's join and the chat drain.
     pub timeout: Duration,
+    /// A connect not complete this long is a timeout (and not retried).
+    pub connect_timeout: Duration,
     /// Open loop: total requests per second on a fixed schedule.
     pub rate: Option<f64>,
     /// Source addresses to spread connections over (empty: the kernel
@@ -125,6 +130,9 @@ impl LoadSpec {
         if self.timeout.is_zero() {
             return Err("--timeout must be longer than 0".into());
         }
+        if self.connect_timeout.is_zero() {
+            return Err("--connect-timeout must be longer than 0".into());
+        }
         if let Some(bad) = self
             .sources
             .iter()
@@ -154,7 +162,8 @@ mod tests {
             pipeline: 1,
             warmup: Duration::ZERO,
             connect_rate: None,
-            timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(10),
             rate: None,
             sources: Vec::new(),
             progress: false,
@@ -218,6 +227,13 @@ mod tests {
                     ..spec()
                 },
                 "--warmup",
+            ),
+            (
+                LoadSpec {
+                    connect_timeout: Duration::ZERO,
+                    ..spec()
+                },
+                "--connect-timeout",
             ),
             (
                 LoadSpec {

@@ -7,8 +7,11 @@
 //! the sending but not the receiving: each thread drains until every
 //! message sent (on any thread) has reached its receivers here, or
 //! `--timeout` passes.
+//!
+//! Echo and HTTP runs do not drain: requests still in flight when the
+//! window ends are reported as unanswered, their waits so far recorded as
+//! lower bounds of their latency (see [`timeouts`]).
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -18,8 +21,11 @@ use reactor::{CloseReason, Handler, Io, TimerId, Token, Waker};
 use crate::chat::{self, ChatClient, ChatError, ChatTotals, Received};
 use crate::echo::EchoStream;
 use crate::http::ResponseReader;
+use crate::inflight::InFlight;
 use crate::recorder::Recorder;
 use crate::spec::{LoadSpec, Stop, Workload};
+
+mod timeouts;
 
 /// Connects in progress per thread when no `--connect-rate` is given: a
 /// SYN flood of 10,000 at once would overflow the server's backlog and
@@ -74,6 +80,10 @@ pub(crate) struct ChatShared {
     pub(crate) done_sending: AtomicUsize,
     /// Messages are stamped with nanoseconds since this instant.
     pub(crate) epoch: Instant,
+    /// The stamp (nanoseconds since `epoch`) of each sender's latest
+    /// message: a lost message was sent no later, so the time since is a
+    /// lower bound of its wait.
+    pub(crate) last_due: Vec<AtomicU64>,
     /// Nicks are `{tag}-{client}`: the process id tells runs apart.
     pub(crate) tag: String,
 }
@@ -86,6 +96,7 @@ impl ChatShared {
         };
         ChatShared {
             sent: (0..senders).map(|_| AtomicU64::new(0)).collect(),
+            last_due: (0..senders).map(|_| AtomicU64::new(0)).collect(),
             done_sending: AtomicUsize::new(0),
             epoch: Instant::now(),
             tag: format!("load{}", std::process::id()),
@@ -118,6 +129,9 @@ pub(crate) struct ThreadResult {
     pub(crate) peak_open: u64,
     /// Requests sent and never answered because their connection closed.
     pub(crate) lost: u64,
+    /// Connections closed on an error (a timeout, a reset...) and
+    /// replaced by a new connect.
+    pub(crate) replaced: u64,
     pub(crate) chat: ChatTotals,
 }
 
@@ -130,8 +144,7 @@ enum Proto {
 struct Conn {
     token: Token,
     proto: Proto,
-    /// (intended, actual) send time of each request in flight, oldest first.
-    in_flight: VecDeque<(Instant, Instant)>,
+    in_flight: InFlight,
     connected: bool,
     opened_at: Instant,
     /// The server announced it will close after the last response.
@@ -242,6 +255,7 @@ impl Worker {
                 connects: 0,
                 peak_open: 0,
                 lost: 0,
+                replaced: 0,
                 chat: ChatTotals::default(),
             },
             shared,
@@ -281,10 +295,6 @@ impl Worker {
 
     fn spec(&self) -> &LoadSpec {
         &self.shared.spec
-    }
-
-    fn sweep_period(&self) -> Duration {
-        (self.spec().timeout / 4).max(Duration::from_millis(10))
     }
 
     fn live(&self) -> &Live {
@@ -335,12 +345,13 @@ impl Worker {
                         }
                     };
                     self.opened += 1;
+                    let now = Instant::now();
                     let conn = Conn {
                         token,
                         proto,
-                        in_flight: VecDeque::new(),
+                        in_flight: InFlight::new(now),
                         connected: false,
-                        opened_at: Instant::now(),
+                        opened_at: now,
                         server_closing: false,
                         carried: 0,
                     };
@@ -448,6 +459,8 @@ impl Worker {
         self.cpu_end = thread_cpu();
         if matches!(self.spec().workload, Workload::Chat { .. }) {
             self.tally_chat();
+        } else {
+            self.tally_unanswered();
         }
         io.stop();
     }
@@ -498,10 +511,21 @@ impl Worker {
     /// were counted as they closed) and its senders' messages.
     fn tally_chat(&mut self) {
         let sent = self.shared.chat.sent();
+        let now = self.shared.chat.nanos(Instant::now());
         let mut totals = self.chat_closed;
         for conn in self.conns.iter().flatten().chain(&self.closing) {
             if let Proto::Chat(client) = &conn.proto {
                 totals.receiver(client, &sent);
+                if self.measuring {
+                    let recorder = &mut self.result.recorder;
+                    timeouts::record_lost_deliveries(
+                        recorder,
+                        &self.shared.chat,
+                        client,
+                        &sent,
+                        now,
+                    );
+                }
             }
         }
         let threads = self.spec().threads;
@@ -553,7 +577,9 @@ impl Worker {
                 for _ in 0..count {
                     client.append_message(&mut self.out, due);
                 }
-                self.shared.chat.sent[client.id() as usize].store(client.sent(), Ordering::Release);
+                let id = client.id() as usize;
+                self.shared.chat.last_due[id].store(due, Ordering::Relaxed);
+                self.shared.chat.sent[id].store(client.sent(), Ordering::Release);
                 if self.measuring {
                     self.window_sent += count as u64;
                 }
@@ -563,7 +589,7 @@ impl Worker {
         let now = Instant::now();
         if !matches!(conn.proto, Proto::Chat(_)) {
             for _ in 0..count {
-                conn.in_flight.push_back((intended, now));
+                conn.in_flight.push(intended, now);
             }
             self.in_flight += count as u64;
         }
@@ -649,14 +675,14 @@ impl Worker {
 
     fn complete(&mut self, token: Token, status: Option<u16>) {
         let Some(conn) = self.conn(token) else { return };
-        let Some((intended, actual)) = conn.in_flight.pop_front() else {
+        let Some(sent) = conn.in_flight.pop() else {
             return;
         };
         self.in_flight -= 1;
         self.live().requests.fetch_add(1, Ordering::Relaxed);
         if self.measuring {
-            let now = Instant::now();
-            self.result.recorder.record(now - intended, now - actual);
+            let (corrected, uncorrected) = sent.ages(Instant::now());
+            self.result.recorder.record(corrected, uncorrected);
             if let Some(status) = status {
                 self.result.recorder.status(status);
             }
@@ -796,6 +822,7 @@ impl Handler for Worker {
     fn on_connect(&mut self, io: &mut Io, token: Token) {
         let Some(conn) = self.conn(token) else { return };
         conn.connected = true;
+        conn.in_flight.progress(Instant::now());
         self.connecting -= 1;
         self.open += 1;
         self.result.connects += 1;
@@ -825,6 +852,9 @@ impl Handler for Worker {
             return data.len();
         };
         let fresh = data.len() - conn.carried.min(data.len());
+        if fresh > 0 {
+            conn.in_flight.progress(Instant::now());
+        }
         if self.measuring {
             self.result.recorder.bytes_in += fresh as u64;
         }
@@ -931,6 +961,7 @@ impl Handler for Worker {
         };
         if replace {
             self.to_open += 1;
+            self.result.replaced += 1;
         }
         self.open_more(io);
         self.check_phase(io);
@@ -985,36 +1016,6 @@ impl Handler for Worker {
             let _ = waker.wake();
         }
         self.end(io);
-    }
-}
-
-impl Worker {
-    /// Closes connections whose connect or oldest request has waited
-    /// longer than `--timeout`.
-    fn sweep(&mut self, io: &mut Io) {
-        let timeout = self.spec().timeout;
-        let now = Instant::now();
-        let expired: Vec<Token> = self
-            .conns
-            .iter()
-            .flatten()
-            .filter(|c| {
-                let since = match &c.proto {
-                    // A chat client must be in its room in time too.
-                    Proto::Chat(client) if !client.is_joined() => Some(c.opened_at),
-                    _ if c.connected => c.in_flight.front().map(|&(_, actual)| actual),
-                    _ => Some(c.opened_at),
-                };
-                since.is_some_and(|t| now.saturating_duration_since(t) > timeout)
-            })
-            .map(|c| c.token)
-            .collect();
-        for token in expired {
-            self.error(|e| e.timeouts += 1);
-            // A connect that timed out is not retried (as a refused one is
-            // not): on_close replaces only connections that had connected.
-            io.close(token);
-        }
     }
 }
 

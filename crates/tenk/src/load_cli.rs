@@ -92,9 +92,19 @@ pub struct CommonArgs {
     /// New connections per second while connecting (a ramp).
     #[arg(long)]
     pub connect_rate: Option<f64>,
-    /// A request or connect unanswered this long is a timeout.
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    /// A connection whose requests get no reply byte for this long has
+    /// timed out (closed, replaced, its requests lost), counted from the
+    /// later of the oldest request's send and the last byte received, so a
+    /// long reply that keeps coming is not cut; one still waiting so when
+    /// the run ends counts too. Also bounds a chat join and the chat drain.
+    /// Default as wrk's.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
+    /// A connect not complete this long is a timeout (not retried). Longer
+    /// than --timeout: a ramp of thousands of connects can meet SYN
+    /// retransmits at 1 s and 3 s.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub connect_timeout: Duration,
     /// Open loop: total requests per second on a fixed schedule; latency
     /// is measured from the intended send time.
     #[arg(long)]
@@ -107,7 +117,13 @@ pub struct CommonArgs {
     /// is a terminal).
     #[arg(long)]
     pub progress: bool,
-    /// Print the report as JSON instead of the human summary.
+    /// Print the report as JSON instead of the human summary. Both show
+    /// `unanswered` (requests still in flight when the window ended) and
+    /// `unanswered_oldest_ms`: their waits, and those of requests lost to a
+    /// timeout (chat: of lost deliveries), are in the latency as lower
+    /// bounds, so a server gone silent shows in max and p99; and
+    /// `connections_replaced` (closed on an error, a timeout included, and
+    /// reconnected).
     #[arg(long)]
     pub json: bool,
     /// Errors tolerated before the exit status is 1 (for chat: errors,
@@ -143,6 +159,7 @@ impl CommonArgs {
             warmup: self.warmup,
             connect_rate: self.connect_rate,
             timeout: self.timeout,
+            connect_timeout: self.connect_timeout,
             rate: self.rate,
             sources: self.source.clone(),
             progress: self.progress || std::io::stderr().is_terminal(),
@@ -197,5 +214,17 @@ mod tests {
         };
         assert_eq!((args.rooms, args.senders), (1, 10));
         assert_eq!(args.common.rate, None, "CHAT_DEFAULT_RATE applies");
+    }
+
+    /// Issue 14: the request timeout is wrk's 2 s, connects keep 10 s.
+    #[test]
+    fn timeout_defaults() {
+        use clap::Parser as _;
+        let cli = crate::cli::Cli::try_parse_from(["tenk", "load", "echo", "127.0.0.1:1"]).unwrap();
+        let crate::cli::Command::Load(Load::Echo(args)) = cli.command else {
+            panic!("parsed as another command");
+        };
+        assert_eq!(args.common.timeout, Duration::from_secs(2));
+        assert_eq!(args.common.connect_timeout, Duration::from_secs(10));
     }
 }

@@ -299,3 +299,36 @@ fn swapped_messages_are_reordered() {
     assert!(lost <= 2 * 9, "{r:#}");
     assert_eq!(count(&r, &["errors_total"]), 0, "{r:#}");
 }
+
+/// Regression (issue 14): lost deliveries were counted but left out of the
+/// delivery latency, so a server that drops one message in ten showed the
+/// latency of the nine it delivered. A lost delivery waited at least since
+/// its sender's last message, and the drain ran `--timeout` (1 s) past
+/// that: 1 s is in the latency as a lower bound, for one delivery in ten,
+/// so p99 and max show it.
+#[test]
+fn regression_lost_deliveries_are_in_the_latency() {
+    let addr = faulty_chat(Fault::Drop);
+    let (code, r) = load_chat(
+        addr,
+        &[
+            "-c",
+            "10",
+            "--senders",
+            "2",
+            "--rate",
+            "200",
+            "-d",
+            "1s",
+            "--timeout",
+            "1s",
+        ],
+    );
+    assert_eq!(code, Some(1), "{r:#}");
+    assert!(count(&r, &["chat", "lost"]) > 0, "{r:#}");
+    let latency = |p: &str| r["latency_us"][p].as_f64().expect("a latency");
+    assert!(latency("max") >= 1_000_000.0, "{r:#}");
+    assert!(latency("p99") >= 1_000_000.0, "{r:#}");
+    // The deliveries that came are quick: the lower bounds are what's slow.
+    assert!(latency("p50") < 100_000.0, "{r:#}");
+}

@@ -6,6 +6,9 @@
 //! runs are clean and reach their rate; every kind of echo fault (a flipped,
 //! dropped or duplicated byte, crossed streams, a stall, an early close) is
 //! counted under its own name and fails the exit status unless tolerated;
+//! a server gone silent is a timeout, its requests still waiting at the end
+//! are reported as unanswered, and both waits show in the latency, while a
+//! slow reply that keeps coming is not a timeout;
 //! open-loop latency is corrected for a server stall; 5,000 connections
 //! establish; `--source` goes beyond one address's port range inside a
 //! network namespace; bad arguments exit 2; HTTP framing and status classes
@@ -123,7 +126,8 @@ fn load_echo(addr: SocketAddr, args: &[&str], code: i32) -> Value {
 fn summarise(r: &Value) {
     eprintln!(
         "  {} req in {:.2}s = {:.0}/s (target {}), {}/{} established, {} connects, \
-         p99 {}µs (uncorrected {}), errors {} {}, lost {}",
+         {} replaced, p99 {}µs (uncorrected {}), max {}µs, errors {} {}, lost {}, \
+         unanswered {} (oldest {} ms)",
         r["requests"],
         r["duration_s"].as_f64().unwrap_or(0.0),
         r["requests_per_s"].as_f64().unwrap_or(0.0),
@@ -131,11 +135,15 @@ fn summarise(r: &Value) {
         r["connections_established"],
         r["connections_requested"],
         r["connects"],
+        r["connections_replaced"],
         r["latency_us"]["p99"],
         r["latency_uncorrected_us"]["p99"],
+        r["latency_us"]["max"],
         r["errors_total"],
         r["errors"],
         r["lost"],
+        r["unanswered"],
+        r["unanswered_oldest_ms"],
     );
 }
 
@@ -257,8 +265,8 @@ enum Fault {
     CloseEarly,
 }
 
-/// Echoes `stream` with `fault` applied.
-fn faulty_echo(mut stream: TcpStream, fault: Fault, parked: &Parked) {
+/// Echoes `stream` with `fault` applied at stream offset `at`.
+fn faulty_echo(mut stream: TcpStream, fault: Fault, at: u64, parked: &Parked) {
     let mut buf = [0u8; 4096];
     let mut out = Vec::with_capacity(buf.len() + 1);
     let mut offset = 0u64;
@@ -270,7 +278,7 @@ fn faulty_echo(mut stream: TcpStream, fault: Fault, parked: &Parked) {
         out.clear();
         let mut cut = false;
         for &byte in &buf[..n] {
-            if offset == FAULT_AT {
+            if offset == at {
                 match fault {
                     Fault::Flip => out.push(!byte),
                     Fault::Drop => {}
@@ -331,7 +339,12 @@ fn crossed_echo() -> TestServer {
 }
 
 fn echo_server(fault: Fault) -> TestServer {
-    TestServer::per_connection(move |stream, parked| faulty_echo(stream, fault, parked))
+    echo_server_at(fault, FAULT_AT)
+}
+
+/// An echo server with `fault` at stream offset `at` of every connection.
+fn echo_server_at(fault: Fault, at: u64) -> TestServer {
+    TestServer::per_connection(move |stream, parked| faulty_echo(stream, fault, at, parked))
 }
 
 // ---- 1. against tenk serve echo -------------------------------------------------
@@ -485,6 +498,115 @@ fn early_close_is_counted() {
     fault_is_counted(&echo_server(Fault::CloseEarly), "early_closes", &[]);
 }
 
+// ---- 2b. a server that goes silent ------------------------------------------------
+
+/// Replies the silent server gives each connection before it stops
+/// answering (it keeps the connection open and reads no more).
+const ANSWERED: u64 = 5;
+
+/// Regression (issue 14): an echo server that answers 5 messages per
+/// connection and then goes silent was reported as healthy: a request that
+/// never completed was never recorded, so every connection waited the whole
+/// window while max latency said 0.8 ms and the exit status was 0. Now,
+/// with the default `--timeout` (2 s, from the last reply byte), each
+/// connection times out and is replaced, the replacements' requests still
+/// waiting at the end are reported as unanswered, and both waits enter the
+/// latency as lower bounds; the run exits 1.
+///
+/// Timing: the sweep runs every 500 ms, so the stall is caught 2.0-2.5 s
+/// in; the replacements stall from then on and are 0.5-1 s old at 3 s.
+#[test]
+fn regression_silent_server_is_not_reported_healthy() {
+    let server = echo_server_at(Fault::Truncate, ANSWERED * 1000);
+    let r = load_echo(server.addr, &["-c", "4", "-d", "3s", "--size", "1000"], 1);
+    let timeouts = u64_at(&r, &["errors", "timeouts"]);
+    assert!(timeouts >= 4, "every connection times out once: {r:#}");
+    assert_eq!(u64_at(&r, &["errors_total"]), timeouts, "{r:#}");
+    assert!(u64_at(&r, &["connections_replaced"]) >= 4, "{r:#}");
+    let unanswered = u64_at(&r, &["unanswered"]);
+    assert!((1..=4).contains(&unanswered), "{r:#}");
+    let oldest = f64_at(&r, &["unanswered_oldest_ms"]);
+    assert!((300.0..2000.0).contains(&oldest), "{r:#}");
+    // The timed-out requests waited more than the timeout: the max says so.
+    let max = f64_at(&r, &["latency_us", "max"]);
+    assert!(max >= 2_000_000.0, "max {max}µs hides a 2 s stall: {r:#}");
+    assert!(f64_at(&r, &["latency_us", "p99"]) >= 300_000.0, "{r:#}");
+    assert_eq!(u64_at(&r, &["requests"]), 2 * 4 * ANSWERED, "{r:#}");
+}
+
+/// Regression (issue 14): a window shorter than the timeout ends with every
+/// connection waiting on the silent server: no error yet, but the requests
+/// are reported as unanswered, and their wait (the whole window, less the
+/// few replies) is the max latency, not the replies' few microseconds.
+#[test]
+fn regression_unanswered_requests_are_latency_lower_bounds() {
+    let server = echo_server_at(Fault::Truncate, ANSWERED * 64);
+    let r = load_echo(server.addr, &["-c", "4", "-d", "1s"], 0);
+    assert_eq!(u64_at(&r, &["errors_total"]), 0, "{r:#}");
+    assert_eq!(u64_at(&r, &["unanswered"]), 4, "{r:#}");
+    let oldest = f64_at(&r, &["unanswered_oldest_ms"]);
+    assert!((500.0..2000.0).contains(&oldest), "{r:#}");
+    let max = f64_at(&r, &["latency_us", "max"]);
+    assert!(max >= 500_000.0, "max {max}µs hides a 1 s stall: {r:#}");
+    assert!((max / 1000.0 - oldest).abs() < 0.01 * oldest, "{r:#}");
+}
+
+/// Regression (issue 14): the timeout counts from the last reply byte, not
+/// from the send. A server echoing a 1 MiB message 64 KiB at a time, 50 ms
+/// apart, takes 800 ms for it: longer than `--timeout 500ms`, but never
+/// silent for half of it. It is not a timeout. (The sleeps are the slow
+/// server being simulated.)
+#[test]
+fn regression_slow_but_progressing_reply_is_not_a_timeout() {
+    const SIZE: usize = 1024 * 1024;
+    const CHUNK: usize = 64 * 1024;
+    let server = TestServer::per_connection(|mut stream, _| {
+        let mut chunk = vec![0; CHUNK];
+        while stream.read_exact(&mut chunk).is_ok() {
+            thread::sleep(Duration::from_millis(50));
+            if stream.write_all(&chunk).is_err() {
+                return;
+            }
+        }
+    });
+    let size = SIZE.to_string();
+    let r = load_echo(
+        server.addr,
+        &["-c", "1", "-n", "1", "--size", &size, "--timeout", "500ms"],
+        0,
+    );
+    assert_clean(&r);
+    assert_eq!(u64_at(&r, &["requests"]), 1, "{r:#}");
+    let latency = f64_at(&r, &["latency_us", "max"]);
+    assert!(
+        latency >= 700_000.0,
+        "the reply took {latency}µs: not slow?"
+    );
+}
+
+/// Issue 14: an open-loop run whose connections time out churns them; the
+/// replacements are counted, not silent.
+#[test]
+fn regression_open_loop_counts_replaced_connections() {
+    let server = echo_server_at(Fault::Truncate, ANSWERED * 64);
+    let r = load_echo(
+        server.addr,
+        &["--rate", "200", "-c", "2", "-d", "1s", "--timeout", "200ms"],
+        1,
+    );
+    let timeouts = u64_at(&r, &["errors", "timeouts"]);
+    let replaced = u64_at(&r, &["connections_replaced"]);
+    assert!(timeouts >= 2, "{r:#}");
+    assert!(replaced >= 2, "{r:#}");
+    // Each timeout closed a connection, replaced unless the run ended
+    // first.
+    assert!(replaced <= timeouts, "{r:#}");
+    // Every connect but the first two is a replacement (one may still
+    // be connecting at the end).
+    let connects = u64_at(&r, &["connects"]);
+    assert!((replaced..=2 + replaced).contains(&connects), "{r:#}");
+}
+
 // ---- 3. open-loop correction --------------------------------------------------
 
 /// How long after its first byte the stalling server stops, and for how long.
@@ -607,7 +729,7 @@ echo "$banner" >&2
 set +e
 run() {
     name=$1; shift
-    "$TENK" load echo 127.0.0.1:9000 -c 1500 -d 500ms --timeout 2s --json "$@" \
+    "$TENK" load echo 127.0.0.1:9000 -c 1500 -d 500ms --connect-timeout 2s --json "$@" \
         > "$DIR/$name.json"
     echo $? > "$DIR/$name.rc"
 }
@@ -707,6 +829,10 @@ fn bad_arguments_exit_2_with_a_message() {
         (&["http", "https://x/"], "only http:// is supported"),
         (&["echo", target, "--source", "::1"], "--source ::1"),
         (
+            &["echo", target, "--connect-timeout", "0s"],
+            "--connect-timeout must be longer than 0",
+        ),
+        (
             &["echo", target, "-d", "1s", "-n", "5"],
             "cannot be used with",
         ),
@@ -761,7 +887,18 @@ impl Reply {
 /// A keep-alive HTTP/1.1 server answering every request with `reply`; each
 /// request (head and Content-Length body) goes to `requests`.
 fn http_server(reply: Reply, requests: mpsc::Sender<String>) -> TestServer {
-    TestServer::per_connection(move |stream, _| {
+    http_server_answering(reply, usize::MAX, requests)
+}
+
+/// As [`http_server`], but silent after `answers` responses on each
+/// connection: it keeps the connection open and reads no more.
+fn http_server_answering(
+    reply: Reply,
+    answers: usize,
+    requests: mpsc::Sender<String>,
+) -> TestServer {
+    TestServer::per_connection(move |stream, parked| {
+        let mut answered = 0;
         let mut reader = BufReader::new(stream.try_clone().expect("clone"));
         let mut writer = stream;
         loop {
@@ -789,9 +926,14 @@ fn http_server(reply: Reply, requests: mpsc::Sender<String>) -> TestServer {
             }
             request.push_str(&String::from_utf8_lossy(&body));
             let _ = requests.send(request);
+            if answered == answers {
+                parked.lock().expect("parked lock").push(writer);
+                return;
+            }
             if writer.write_all(reply.bytes()).is_err() {
                 return;
             }
+            answered += 1;
         }
     })
 }
@@ -884,4 +1026,29 @@ fn http_malformed_responses_are_errors() {
         &["-c", "4", "-n", "500", "--max-errors", "1000000"],
         0,
     );
+}
+
+/// Regression (issue 14), over HTTP: a server that answers 3 requests per
+/// connection and then goes silent. The stall is caught 500-625 ms in (a
+/// sweep every 125 ms), each connection timing out and being replaced; the
+/// replacements are 375-500 ms into their own stall when the window ends,
+/// reported as unanswered; the timed-out waits are the max latency.
+#[test]
+fn regression_silent_http_server_is_not_reported_healthy() {
+    let (tx, _requests) = mpsc::channel();
+    let server = http_server_answering(Reply::Sized, 3, tx);
+    let r = load_http(
+        server.addr,
+        &["-c", "2", "-d", "1s", "--timeout", "500ms"],
+        1,
+    );
+    let timeouts = u64_at(&r, &["errors", "timeouts"]);
+    assert!(timeouts >= 2, "{r:#}");
+    assert_eq!(u64_at(&r, &["errors_total"]), timeouts, "{r:#}");
+    assert!(u64_at(&r, &["connections_replaced"]) >= 2, "{r:#}");
+    assert!((1..=2).contains(&u64_at(&r, &["unanswered"])), "{r:#}");
+    assert!(f64_at(&r, &["unanswered_oldest_ms"]) >= 100.0, "{r:#}");
+    let max = f64_at(&r, &["latency_us", "max"]);
+    assert!(max >= 500_000.0, "max {max}µs hides the stall: {r:#}");
+    assert_eq!(u64_at(&r, &["status", "2xx"]), u64_at(&r, &["requests"]));
 }
