@@ -92,6 +92,54 @@ pub struct Config {
     /// unread input would make the kernel send RST and drop output the
     /// peer has not read yet. Zero closes at once.
     pub linger_timeout: Duration,
+    /// TCP keepalive on accepted connections, to find peers that vanished
+    /// without a FIN or RST (a host powered off, a cable pulled, a NAT
+    /// entry dropped). `None` (the default) leaves the kernel's setting:
+    /// off. A dead peer is then closed with
+    /// [`CloseReason::Error`](crate::CloseReason::Error)`(ETIMEDOUT)`.
+    /// Useful where `idle_timeout` is off or long: a live but silent peer
+    /// answers the probes and is kept.
+    pub keepalive: Option<Keepalive>,
+}
+
+/// TCP keepalive settings (`SO_KEEPALIVE`, `TCP_KEEPIDLE`, `TCP_KEEPINTVL`,
+/// `TCP_KEEPCNT`; tcp(7)). A connection with nothing sent or received for
+/// `idle` gets a probe every `interval`; after `count` unanswered probes
+/// the kernel fails the socket with `ETIMEDOUT`. The kernel counts in whole
+/// seconds: a fraction of a second is rounded up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Silence before the first probe (1 s to 32,767 s).
+    pub idle: Duration,
+    /// Between probes (1 s to 32,767 s).
+    pub interval: Duration,
+    /// Unanswered probes before the connection is declared dead (1 to 127).
+    pub count: u32,
+}
+
+impl Keepalive {
+    /// How long after its last sign of life a dead peer is found, at most:
+    /// `idle + interval * count`.
+    pub fn dead_after(&self) -> Duration {
+        self.idle + self.interval * self.count
+    }
+}
+
+impl Default for Keepalive {
+    /// 60 s idle, then 6 probes 10 s apart: a dead peer is found within
+    /// 2 minutes, where the kernel's own default (7,200 s, 75 s, 9) takes
+    /// 2 h 11 min, and a peer out of reach for up to a minute (a phone
+    /// changing networks) survives. An idle connection costs one probe
+    /// and its ACK a minute; 60 s is also under the idle timeouts of
+    /// common NATs and cloud load balancers (4 min and more), so the
+    /// probes keep their mappings open.
+    fn default() -> Keepalive {
+        Keepalive {
+            idle: Duration::from_secs(60),
+            interval: Duration::from_secs(10),
+            count: 6,
+        }
+    }
 }
 
 impl Default for Config {
@@ -115,6 +163,7 @@ impl Default for Config {
             output_soft_limit: 8 * 1024 * 1024,
             output_soft_time: Duration::from_secs(60),
             linger_timeout: Duration::from_secs(5),
+            keepalive: None,
         }
     }
 }

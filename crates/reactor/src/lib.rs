@@ -44,7 +44,7 @@ mod token;
 mod waker;
 
 pub use buffer::Buffer;
-pub use config::{Config, Trigger};
+pub use config::{Config, Keepalive, Trigger};
 pub use handler::{CloseReason, Handler};
 pub use io::{Exit, Io};
 pub use reactor::Reactor;

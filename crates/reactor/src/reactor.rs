@@ -232,6 +232,12 @@ impl<H: Handler> Reactor<H> {
                         continue;
                     }
                     let _ = socket::set_nodelay(&fd);
+                    if let Some(k) = self.io.config.keepalive {
+                        // Serve it anyway: only dead-peer detection is lost.
+                        if let Err(e) = socket::set_keepalive(&fd, k.idle, k.interval, k.count) {
+                            warn!("cannot set TCP keepalive on an accepted connection: {e}");
+                        }
+                    }
                     let Some(fd) = self.handler.on_accepted_fd(&mut self.io, listener, fd) else {
                         // Handed to another reactor, which adopts it
                         // uncounted: count it now, so the shared cap

@@ -35,8 +35,28 @@ pub enum Serve {
     Http(HttpArgs),
     /// A line-based chat server (try it with `nc`): rooms, nicks, private
     /// messages; slow readers are cut without slowing the room.
+    // A chat user who only reads sends nothing for as long as the room is
+    // quiet: an idle timeout would throw them out, so chat has none by
+    // default and finds dead peers with TCP keepalive instead.
+    #[command(mut_arg("idle_timeout", |a| a.default_value(CHAT_IDLE_TIMEOUT).help(
+        "Close connections with no traffic either way for this long (0: never). \
+         Off for chat: a user reading a quiet room sends nothing and must not be \
+         cut; dead peers are found by TCP keepalive (--keepalive-idle) instead"
+    )))]
+    #[command(mut_arg("keepalive_idle", |a| a.default_value(CHAT_KEEPALIVE_IDLE).help(
+        "TCP keepalive: probe a connection silent this long, and close it when \
+         --keepalive-count probes --keepalive-interval apart go unanswered, so a \
+         peer gone without a FIN or RST is found (0: off; whole seconds). On for chat (60s, 10s, \
+         6: a dead peer is closed within 2 minutes), as chat has no idle timeout"
+    )))]
     Chat(ChatArgs),
 }
+
+/// Chat's `--idle-timeout` default: off (see the `Chat` variant).
+pub const CHAT_IDLE_TIMEOUT: &str = "0";
+/// Chat's `--keepalive-idle` default, with the default interval and count:
+/// [`reactor::Keepalive::default`].
+pub const CHAT_KEEPALIVE_IDLE: &str = "60s";
 
 /// Options of `tenk serve chat`.
 #[derive(Args, Debug, Clone)]
@@ -101,6 +121,18 @@ pub struct ServeArgs {
     /// Close connections with no traffic either way for this long (0: never).
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub idle_timeout: Duration,
+    /// TCP keepalive: probe a connection silent this long, and close it
+    /// when --keepalive-count probes --keepalive-interval apart go
+    /// unanswered, so a peer gone without a FIN or RST is found (0: off;
+    /// whole seconds). Off by default: the idle timeout closes such peers.
+    #[arg(long, default_value = "0", value_parser = parse_keepalive_idle)]
+    pub keepalive_idle: Duration,
+    /// Time between TCP keepalive probes (whole seconds, 1s to 32767s).
+    #[arg(long, default_value = "10s", value_parser = parse_keepalive_interval)]
+    pub keepalive_interval: Duration,
+    /// Unanswered TCP keepalive probes after which a connection is closed.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=127))]
+    pub keepalive_count: u32,
     /// Close connections whose pending output the peer has not taken for
     /// this long (0: never).
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
@@ -133,6 +165,33 @@ pub struct ServeArgs {
     pub balance: BalanceArg,
 }
 
+/// The kernel's limit for TCP_KEEPIDLE and TCP_KEEPINTVL (tcp(7)).
+const KEEPALIVE_MAX_SECS: u64 = 32767;
+
+/// `--keepalive-idle`: 0 (off), or whole seconds the kernel accepts.
+fn parse_keepalive_idle(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if d.is_zero() {
+        return Ok(d);
+    }
+    keepalive_secs(d)
+}
+
+/// `--keepalive-interval`: whole seconds the kernel accepts.
+fn parse_keepalive_interval(text: &str) -> Result<Duration, String> {
+    keepalive_secs(humantime::parse_duration(text).map_err(|e| e.to_string())?)
+}
+
+fn keepalive_secs(d: Duration) -> Result<Duration, String> {
+    if d.subsec_nanos() != 0 {
+        return Err("the kernel counts keepalive time in whole seconds".into());
+    }
+    if !(1..=KEEPALIVE_MAX_SECS).contains(&d.as_secs()) {
+        return Err(format!("must be 1s to {KEEPALIVE_MAX_SECS}s"));
+    }
+    Ok(d)
+}
+
 /// `--balance` values.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BalanceArg {
@@ -141,6 +200,15 @@ pub enum BalanceArg {
 }
 
 impl ServeArgs {
+    /// The TCP keepalive the flags ask for; `None` when off.
+    pub fn keepalive(&self) -> Option<reactor::Keepalive> {
+        (!self.keepalive_idle.is_zero()).then_some(reactor::Keepalive {
+            idle: self.keepalive_idle,
+            interval: self.keepalive_interval,
+            count: self.keepalive_count,
+        })
+    }
+
     /// The accept strategy the flags ask for.
     pub fn accept_strategy(&self) -> server::threads::AcceptStrategy {
         use server::threads::{AcceptStrategy, Balance};
@@ -215,6 +283,95 @@ mod tests {
             panic!("parsed as another command");
         };
         assert!(zero.idle_timeout.is_zero(), "0 disables the idle timeout");
+    }
+
+    fn serve_args(argv: &[&str]) -> ServeArgs {
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Serve(Serve::Echo(args)) => args,
+            Command::Serve(Serve::Http(args)) => args.serve,
+            Command::Serve(Serve::Chat(args)) => args.serve,
+            Command::Load(_) => panic!("parsed as load"),
+        }
+    }
+
+    /// Regression (issue 14, item 4): chat applied the 60 s idle timeout of
+    /// echo and http, so a user reading a quiet room was thrown out after
+    /// a minute. Chat has no idle timeout and finds dead peers by TCP
+    /// keepalive; the other servers keep their idle timeout and no
+    /// keepalive.
+    #[test]
+    fn regression_chat_has_no_idle_timeout_and_keepalive_by_default() {
+        let chat = serve_args(&["tenk", "serve", "chat"]);
+        assert!(chat.idle_timeout.is_zero(), "chat idle timeout");
+        assert_eq!(chat.keepalive(), Some(reactor::Keepalive::default()));
+        for server in ["echo", "http"] {
+            let args = serve_args(&["tenk", "serve", server]);
+            assert_eq!(args.idle_timeout, Duration::from_secs(60), "{server}");
+            assert_eq!(args.keepalive(), None, "{server}");
+        }
+        // The help text states the chat defaults the constants give.
+        let help = Cli::command()
+            .find_subcommand_mut("serve")
+            .and_then(|serve| serve.find_subcommand_mut("chat"))
+            .expect("serve chat")
+            .render_long_help()
+            .to_string();
+        assert!(help.contains("Off for chat"), "{help}");
+        assert!(help.contains("On for chat (60s, 10s, 6"), "{help}");
+        let k = reactor::Keepalive::default();
+        assert_eq!(
+            (k.idle.as_secs(), k.interval.as_secs(), k.count),
+            (60, 10, 6),
+            "the chat help text quotes these"
+        );
+    }
+
+    #[test]
+    fn keepalive_flags_tune_and_turn_off() {
+        let tuned = serve_args(&[
+            "tenk",
+            "serve",
+            "echo",
+            "--keepalive-idle",
+            "5s",
+            "--keepalive-interval",
+            "2s",
+            "--keepalive-count",
+            "3",
+        ]);
+        let k = tuned.keepalive().expect("on");
+        assert_eq!(
+            (k.idle, k.interval, k.count),
+            (Duration::from_secs(5), Duration::from_secs(2), 3)
+        );
+        assert_eq!(k.dead_after(), Duration::from_secs(11));
+        let off = serve_args(&["tenk", "serve", "chat", "--keepalive-idle", "0"]);
+        assert_eq!(off.keepalive(), None, "--keepalive-idle 0 turns it off");
+        let idle = serve_args(&["tenk", "serve", "chat", "--idle-timeout", "5m"]);
+        assert_eq!(idle.idle_timeout, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn rejects_bad_keepalive_values() {
+        for (bad, why) in [
+            (&["--keepalive-idle", "1500ms"][..], "whole seconds"),
+            (&["--keepalive-idle", "32768s"], "1s to 32767s"),
+            (&["--keepalive-interval", "0"], "1s to 32767s"),
+            (&["--keepalive-interval", "500ms"], "whole seconds"),
+            (&["--keepalive-interval", "often"], ""),
+            (&["--keepalive-count", "0"], "not in 1..=127"),
+            (&["--keepalive-count", "128"], "not in 1..=127"),
+        ] {
+            for server in ["echo", "chat"] {
+                let argv: Vec<&str> = ["tenk", "serve", server]
+                    .iter()
+                    .chain(bad)
+                    .copied()
+                    .collect();
+                let err = Cli::try_parse_from(&argv).expect_err(&format!("{argv:?} parsed"));
+                assert!(err.to_string().contains(why), "{argv:?}: {err}");
+            }
+        }
     }
 
     #[test]

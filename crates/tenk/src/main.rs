@@ -314,6 +314,7 @@ fn serve_options(args: &ServeArgs, signals: signal::SignalSet) -> ServeOptions {
         output_hard_limit: args.output_limit_hard,
         output_soft_limit: args.output_limit_soft,
         output_soft_time: args.output_limit_soft_time,
+        keepalive: args.keepalive(),
         ..Config::default()
     };
     ServeOptions {

@@ -121,6 +121,24 @@ pub(crate) fn set_nodelay(fd: impl AsFd) -> io::Result<()> {
     Ok(sockopt::set_tcp_nodelay(fd, true)?)
 }
 
+/// Turns TCP keepalive on with the given idle time, probe interval and
+/// probe count (tcp(7)). The kernel takes whole seconds; rustix rounds a
+/// fraction up.
+pub(crate) fn set_keepalive(
+    fd: impl AsFd,
+    idle: std::time::Duration,
+    interval: std::time::Duration,
+    count: u32,
+) -> io::Result<()> {
+    let fd = fd.as_fd();
+    // The timings before SO_KEEPALIVE, which arms the timer: armed once,
+    // with the idle time asked for.
+    sockopt::set_tcp_keepidle(fd, idle)?;
+    sockopt::set_tcp_keepintvl(fd, interval)?;
+    sockopt::set_tcp_keepcnt(fd, count)?;
+    Ok(sockopt::set_socket_keepalive(fd, true)?)
+}
+
 pub(crate) fn local_addr(fd: impl AsFd) -> io::Result<SocketAddr> {
     let addr = net::getsockname(fd)?;
     SocketAddr::try_from(addr).map_err(|_| io::Error::other("not an IP socket"))
