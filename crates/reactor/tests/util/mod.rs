@@ -60,6 +60,9 @@ pub struct Bounded<H> {
 }
 
 impl<H: Handler> Handler for Bounded<H> {
+    fn on_accepted_fd(&mut self, io: &mut Io, listener: Token, fd: OwnedFd) -> Option<OwnedFd> {
+        self.inner.on_accepted_fd(io, listener, fd)
+    }
     fn on_accept(&mut self, io: &mut Io, listener: Token, conn: Token) {
         self.inner.on_accept(io, listener, conn);
     }
