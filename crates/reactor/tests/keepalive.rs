@@ -160,7 +160,8 @@ fn a_silent_live_peer_is_kept() {
         let listener = r.io().listen(any_port(), 16).expect("listen");
         let addr = r.io().local_addr(listener).expect("local addr");
         let _peer = TcpStream::connect(addr).expect("connect");
-        r.io().add_timer(FAST.dead_after() + Duration::from_secs(1), 1);
+        r.io()
+            .add_timer(FAST.dead_after() + Duration::from_secs(1), 1);
         run(&mut r);
         let h = r.into_handler().inner;
         assert_eq!(h.close, None, "{trigger:?}: live silent peer closed");
@@ -254,10 +255,20 @@ impl Link {
         let (ns, host, peer) = (&link.namespace, &link.host_if, &link.peer_if);
         let steps: [&[&str]; 6] = [
             &["netns", "add", ns],
-            &["link", "add", host, "type", "veth", "peer", "name", peer, "netns", ns],
+            &[
+                "link", "add", host, "type", "veth", "peer", "name", peer, "netns", ns,
+            ],
             &["addr", "add", &format!("{}/30", link.host), "dev", host],
             &["link", "set", host, "up"],
-            &["-n", ns, "addr", "add", &format!("{}/30", link.peer), "dev", peer],
+            &[
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{}/30", link.peer),
+                "dev",
+                peer,
+            ],
             &["-n", ns, "link", "set", peer, "up"],
         ];
         for step in steps {

@@ -46,6 +46,7 @@ every_trigger!([edge, level, oneshot] => [
     regression_nothing_is_queued_after_bye,
     regression_longest_max_line_is_refused_not_cut,
     regression_fan_out_costs_no_epoll_ctl_per_recipient,
+    regression_silent_reader_is_kept,
 ]);
 
 const KIB: usize = 1024;
@@ -577,6 +578,85 @@ fn regression_fan_out_costs_no_epoll_ctl_per_recipient(trigger: &str) {
 /// way); four more clients only listen. Every recipient (the other three
 /// senders and the four listeners) gets every sender's numbers 0..299,
 /// each exactly once and in increasing order.
+/// How long the reader stays silent: three times the short idle timeout
+/// that cuts it in the control run.
+const SILENT: Duration = Duration::from_secs(3);
+
+/// Regression (issue 14, item 4): chat applied the 60 s idle timeout of
+/// echo and http, so a user only reading a quiet room was thrown out
+/// after a minute. Control first: with `--idle-timeout 1s` a silent reader
+/// is cut, so the test sees a cut where there is one. With chat's
+/// defaults the same reader, silent for [`SILENT`], still receives the
+/// room's next message, and its socket has TCP keepalive armed (the
+/// kernel's keepalive timer, at most 60 s away), which finds it if it
+/// dies. (The default itself, off rather than long, is checked by the
+/// CLI's unit tests; waiting a minute here would prove no more.)
+fn regression_silent_reader_is_kept(trigger: &str) {
+    let mut cutting = serve(trigger, &["--idle-timeout", "1s"]);
+    let mut reader = Client::connect(cutting.addr, "reader (1s idle timeout)");
+    reader.greeted();
+    let silent_since = Instant::now();
+    reader.expect_eof();
+    assert!(
+        silent_since.elapsed() >= Duration::from_millis(900),
+        "cut after {:?}, before the idle timeout",
+        silent_since.elapsed()
+    );
+    let (summary, _) = summaries(&mut cutting);
+    assert_eq!(util::closes(&summary).idle_timeout, 1, "{summary:?}");
+
+    let mut server = serve(trigger, &[]);
+    let mut reader = Client::named(server.addr, "reader");
+    let reader_addr = reader.stream.local_addr().expect("local addr");
+    // Time passing is what is tested: the reader says nothing.
+    thread::sleep(SILENT);
+    let talker = Client::named(server.addr, "talker");
+    talker.send("still there?");
+    reader.skip_until(|line| line == "<talker> still there?");
+    let keepalive = util::wait_until(PROMPTLY, || {
+        util::tcp_diag(server.addr, reader_addr).is_some_and(|d| {
+            d.timer == util::TIMER_KEEPALIVE && d.expires <= Duration::from_secs(60)
+        })
+    });
+    assert!(
+        keepalive,
+        "no keepalive timer on the server's socket: {:?}",
+        util::tcp_diag(server.addr, reader_addr)
+    );
+    let (summary, _) = summaries(&mut server);
+    assert_eq!(util::closes(&summary).idle_timeout, 0, "{summary:?}");
+}
+
+/// `--keepalive-idle` reaches the accepted sockets: a shorter idle time
+/// arms the keepalive timer sooner, and 0 leaves none.
+#[test]
+fn keepalive_flags_reach_the_socket() {
+    for (idle, want) in [("5s", Some(Duration::from_secs(5))), ("0", None)] {
+        let mut server = serve("edge", &["--keepalive-idle", idle]);
+        let mut reader = Client::connect(server.addr, "reader");
+        reader.greeted();
+        let reader_addr = reader.stream.local_addr().expect("local addr");
+        // Once the greeting is acknowledged, no retransmit timer hides the
+        // keepalive timer: then the socket shows its idle state.
+        let quiet = util::wait_until(PROMPTLY, || {
+            util::tcp_diag(server.addr, reader_addr).is_some_and(|d| d.timer != 1)
+        });
+        assert!(
+            quiet,
+            "--keepalive-idle {idle}: greeting never acknowledged"
+        );
+        let diag = util::tcp_diag(server.addr, reader_addr).expect("server socket");
+        match want {
+            Some(limit) => assert!(
+                diag.timer == util::TIMER_KEEPALIVE && diag.expires <= limit,
+                "--keepalive-idle {idle}: {diag:?}"
+            ),
+            None => assert_eq!(diag.timer, 0, "--keepalive-idle {idle}: {diag:?}"),
+        }
+        summaries(&mut server);
+    }
+}
+
 fn per_sender_order_is_kept(trigger: &str) {
     per_sender_order_is_kept_with(trigger, &[]);
 }

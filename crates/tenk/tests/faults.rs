@@ -23,7 +23,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use util::{
-    assert_alive, exit_and_summary, serve, shut_down_gracefully, summary_count, Server, PROMPTLY,
+    assert_alive, closes, exit_and_summary, serve, shut_down_gracefully, summary_count, Closes,
+    Server, PROMPTLY,
 };
 
 every_trigger!([edge, level, oneshot] => [
@@ -78,42 +79,6 @@ fn pattern(seed: u64, len: usize) -> Vec<u8> {
     }
     bytes.truncate(len);
     bytes
-}
-
-/// The counts of the summary's `closed (...)` list, by cause.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Closes {
-    client: u64,
-    idle_timeout: u64,
-    write_timeout: u64,
-    buffer_limit: u64,
-    error: u64,
-    local: u64,
-}
-
-fn closes(summary: &str) -> Closes {
-    let list = summary
-        .split_once("closed (")
-        .and_then(|(_, rest)| rest.split_once(')'))
-        .unwrap_or_else(|| panic!("no 'closed (...)' list in {summary:?}"))
-        .0;
-    let mut closes = Closes::default();
-    for item in list.split(", ") {
-        let (label, count) = item
-            .rsplit_once(' ')
-            .unwrap_or_else(|| panic!("odd item {item:?} in {summary:?}"));
-        let count: u64 = count.parse().expect("close count");
-        match label {
-            "client" => closes.client = count,
-            "idle timeout" => closes.idle_timeout = count,
-            "write timeout" => closes.write_timeout = count,
-            "buffer limit" => closes.buffer_limit = count,
-            "error" => closes.error = count,
-            "local" => closes.local = count,
-            other => panic!("unknown close cause {other:?} in {summary:?}"),
-        }
-    }
-    closes
 }
 
 #[test]

@@ -306,19 +306,42 @@ impl Server {
 /// established socket, bytes written but not yet acknowledged, and bytes
 /// received but not yet read by the process that owns it. `None` if no such
 /// socket exists.
+pub fn tcp_queues(local: SocketAddr, peer: SocketAddr) -> Option<(u64, u64)> {
+    tcp_diag(local, peer).map(|d| (d.send_queue, d.recv_queue))
+}
+
+/// What the kernel reports of one TCP socket (`struct inet_diag_msg`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpDiag {
+    /// Bytes written but not yet acknowledged.
+    pub send_queue: u64,
+    /// Bytes received but not yet read by the process that owns it.
+    pub recv_queue: u64,
+    /// The timer pending on it (`idiag_timer`): 0 none, 1 retransmit,
+    /// 2 keepalive, 3 TIME_WAIT, 4 zero-window probe.
+    pub timer: u8,
+    /// Time until that timer fires.
+    pub expires: Duration,
+}
+
+/// The keepalive timer's number in [`TcpDiag::timer`].
+pub const TIMER_KEEPALIVE: u8 = 2;
+
+/// [`TcpDiag`] of the IPv4 TCP socket bound to `local` and connected to
+/// `peer` (in this process or another); `None` if no such socket exists.
 ///
 /// Asked of the kernel with one `sock_diag` netlink request for that exact
 /// address pair (what `ss` uses): `/proc/net/tcp` would have to list every
 /// socket of the namespace, tens of thousands in TIME_WAIT after a few
 /// tests, at tens of milliseconds a reading.
-pub fn tcp_queues(local: SocketAddr, peer: SocketAddr) -> Option<(u64, u64)> {
+pub fn tcp_diag(local: SocketAddr, peer: SocketAddr) -> Option<TcpDiag> {
     use std::fs::File;
     use std::io::Write;
     use std::os::fd::{FromRawFd, OwnedFd};
 
     const SOCK_DIAG_BY_FAMILY: u16 = 20;
     let (SocketAddr::V4(local), SocketAddr::V4(peer)) = (local, peer) else {
-        panic!("tcp_queues handles IPv4 only");
+        panic!("tcp_diag handles IPv4 only");
     };
     // struct nlmsghdr, then struct inet_diag_req_v2 (linux/inet_diag.h).
     let mut request = Vec::with_capacity(72);
@@ -367,10 +390,14 @@ pub fn tcp_queues(local: SocketAddr, peer: SocketAddr) -> Option<(u64, u64)> {
     assert_eq!(kind, SOCK_DIAG_BY_FAMILY, "unexpected netlink reply");
     // After the 16-byte nlmsghdr, struct inet_diag_msg: 4 bytes of
     // family/state/timer/retrans, the 48-byte inet_diag_sockid,
-    // idiag_expires, then idiag_rqueue and idiag_wqueue.
+    // idiag_expires (ms), then idiag_rqueue and idiag_wqueue.
     assert!(n >= 16 + 64, "short sock_diag reply ({n} B)");
-    let (rqueue, wqueue) = (word(16 + 56), word(16 + 60));
-    Some((u64::from(wqueue), u64::from(rqueue)))
+    Some(TcpDiag {
+        send_queue: u64::from(word(16 + 60)),
+        recv_queue: u64::from(word(16 + 56)),
+        timer: reply[16 + 2],
+        expires: Duration::from_millis(u64::from(word(16 + 52))),
+    })
 }
 
 /// The number just before `label` in the summary (`5000 accepted`,
@@ -386,6 +413,42 @@ pub fn summary_count(summary: &str, label: &str) -> u64 {
         .windows(label.len() + 1)
         .find_map(|w| (w[1..] == label[..]).then(|| w[0].parse().ok()).flatten())
         .unwrap_or_else(|| panic!("no '{}' count in {summary:?}", label.join(" ")))
+}
+
+/// The counts of the summary's `closed (...)` list, by cause.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Closes {
+    pub client: u64,
+    pub idle_timeout: u64,
+    pub write_timeout: u64,
+    pub buffer_limit: u64,
+    pub error: u64,
+    pub local: u64,
+}
+
+pub fn closes(summary: &str) -> Closes {
+    let list = summary
+        .split_once("closed (")
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .unwrap_or_else(|| panic!("no 'closed (...)' list in {summary:?}"))
+        .0;
+    let mut closes = Closes::default();
+    for item in list.split(", ") {
+        let (label, count) = item
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("odd item {item:?} in {summary:?}"));
+        let count: u64 = count.parse().expect("close count");
+        match label {
+            "client" => closes.client = count,
+            "idle timeout" => closes.idle_timeout = count,
+            "write timeout" => closes.write_timeout = count,
+            "buffer limit" => closes.buffer_limit = count,
+            "error" => closes.error = count,
+            "local" => closes.local = count,
+            other => panic!("unknown close cause {other:?} in {summary:?}"),
+        }
+    }
+    closes
 }
 
 pub fn serve(trigger: &str, extra: &[&str]) -> Server {
