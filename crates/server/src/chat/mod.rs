@@ -10,6 +10,9 @@
 //! gather write per pass. A member that stops reading is cut by the
 //! reactor's output limits and write timeout, and the room is told, while
 //! everyone else keeps their pace: nobody's queue depends on another's.
+//! A member who only reads sends nothing while the room is quiet, so
+//! `tenk serve chat` runs without an idle timeout and finds dead peers by
+//! TCP keepalive ([`reactor::Config::keepalive`]) instead.
 //!
 //! Across threads (`--threads N`): each worker keeps its own clients and
 //! its members of each room; nicks and rooms live in one shared
