@@ -286,12 +286,24 @@ impl Io {
     /// connection count (`Config::shared_conns`) the acceptor counted it
     /// when it handed it over, so the cap holds while it is in flight.
     ///
+    /// During a graceful shutdown ([`Io::is_draining`]) the connection
+    /// joins the drain as every connection did when it began: it is closed
+    /// when flushed, which, with nothing sent yet, is at once (or a
+    /// lingering close if input is waiting), and the drain deadline covers
+    /// it. The token may then already be stale, and its close is reported
+    /// after the current callback: a caller should check `is_draining`
+    /// before treating it as a new connection. (Left open, it would keep
+    /// a draining reactor running with nothing to end it.)
+    ///
     /// # Errors
     /// Those of `epoll_ctl`.
     pub fn adopt(&mut self, fd: OwnedFd) -> io::Result<Token> {
         match self.register_conn(fd, false, true) {
             Ok(token) => {
                 self.stats.accepted += 1;
+                if self.state != RunState::Running {
+                    self.close_when_flushed_with(token, CloseReason::Shutdown);
+                }
                 Ok(token)
             }
             Err(e) => {
@@ -614,8 +626,9 @@ impl Io {
     /// Starts a graceful shutdown: listeners are closed, connections stop
     /// being read and close once their output is flushed, and
     /// [`Reactor::run`](crate::Reactor::run) returns [`Exit::Graceful`] when
-    /// none is left or when `Config::drain_timeout` passes. A second call
-    /// during the drain stops at once ([`Exit::Forced`]).
+    /// none is left or when `Config::drain_timeout` passes, which also
+    /// bounds connections adopted during the drain. A second call during
+    /// the drain stops at once ([`Exit::Forced`]).
     pub fn shutdown(&mut self) {
         match self.state {
             RunState::Running => {}
@@ -635,12 +648,12 @@ impl Io {
                 None => {}
             }
         }
-        if self.conns > 0 {
-            self.timers.insert(
-                Instant::now() + self.config.drain_timeout,
-                TimerKind::DrainDeadline,
-            );
-        }
+        // Set even with no connection left: one may still join the drain
+        // (`Io::adopt`), and it must not keep the reactor from exiting.
+        self.timers.insert(
+            Instant::now() + self.config.drain_timeout,
+            TimerKind::DrainDeadline,
+        );
     }
 
     /// Stops the reactor after the current callback: `run` returns

@@ -914,6 +914,113 @@ fn a_second_shutdown_forces_the_exit() {
     }
 }
 
+/// Starts a shutdown and then adopts a connection, in one `on_wake`: a
+/// `--accept dispatch` worker that learns of the shutdown in the same
+/// wake-up as it takes a handed-over connection.
+struct AdoptWhileDraining {
+    fd: Option<std::os::fd::OwnedFd>,
+    adopted_while_draining: bool,
+    closes: Vec<CloseReason>,
+}
+
+impl AdoptWhileDraining {
+    fn new(fd: std::os::fd::OwnedFd) -> AdoptWhileDraining {
+        AdoptWhileDraining {
+            fd: Some(fd),
+            adopted_while_draining: false,
+            closes: Vec::new(),
+        }
+    }
+}
+
+impl Handler for AdoptWhileDraining {
+    fn on_wake(&mut self, io: &mut Io) {
+        io.shutdown();
+        if let Some(fd) = self.fd.take() {
+            io.adopt(fd).expect("adopt");
+            self.adopted_while_draining = io.is_draining();
+        }
+    }
+
+    fn on_data(&mut self, _io: &mut Io, _conn: Token, data: &[u8]) -> usize {
+        data.len()
+    }
+
+    fn on_close(&mut self, _io: &mut Io, _conn: Token, reason: CloseReason) {
+        self.closes.push(reason);
+    }
+}
+
+/// A connected pair: the server side (to adopt) and the client.
+fn accepted_pair() -> (std::os::fd::OwnedFd, TcpStream) {
+    let (listener, addr) = util::std_listener();
+    let client = TcpStream::connect(addr).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    server.set_nonblocking(true).unwrap();
+    (server.into(), client)
+}
+
+/// Regression (issue 14, `--accept dispatch` hung on shutdown): a
+/// connection adopted by a reactor already draining, which had no
+/// connection when the drain began, was never marked to close and no
+/// drain deadline existed, so the reactor waited forever. It joins the
+/// drain now: idle, it closes at once.
+#[test]
+fn regression_a_connection_adopted_while_draining_is_drained() {
+    for trigger in TRIGGERS {
+        let (fd, mut client) = accepted_pair();
+        let mut r = reactor(trigger, AdoptWhileDraining::new(fd));
+        r.io().waker().wake().unwrap();
+
+        let started = Instant::now();
+        assert_eq!(run(&mut r), Exit::Graceful, "{trigger:?}");
+        let h = &r.handler().inner;
+        assert!(h.adopted_while_draining, "{trigger:?}");
+        assert_eq!(h.closes, [CloseReason::Shutdown], "{trigger:?}");
+        // Closed at once, not at the drain deadline (5 s).
+        assert!(started.elapsed() < Duration::from_secs(1), "{trigger:?}");
+        client.set_read_timeout(Some(util::WATCHDOG_AFTER)).unwrap();
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).expect("EOF from the drain");
+        assert!(rest.is_empty(), "{trigger:?}");
+    }
+}
+
+/// Regression (issue 14): the drain deadline was set only if connections
+/// were open when the drain began, so one that joined later and could not
+/// close (here a lingering close of unread input, with a linger timeout
+/// far beyond the drain's) kept the reactor past `drain_timeout`.
+#[test]
+fn regression_the_drain_deadline_bounds_a_connection_that_joined_the_drain() {
+    for trigger in TRIGGERS {
+        let (fd, mut client) = accepted_pair();
+        // Unread input: the close lingers until the peer's FIN, which
+        // never comes.
+        client.write_all(b"unread").unwrap();
+        let config = Config {
+            trigger,
+            drain_timeout: Duration::from_millis(100),
+            linger_timeout: Duration::from_secs(60),
+            ..Config::default()
+        };
+        let mut r = reactor_with(config, AdoptWhileDraining::new(fd));
+        r.io().waker().wake().unwrap();
+
+        let started = Instant::now();
+        assert_eq!(run(&mut r), Exit::Graceful, "{trigger:?}");
+        let elapsed = started.elapsed();
+        assert_eq!(
+            r.handler().inner.closes,
+            [CloseReason::DrainTimeout],
+            "{trigger:?}"
+        );
+        assert!(
+            elapsed >= Duration::from_millis(100) && elapsed < Duration::from_secs(1),
+            "{trigger:?}: drained in {elapsed:?}"
+        );
+    }
+}
+
 /// Records closes only.
 #[derive(Default)]
 struct CloseLog {
