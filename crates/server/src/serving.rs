@@ -1,7 +1,8 @@
 //! A server's handler with what every server needs beside it: the
 //! `--stats` ticker and, with `--threads`, the coordination between
-//! reactors (one receives the signals and tells the others; per-worker
-//! figures are gathered for the stats line and `/metrics`).
+//! reactors (shutdown requests relayed to every reactor, connections
+//! handed over by an acceptor thread; per-worker figures are gathered for
+//! the stats line and `/metrics`).
 //!
 //! # How current the per-worker figures are
 //!
@@ -56,7 +57,8 @@ impl Board {
 pub struct Group {
     /// Every reactor's waker, by worker id (an acceptor thread last).
     pub wakers: OnceLock<Vec<Waker>>,
-    /// Shutdown requests so far (a second one forces the exit).
+    /// Shutdown requests so far (a second one forces the exit); see
+    /// [`Group::request_shutdown`].
     pub shutdowns: AtomicUsize,
     /// Each reactor's latest published counters, for the stats line and
     /// `/metrics`; see [`Group::publish`].
@@ -64,9 +66,17 @@ pub struct Group {
     /// Connections handed to each worker by an acceptor thread, not yet
     /// adopted. The acceptor wakes a worker only when its inbox goes from
     /// empty to non-empty: one eventfd write per burst, not per connection.
-    pub inboxes: Vec<Mutex<VecDeque<OwnedFd>>>,
+    pub inboxes: Vec<Mutex<Inbox>>,
     /// Connections open on each worker (for least-connections balancing).
     pub worker_conns: Vec<AtomicUsize>,
+}
+
+/// One worker's queue of handed-over connections.
+#[derive(Default)]
+pub struct Inbox {
+    fds: VecDeque<OwnedFd>,
+    /// The worker has exited: nothing put here would ever be adopted.
+    closed: bool,
 }
 
 impl Group {
@@ -77,7 +87,7 @@ impl Group {
                 workers: vec![Stats::default(); workers],
                 acceptor: None,
             }),
-            inboxes: (0..workers).map(|_| Mutex::new(VecDeque::new())).collect(),
+            inboxes: (0..workers).map(|_| Mutex::new(Inbox::default())).collect(),
             worker_conns: (0..workers).map(|_| AtomicUsize::new(0)).collect(),
             ..Group::default()
         }
@@ -86,18 +96,52 @@ impl Group {
     /// Hands `fd` to worker `worker`, waking it if its inbox was empty. The
     /// connection counts as the worker's from now on, so least-connections
     /// sees connections still in flight.
-    pub fn hand_over(&self, worker: usize, fd: OwnedFd) {
-        self.worker_conns[worker].fetch_add(1, Ordering::Relaxed);
+    ///
+    /// # Errors
+    /// The worker has exited ([`Group::close_inbox`]): `fd` comes back.
+    pub fn hand_over(&self, worker: usize, fd: OwnedFd) -> Result<(), OwnedFd> {
         let was_empty = {
-            let mut inbox = self.inboxes[worker]
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            let was_empty = inbox.is_empty();
-            inbox.push_back(fd);
+            let mut inbox = self.inbox(worker);
+            if inbox.closed {
+                return Err(fd);
+            }
+            self.worker_conns[worker].fetch_add(1, Ordering::Relaxed);
+            let was_empty = inbox.fds.is_empty();
+            inbox.fds.push_back(fd);
             was_empty
         };
         if was_empty {
             self.wake(worker);
+        }
+        Ok(())
+    }
+
+    /// Called by worker `worker`'s thread when it exits: later hand-overs
+    /// to it fail, and connections still queued are closed. (During a
+    /// shutdown the acceptor may hand one over after a worker with nothing
+    /// left to drain has gone; it must not wait there unserved.)
+    pub fn close_inbox(&self, worker: usize) {
+        let left = {
+            let mut inbox = self.inbox(worker);
+            inbox.closed = true;
+            std::mem::take(&mut inbox.fds)
+        };
+        self.worker_conns[worker].fetch_sub(left.len(), Ordering::Relaxed);
+    }
+
+    fn inbox(&self, worker: usize) -> std::sync::MutexGuard<'_, Inbox> {
+        self.inboxes[worker]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Asks every reactor of the group to shut down: the first request
+    /// drains, the second forces the exit. Each acts on it in its next
+    /// `on_wake`.
+    pub fn request_shutdown(&self) {
+        self.shutdowns.fetch_add(1, Ordering::AcqRel);
+        for waker in self.wakers.get().into_iter().flatten() {
+            let _ = waker.wake();
         }
     }
 
@@ -127,14 +171,6 @@ impl Group {
     /// A copy of the board.
     pub fn board(&self) -> Board {
         self.board.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    fn wake_others(&self, me: usize) {
-        for (id, waker) in self.wakers.get().into_iter().flatten().enumerate() {
-            if id != me {
-                let _ = waker.wake();
-            }
-        }
     }
 }
 
@@ -185,16 +221,16 @@ impl<H> Serving<H> {
         let Some((id, group)) = &self.group else {
             return;
         };
-        let Some(inbox) = group.inboxes.get(*id) else {
+        if *id >= group.workers() {
             return;
-        };
-        let fds: Vec<OwnedFd> = inbox
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain(..)
-            .collect();
+        }
+        let fds = std::mem::take(&mut group.inbox(*id).fds);
         for fd in fds {
             match io.adopt(fd) {
+                // Adopted during a drain, it joined the drain (closed, or
+                // lingering until the peer's FIN): not a connection to
+                // serve. Its close is reported, which counts it down.
+                Ok(_) if io.is_draining() => {}
                 // Handed-over connections have no listener here: the
                 // connection's own token stands in for it. (Counted in
                 // `worker_conns` at hand-over already.)
@@ -324,10 +360,11 @@ impl<H: Handler> Handler for Serving<H> {
     fn on_signal(&mut self, io: &mut Io, signal: i32) {
         self.note_activity(io);
         match &self.group {
-            Some((id, group)) => {
-                // One reactor reads the signals; every reactor drains.
-                group.shutdowns.fetch_add(1, Ordering::AcqRel);
-                group.wake_others(*id);
+            // In a group every reactor drains, whichever reads a signal.
+            // (`serve_threads` reads them on its own thread, see
+            // `threads/watcher.rs`.)
+            Some((_, group)) => {
+                group.request_shutdown();
                 self.catch_up_shutdowns(io);
             }
             None => self.inner.on_signal(io, signal),
@@ -336,8 +373,11 @@ impl<H: Handler> Handler for Serving<H> {
 
     fn on_wake(&mut self, io: &mut Io) {
         self.note_activity(io);
-        self.catch_up_shutdowns(io);
+        // Adopt first: a connection handed over before the shutdown was
+        // asked for is drained like one accepted before it (its handler
+        // sees it, then the drain closes it once flushed), not refused.
         self.adopt_handed_over(io);
+        self.catch_up_shutdowns(io);
         self.inner.on_wake(io);
     }
 }
@@ -351,7 +391,9 @@ fn count_down(count: Option<&AtomicUsize>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reactor::{Config, Reactor};
+    use reactor::{Config, Exit, Reactor};
+    use std::io::Read;
+    use std::time::Instant;
 
     /// The publish period in these tests.
     const PERIOD: Duration = Duration::from_millis(20);
@@ -435,6 +477,101 @@ mod tests {
         );
         assert!(stats.epoll_waits < 30, "{} wake-ups", stats.epoll_waits);
         assert_eq!(board.acceptor, None);
+    }
+
+    /// Records what a worker's handler hears of its connections.
+    #[derive(Default)]
+    struct Seen {
+        accepted: usize,
+        closes: Vec<CloseReason>,
+    }
+
+    impl Handler for Seen {
+        fn on_accept(&mut self, _io: &mut Io, _listener: Token, _conn: Token) {
+            self.accepted += 1;
+        }
+
+        fn on_data(&mut self, _io: &mut Io, _conn: Token, data: &[u8]) -> usize {
+            data.len()
+        }
+
+        fn on_close(&mut self, _io: &mut Io, _conn: Token, reason: CloseReason) {
+            self.closes.push(reason);
+        }
+
+        fn on_timer(&mut self, io: &mut Io, _timer: TimerId, _data: u64) {
+            // The watchdog.
+            io.stop();
+        }
+    }
+
+    /// A connected pair over loopback: the server side, non-blocking as
+    /// an acceptor hands it over, and the client.
+    fn accepted_pair() -> (OwnedFd, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().expect("accept");
+        server.set_nonblocking(true).unwrap();
+        (server.into(), client)
+    }
+
+    /// Regression (issue 14, `--accept dispatch` hung on shutdown): a
+    /// worker with no connection that found a handed-over connection and
+    /// the shutdown in one wake-up drained first (nothing to drain, so no
+    /// deadline) and then adopted the connection, which nothing marked to
+    /// close: the worker never exited. The inbox is filled and the
+    /// shutdown asked for before the worker runs, so its first wake-up
+    /// sees both.
+    #[test]
+    fn a_connection_handed_over_with_the_shutdown_is_drained() {
+        let group = Arc::new(Group::new(1));
+        let serving = Serving::new(Seen::default(), Some((0, group.clone())));
+        let mut reactor = Reactor::new(Config::default(), serving).expect("reactor");
+        let _ = group.wakers.set(vec![reactor.io().waker()]);
+        let (fd, mut client) = accepted_pair();
+        group.hand_over(0, fd).expect("worker 0 is running");
+        group.request_shutdown();
+        // Far beyond the drain; stops the reactor if it hangs.
+        reactor.io().add_timer(Duration::from_secs(10), STOP);
+
+        let started = Instant::now();
+        assert_eq!(reactor.run().expect("run"), Exit::Graceful);
+        // Idle, it closes at once: no waiting for the drain timeout (5 s).
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+        let seen = &reactor.handler().inner;
+        assert_eq!(seen.accepted, 1, "handed over before the shutdown: served");
+        assert_eq!(seen.closes, [CloseReason::Shutdown]);
+        assert_eq!(group.worker_conns[0].load(Ordering::Relaxed), 0);
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).expect("EOF from the drain");
+        assert!(rest.is_empty());
+    }
+
+    #[test]
+    fn a_closed_inbox_gives_connections_back_and_closes_those_queued() {
+        let group = Group::new(2);
+        let (queued, mut client) = accepted_pair();
+        group.hand_over(1, queued).expect("open inbox");
+        assert_eq!(group.worker_conns[1].load(Ordering::Relaxed), 1);
+        group.close_inbox(1);
+        assert_eq!(group.worker_conns[1].load(Ordering::Relaxed), 0);
+        // The queued connection was closed: its client sees EOF.
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        assert_eq!(client.read(&mut [0; 8]).expect("EOF"), 0);
+        let (late, _client) = accepted_pair();
+        assert!(group.hand_over(1, late).is_err(), "worker 1 has exited");
+        assert_eq!(group.worker_conns[1].load(Ordering::Relaxed), 0);
+        let (other, _client) = accepted_pair();
+        assert!(group.hand_over(0, other).is_ok());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! process-wide connection count for `--max-conns`.
 
 mod stall;
+mod watcher;
 
 use std::io::{self, Write as _};
 use std::net::{SocketAddr, TcpListener};
@@ -18,6 +19,7 @@ use crate::serve::{summary, ServeOptions, ServeReport};
 use crate::serving::{Group, Serving};
 use crate::stats_line::StatsTicker;
 use stall::{StallHook, Stalling};
+use watcher::Watcher;
 
 /// How the threads share the listening port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,8 +86,17 @@ impl Dispatcher {
 
 impl Handler for Dispatcher {
     fn on_accepted_fd(&mut self, _io: &mut Io, _listener: Token, fd: OwnedFd) -> Option<OwnedFd> {
-        let worker = self.pick();
-        self.group.hand_over(worker, fd);
+        let workers = self.group.workers();
+        let first = self.pick();
+        let mut fd = fd;
+        for worker in (first..workers).chain(0..first) {
+            match self.group.hand_over(worker, fd) {
+                Ok(()) => return None,
+                // That worker has exited: try the others.
+                Err(back) => fd = back,
+            }
+        }
+        // Every worker has exited (the server is going down): close it.
         None
     }
 
@@ -134,7 +145,6 @@ struct Part<'a> {
     config: Config,
     listener: Option<OwnedFd>,
     exclusive: bool,
-    signals: bool,
     options: &'a ServeOptions,
     barrier: &'a Barrier,
     ready: mpsc::Sender<(usize, io::Result<Waker>)>,
@@ -151,11 +161,6 @@ impl Part<'_> {
             let mut reactor = Reactor::new(self.config, handler)?;
             if let Some(listener) = self.listener {
                 reactor.io().add_listener(listener, self.exclusive)?;
-            }
-            if self.signals {
-                if let Some(signals) = &self.options.signals {
-                    reactor.io().watch_signals(signals)?;
-                }
             }
             Ok::<_, io::Error>(reactor)
         })();
@@ -185,13 +190,14 @@ impl Part<'_> {
 /// Runs server `name` on `threads` worker reactors; `make(id, group)` builds
 /// each worker's handler (on its thread; `group` is what the workers share,
 /// e.g. to wake one another) and `extra` reads its figures at the
-/// end. One reactor reads the signals (the acceptor for dispatch, else
-/// worker 0) and relays them to the others.
+/// end. The calling thread reads the signals and relays them to every
+/// reactor until the last thread has exited (`threads/watcher.rs`), so a
+/// second signal forces the exit however many threads are still draining.
 ///
 /// # Errors
-/// Failing to bind, to create a reactor, or a fatal `epoll_wait` error in
-/// any thread; a malformed `TENK_TEST_STALL_WORKER` (a test hook, see
-/// `threads/stall.rs`).
+/// Failing to bind, to create a reactor or the signal watcher, or a fatal
+/// `epoll_wait` error in any thread; a malformed `TENK_TEST_STALL_WORKER`
+/// (a test hook, see `threads/stall.rs`).
 pub fn serve_threads<H: Handler, X: Send>(
     name: &str,
     options: ServeOptions,
@@ -213,6 +219,7 @@ pub fn serve_threads<H: Handler, X: Send>(
     let mut config = options.config.clone();
     config.shared_conns = Some(Arc::new(AtomicUsize::new(0)));
     let reactors = workers + usize::from(dispatch.is_some());
+    let watcher = Watcher::new(options.signals.as_ref(), group.clone(), reactors)?;
     let barrier = Barrier::new(reactors + 1);
     let (ready_tx, ready_rx) = mpsc::channel();
 
@@ -229,15 +236,16 @@ pub fn serve_threads<H: Handler, X: Send>(
                     listeners.next()
                 },
                 exclusive: accept == AcceptStrategy::Exclusive,
-                signals: dispatch.is_none() && id == 0,
                 options: &options,
                 barrier: &barrier,
                 ready: ready_tx.clone(),
             };
+            let departure = watcher.departure(&group, Some(id));
             let (make, extra, group, stall) = (&make, &extra, group.clone(), stall.clone());
             let handle = thread::Builder::new()
                 .name(format!("tenk-{name}-{id}"))
                 .spawn_scoped(scope, move || {
+                    let _departure = departure;
                     let handler = Stalling::new(make(id, &group), id, stall);
                     part.run(Serving::new(handler, Some((id, group))))
                         .map(|(exit, stats, mut h)| (exit, stats, extra(&mut h.inner)))
@@ -251,7 +259,6 @@ pub fn serve_threads<H: Handler, X: Send>(
                 config: config.clone(),
                 listener: listeners.next(),
                 exclusive: false,
-                signals: true,
                 options: &options,
                 barrier: &barrier,
                 ready: ready_tx.clone(),
@@ -261,10 +268,12 @@ pub fn serve_threads<H: Handler, X: Send>(
                 balance,
                 next: 0,
             };
+            let departure = watcher.departure(&group, None);
             let group = group.clone();
             thread::Builder::new()
                 .name(format!("tenk-{name}-accept"))
                 .spawn_scoped(scope, move || {
+                    let _departure = departure;
                     part.run(Serving::new(dispatcher, Some((workers, group))))
                         .map(|(exit, stats, _)| (exit, stats))
                 })
@@ -301,6 +310,13 @@ pub fn serve_threads<H: Handler, X: Send>(
             let _ = io::stdout().flush();
         }
         barrier.wait();
+        let watched = watcher.run();
+        if watched.is_err() {
+            // No one reads the signals any more: stop every thread now
+            // rather than leave them running with no way to end them.
+            group.request_shutdown();
+            group.request_shutdown();
+        }
         let acceptor = acceptor.map(|h| {
             h.join()
                 .unwrap_or_else(|_| Err(io::Error::other("the acceptor thread panicked")))
@@ -312,10 +328,11 @@ pub fn serve_threads<H: Handler, X: Send>(
                     .unwrap_or_else(|_| Err(io::Error::other("a server thread panicked")))
             })
             .collect();
-        (acceptor, workers)
+        (acceptor, workers, watched)
     });
 
-    let (acceptor, worker_results) = results;
+    let (acceptor, worker_results, watched) = results;
+    watched?;
     let mut total = Stats::default();
     let mut exit = Exit::Graceful;
     if let Some(acceptor) = acceptor {

@@ -27,6 +27,7 @@ macro_rules! every_trigger {
     };
 }
 
+pub mod flood;
 pub mod http_client;
 
 use std::io::{BufRead, BufReader, Read};
