@@ -7,15 +7,7 @@ mod util;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 
-use util::{summary_count, Server, PROMPTLY};
-
-/// `--accept` and `--balance` flags of every strategy.
-const STRATEGIES: [&[&str]; 4] = [
-    &["--accept", "reuseport"],
-    &["--accept", "exclusive"],
-    &["--accept", "dispatch", "--balance", "round-robin"],
-    &["--accept", "dispatch", "--balance", "least-connections"],
-];
+use util::{summary_count, Server, PROMPTLY, STRATEGIES};
 
 fn start(accept: &[&str], extra: &[&str]) -> Server {
     let mut args = vec!["--threads", "2"];

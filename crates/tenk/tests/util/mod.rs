@@ -40,6 +40,14 @@ use std::time::{Duration, Instant};
 /// Every trigger mode; each runs the same suite.
 pub const TRIGGERS: [&str; 3] = ["edge", "level", "oneshot"];
 
+/// `--accept` and `--balance` flags of every multi-core strategy.
+pub const STRATEGIES: [&[&str]; 4] = [
+    &["--accept", "reuseport"],
+    &["--accept", "exclusive"],
+    &["--accept", "dispatch", "--balance", "round-robin"],
+    &["--accept", "dispatch", "--balance", "least-connections"],
+];
+
 /// Generous bound for anything that should happen "promptly" on loopback:
 /// correctness checks with ample headroom, never performance targets.
 pub const PROMPTLY: Duration = Duration::from_secs(10);
@@ -99,14 +107,20 @@ impl Server {
         self.child.id()
     }
 
-    /// Sends `signal` (e.g. `libc::SIGINT`) to the server.
+    /// Sends `signal` (e.g. `libc::SIGINT`) to the server, at once: by
+    /// kill(2) from this process, not a `kill` command that would take
+    /// milliseconds to start (a test racing the signal against a
+    /// connection needs them close together).
     pub fn signal(&self, signal: i32) {
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.pid().to_string())
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -{signal} failed");
+        let pid = libc::pid_t::try_from(self.pid()).expect("pid");
+        // SAFETY: kill(2) takes two integers and touches no memory of ours.
+        let result = unsafe { libc::kill(pid, signal) };
+        assert_eq!(
+            result,
+            0,
+            "kill -{signal}: {}",
+            std::io::Error::last_os_error()
+        );
     }
 
     /// Waits for the process to exit, failing the test after `limit`.
