@@ -28,12 +28,11 @@ mod util;
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::FromRawFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use util::{Server, PROMPTLY};
+use util::{assert_alive, connect, pattern, set_timeouts, Server, PROMPTLY};
 
 every_trigger!([edge, level, oneshot] => [
     scripted_conversation,
@@ -67,11 +66,6 @@ fn serve(trigger: &str, extra: &[&str]) -> Server {
         server.banner
     );
     server
-}
-
-fn assert_alive(server: &mut Server) {
-    let status = server.child.try_wait().expect("try_wait");
-    assert!(status.is_none(), "server exited: {status:?}");
 }
 
 /// SIGINT, then the `tenk chat: ...` counters line of the summary.
@@ -108,22 +102,6 @@ fn summary_count(summary: &str, label: &str) -> u64 {
         .find(|w| w[1].trim_end_matches(',') == label)
         .and_then(|w| w[0].parse().ok())
         .unwrap_or_else(|| panic!("no {label:?} count in {summary:?}"))
-}
-
-/// A blocking client whose reads and writes fail after [`PROMPTLY`].
-fn connect(addr: SocketAddr) -> TcpStream {
-    let stream = TcpStream::connect_timeout(&addr, PROMPTLY).expect("connect");
-    timeouts(&stream);
-    stream
-}
-
-fn timeouts(stream: &TcpStream) {
-    stream
-        .set_read_timeout(Some(PROMPTLY))
-        .expect("read timeout");
-    stream
-        .set_write_timeout(Some(PROMPTLY))
-        .expect("write timeout");
 }
 
 /// One chat user: a socket and a line reader over it. Every line read is
@@ -244,77 +222,27 @@ impl Client {
     }
 }
 
-/// Deterministic pseudo-random bytes (xorshift64).
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut bytes = Vec::with_capacity(len + 8);
-    while bytes.len() < len {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        bytes.extend_from_slice(&state.to_le_bytes());
-    }
-    bytes.truncate(len);
-    bytes
-}
-
-/// Peak resident set size of a process (VmHWM), in bytes.
-fn peak_rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .expect("VmHWM in /proc/PID/status");
-    kb * 1024
-}
-
 /// A client socket whose receive buffer is as small as Linux allows, so
 /// that a peer that never reads stops taking data after a few KiB and the
 /// server's queue for it grows at once.
 fn connect_with_tiny_receive_buffer(addr: SocketAddr) -> TcpStream {
+    use rustix::net::{sockopt, AddressFamily, SocketFlags, SocketType};
+
     let SocketAddr::V4(v4) = addr else {
         panic!("IPv4 only");
     };
-    // SAFETY: socket(2) takes no pointers; the result is checked below.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
-    assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
-    // SAFETY: `fd` is a fresh descriptor that nothing else owns; the stream
-    // closes it.
-    let stream = unsafe { TcpStream::from_raw_fd(fd) };
-    let size: libc::c_int = 1024;
-    // SAFETY: `fd` is open; the option value points to a live c_int whose
-    // size is passed alongside.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
-            (&size as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "SO_RCVBUF: {}", std::io::Error::last_os_error());
-    let sin = libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: v4.port().to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from_ne_bytes(v4.ip().octets()),
-        },
-        sin_zero: [0; 8],
-    };
-    // SAFETY: `fd` is open; `sin` is a live sockaddr_in whose size is
-    // passed alongside.
-    let rc = unsafe {
-        libc::connect(
-            fd,
-            (&sin as *const libc::sockaddr_in).cast(),
-            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "connect: {}", std::io::Error::last_os_error());
-    timeouts(&stream);
+    // Set before connect: the window offered in the handshake follows it.
+    let fd = rustix::net::socket_with(
+        AddressFamily::INET,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .expect("socket");
+    sockopt::set_socket_recv_buffer_size(&fd, 1024).expect("SO_RCVBUF");
+    rustix::net::connect(&fd, &v4).expect("connect");
+    let stream = TcpStream::from(fd);
+    set_timeouts(&stream, PROMPTLY);
     stream
 }
 
@@ -425,7 +353,7 @@ fn scripted_conversation_with(trigger: &str, extra: &[&str]) {
     bob.expect("* bye");
     bob.expect_eof();
 
-    assert_alive(&mut server);
+    assert_alive(&mut server, trigger);
     // 3 room messages; 27 copies of messages and notices queued (each
     // notice to every member of its room, each message to every other);
     // 2 private messages delivered (the one to a gone nick is not).
@@ -451,7 +379,7 @@ fn regression_lines_after_quit_are_not_run(trigger: &str) {
     witness.expect("* quitter left #lobby");
     witness.send("/who");
     witness.expect("* in #lobby: witness");
-    assert_alive(&mut server);
+    assert_alive(&mut server, trigger);
     assert_eq!(
         chat_summary(&mut server),
         "tenk chat: 0 messages, 7 deliveries, 0 private, 0 lines too long, 0 slow readers disconnected, 0 dropped between workers"
@@ -528,7 +456,7 @@ fn regression_nothing_is_queued_after_bye(trigger: &str) {
     }
     quitter.expect("* bye");
     quitter.expect_eof();
-    assert_alive(&mut server);
+    assert_alive(&mut server, trigger);
 }
 
 // ---- 2. order and fan-out -------------------------------------------------------
@@ -679,7 +607,7 @@ fn per_sender_order_is_kept_with(trigger: &str, extra: &[&str]) {
             if sends {
                 let stream = client.stream.try_clone().expect("clone");
                 s.spawn(move || {
-                    let batches = noise(i as u64, MESSAGES);
+                    let batches = pattern(i as u64, MESSAGES);
                     let mut n = 0;
                     while n < MESSAGES {
                         let batch = (1 + batches[n] as usize % 7).min(MESSAGES - n);
@@ -717,7 +645,7 @@ fn per_sender_order_is_kept_with(trigger: &str, extra: &[&str]) {
             });
         }
     });
-    assert_alive(&mut server);
+    assert_alive(&mut server, trigger);
 }
 
 /// 1,000 clients in one room: one of them sends 10 messages, and each of
@@ -774,7 +702,7 @@ fn thousand_clients_in_one_room_each_receive_every_message() {
         CLIENTS - 1,
         started.elapsed()
     );
-    assert_alive(&mut server);
+    assert_alive(&mut server, "thousand clients");
     drop(clients);
     drop(sender);
     let summary = chat_summary(&mut server);
@@ -879,7 +807,7 @@ mod across_threads {
         // The nick is free again, on either worker.
         alice.send("/nick bob");
         alice.expect("* alice is now known as bob");
-        assert_alive(&mut server);
+        assert_alive(&mut server, "nicks across workers");
         let summary = chat_summary(&mut server);
         assert!(
             summary.contains(" 2 private, ") && summary.ends_with(", 0 dropped between workers"),
@@ -1016,7 +944,7 @@ fn slow_reader_is_cut_while_the_room_keeps_its_pace(trigger: &str) {
         leftover.len() < sent * 1000,
         "{trigger}: the cut client was sent everything"
     );
-    assert_alive(&mut server);
+    assert_alive(&mut server, trigger);
     let summary = chat_summary(&mut server);
     assert!(
         summary.ends_with(", 1 slow readers disconnected, 0 dropped between workers"),
@@ -1037,7 +965,7 @@ fn huge_lines_get_one_error_and_bounded_memory(trigger: &str) {
     let mut sender = Client::named(server.addr, "big");
     let mut other = Client::named(server.addr, "other");
     sender.skip_until(|l| l == "* guest2 is now known as other");
-    let peak_before = peak_rss(server.pid());
+    let peak_before = server.peak_rss_bytes();
 
     let mut huge = vec![b'a'; HUGE];
     huge.extend_from_slice(b"\nstill here\n");
@@ -1048,7 +976,7 @@ fn huge_lines_get_one_error_and_bounded_memory(trigger: &str) {
     other.expect("<big> still here");
     sender.send("/who");
     sender.expect("* in #lobby: big other");
-    let growth = peak_rss(server.pid()).saturating_sub(peak_before);
+    let growth = server.peak_rss_bytes().saturating_sub(peak_before);
     eprintln!(
         "{trigger}: peak RSS grew {} KiB for a 10 MiB line",
         growth / 1024
@@ -1070,7 +998,7 @@ fn huge_lines_get_one_error_and_bounded_memory(trigger: &str) {
     other.send("/who");
     other.expect("* in #lobby: big other");
 
-    assert_alive(&mut server);
+    assert_alive(&mut server, trigger);
     // 6 notices of joins and renames and 3 messages. big's leave notice at
     // shutdown is not a delivery: the drain closed other in the same pass.
     assert_eq!(
@@ -1117,7 +1045,7 @@ fn regression_longest_max_line_is_refused_not_cut(trigger: &str) {
     sender.send_raw(b"\nstill here\n");
     sender.expect(&format!("! line too long (max {MAX} bytes), dropped"));
     other.expect("<big> still here");
-    assert_alive(&mut server);
+    assert_alive(&mut server, trigger);
 }
 
 /// Escape sequences, NUL, BEL, DEL, a bare CR, an 8-bit CSI (U+009B) and
@@ -1154,7 +1082,7 @@ fn control_characters_and_bad_utf8_are_sanitised(trigger: &str) {
     evil.expect("* in #lobby: evil victim");
     victim.send("/who");
     victim.expect("* in #lobby: evil victim");
-    assert_alive(&mut server);
+    assert_alive(&mut server, trigger);
 }
 
 /// Nick collisions, malformed and unknown commands get an error line that
@@ -1201,7 +1129,7 @@ fn bad_commands_get_clear_errors(trigger: &str) {
     alice.expect("* in #lobby: alice guest2");
     bob.send("/who");
     bob.expect("* in #lobby: alice guest2");
-    assert_alive(&mut server);
+    assert_alive(&mut server, trigger);
 }
 
 /// Three clients send 256 KiB of random bytes each at once (newlines at
@@ -1224,7 +1152,7 @@ fn random_bytes_do_not_crash_the_server(trigger: &str) {
     }
     thread::scope(|s| {
         for (i, client) in clients.iter_mut().enumerate() {
-            let mut garbage = noise(1000 + i as u64, SIZE);
+            let mut garbage = pattern(1000 + i as u64, SIZE);
             // Every other 4 KiB chunk has its newlines removed.
             for chunk in garbage.chunks_mut(4 * KIB).skip(1).step_by(2) {
                 for b in chunk.iter_mut().filter(|b| **b == b'\n') {
@@ -1249,11 +1177,11 @@ fn random_bytes_do_not_crash_the_server(trigger: &str) {
             });
         }
     });
-    assert_alive(&mut server);
+    assert_alive(&mut server, trigger);
     let mut newcomer = Client::connect(server.addr, "newcomer");
     newcomer.greeted();
     newcomer.send("/who");
     let who = newcomer.line();
     assert!(who.starts_with("* in #lobby: "), "{trigger}: {who:?}");
-    assert_alive(&mut server);
+    assert_alive(&mut server, trigger);
 }

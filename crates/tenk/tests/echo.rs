@@ -12,13 +12,12 @@ mod util;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use util::{connect, serve, Server, PROMPTLY};
+use util::{assert_alive, connect, pattern, serve, PROMPTLY};
 
 every_trigger!([edge, level, oneshot] => [
     byte_exact_echo,
@@ -33,21 +32,6 @@ every_trigger!([edge, level, oneshot] => [
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
-
-/// Deterministic pseudo-random bytes (xorshift64), different per seed, so
-/// a lost, duplicated or reordered chunk shows up as a mismatch.
-fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut bytes = Vec::with_capacity(len + 8);
-    while bytes.len() < len {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        bytes.extend_from_slice(&state.to_le_bytes());
-    }
-    bytes.truncate(len);
-    bytes
-}
 
 /// Fails with the first differing offset rather than dumping megabytes.
 fn assert_same(what: &str, got: &[u8], want: &[u8]) {
@@ -81,11 +65,6 @@ fn read_to_eof(what: &str, stream: &TcpStream) -> Vec<u8> {
     rest
 }
 
-fn assert_alive(server: &mut Server) {
-    let status = server.child.try_wait().expect("try_wait");
-    assert!(status.is_none(), "server exited: {status:?}");
-}
-
 /// 1. Every size, from one byte to several socket buffers' worth, comes
 ///    back byte for byte, and nothing more (EOF follows a half-close).
 fn byte_exact_echo(trigger: &str) {
@@ -102,7 +81,7 @@ fn byte_exact_echo(trigger: &str) {
         let extra = read_to_eof(&format!("{trigger}: {size} B echo"), &stream);
         assert!(extra.is_empty(), "{trigger}: {} extra bytes", extra.len());
     }
-    assert_alive(&mut server);
+    assert_alive(&mut server, trigger);
 }
 
 /// 2. A thousand connections open at once, each with its own message, each
@@ -146,7 +125,7 @@ fn thousand_concurrent_clients(trigger: &str) {
         "{trigger}: server kept {} descriptors after all clients left, baseline {baseline}",
         server.fd_count()
     );
-    assert_alive(&mut server);
+    assert_alive(&mut server, trigger);
 }
 
 /// 3. Several connections streaming megabytes at the same time: the
@@ -172,7 +151,7 @@ fn parallel_streams(trigger: &str) {
             worker.join().expect("stream verified");
         }
     });
-    assert_alive(&mut server);
+    assert_alive(&mut server, trigger);
 }
 
 /// 4. After the client shuts down its sending side, every byte it sent is
@@ -200,7 +179,7 @@ fn half_close_flushes_then_eof(trigger: &str) {
             &data,
         );
     }
-    assert_alive(&mut server);
+    assert_alive(&mut server, trigger);
 }
 
 /// Regression: in edge mode the EOF of a half-closed connection was lost
@@ -227,28 +206,12 @@ fn regression_eof_behind_budget_stop_is_not_lost(trigger: &str) {
         });
         assert_same(&what, &echoed, &data);
     }
-    assert_alive(&mut server);
+    assert_alive(&mut server, trigger);
 }
 
 /// `SO_LINGER {on, 0}`: closing the socket sends RST instead of FIN.
 fn set_linger_zero(stream: &TcpStream) {
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: the fd is an open socket owned by `stream` for the duration
-    // of the call; the option value points to a live `linger` whose size is
-    // passed alongside.
-    let rc = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "SO_LINGER: {}", std::io::Error::last_os_error());
+    rustix::net::sockopt::set_socket_linger(stream, Some(Duration::ZERO)).expect("SO_LINGER");
 }
 
 /// 5. A client that resets the connection while the server still has its
@@ -285,7 +248,7 @@ fn reset_mid_send_frees_the_connection(trigger: &str) {
             "{trigger}: reset {round} after {sent} B: server holds {} descriptors, baseline {baseline}",
             server.fd_count()
         );
-        assert_alive(&mut server);
+        assert_alive(&mut server, trigger);
     }
     let data = pattern(301, 64 * KIB + 1);
     let stream = connect(server.addr);
@@ -418,7 +381,7 @@ fn flood_does_not_starve_ping_pong(trigger: &str) {
             during / KIB as u64
         );
     });
-    assert_alive(&mut server);
+    assert_alive(&mut server, trigger);
 }
 
 /// 7. `--bind ::1` listens on IPv6 loopback and echoes there.
@@ -444,5 +407,5 @@ fn ipv6_loopback(trigger: &str) {
     }
     stream.shutdown(Shutdown::Write).expect("shutdown");
     assert!(read_to_eof(&format!("{trigger}: IPv6"), &stream).is_empty());
-    assert_alive(&mut server);
+    assert_alive(&mut server, trigger);
 }

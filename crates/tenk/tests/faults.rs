@@ -18,13 +18,13 @@ mod util;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::AsRawFd;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use rustix::event::{PollFd, PollFlags, Timespec};
 use util::{
-    assert_alive, closes, exit_and_summary, serve, shut_down_gracefully, summary_count, Closes,
-    Server, PROMPTLY,
+    assert_alive, closes, connect, exit_and_summary, pattern, serve, shut_down_gracefully,
+    summary_count, Closes, Server, PROMPTLY,
 };
 
 every_trigger!([edge, level, oneshot] => [
@@ -38,20 +38,6 @@ every_trigger!([edge, level, oneshot] => [
 
 const KIB: usize = 1024;
 
-/// A blocking client whose reads and writes fail after [`PROMPTLY`].
-fn connect(addr: SocketAddr) -> TcpStream {
-    let stream = TcpStream::connect_timeout(&addr, PROMPTLY).expect("connect");
-    set_timeouts(&stream, PROMPTLY);
-    stream
-}
-
-fn set_timeouts(stream: &TcpStream, limit: Duration) {
-    stream.set_read_timeout(Some(limit)).expect("read timeout");
-    stream
-        .set_write_timeout(Some(limit))
-        .expect("write timeout");
-}
-
 /// Sends a small message and reads its echo; returns the round-trip time.
 fn ping(what: &str, stream: &mut TcpStream, message: &[u8]) -> Duration {
     let started = Instant::now();
@@ -64,21 +50,6 @@ fn ping(what: &str, stream: &mut TcpStream, message: &[u8]) -> Duration {
         .unwrap_or_else(|e| panic!("{what}: read echo: {e}"));
     assert_eq!(echoed, message, "{what}: echo differs");
     started.elapsed()
-}
-
-/// Deterministic bytes, different per seed (xorshift64), so a lost,
-/// duplicated or misrouted chunk shows up as a mismatch.
-fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut bytes = Vec::with_capacity(len + 8);
-    while bytes.len() < len {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        bytes.extend_from_slice(&state.to_le_bytes());
-    }
-    bytes.truncate(len);
-    bytes
 }
 
 #[test]
@@ -600,29 +571,6 @@ fn sigint_under_1000_connections_echoes_every_byte_received(trigger: &str) {
 
 // 5. Ten thousand idle timers --------------------------------------------------
 
-/// Raises this process's soft RLIMIT_NOFILE to at least `wanted` if the
-/// hard limit allows; returns the soft limit now in force.
-fn raise_nofile(wanted: u64) -> u64 {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `limit` is a live rlimit the call fills in.
-    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
-    assert_eq!(rc, 0, "getrlimit: {}", std::io::Error::last_os_error());
-    if limit.rlim_cur < wanted {
-        let raised = libc::rlimit {
-            rlim_cur: wanted.min(limit.rlim_max),
-            rlim_max: limit.rlim_max,
-        };
-        // SAFETY: `raised` is a live rlimit, read by the call.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-            limit = raised;
-        }
-    }
-    limit.rlim_cur
-}
-
 /// `--idle-timeout 2s` and 10,000 connections that say nothing, opened in
 /// batches of 500 (each batch once the server holds the previous ones):
 /// every one sees EOF no sooner than two seconds after its connect began
@@ -638,7 +586,8 @@ fn ten_thousand_idle_timers_expire_on_time() {
     /// Descriptors this process needs besides the clients.
     const HEADROOM: usize = 200;
 
-    let nofile = raise_nofile((WANTED + HEADROOM) as u64) as usize;
+    // What the server does at start-up: the soft limit up to the hard one.
+    let nofile = usize::try_from(reactor::sys::rlimit::raise_nofile_limit()).unwrap_or(usize::MAX);
     let clients = WANTED.min(nofile.saturating_sub(HEADROOM));
     if clients < WANTED {
         eprintln!("note: RLIMIT_NOFILE {nofile} allows only {clients} clients");
@@ -648,7 +597,6 @@ fn ten_thousand_idle_timers_expire_on_time() {
     let started = Instant::now();
 
     let mut open: Vec<(TcpStream, Instant)> = Vec::with_capacity(clients);
-    let mut polled: Vec<libc::pollfd> = Vec::with_capacity(clients);
     let mut closed_after: Vec<Duration> = Vec::with_capacity(clients);
     let mut opened = 0;
     while opened < clients || !open.is_empty() {
@@ -663,37 +611,34 @@ fn ten_thousand_idle_timers_expire_on_time() {
         if opened < clients && server.fd_count() + closed_after.len() >= baseline + opened {
             for _ in 0..BATCH.min(clients - opened) {
                 let connect_began = Instant::now();
-                let stream = connect(server.addr);
-                polled.push(libc::pollfd {
-                    fd: stream.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                });
-                open.push((stream, connect_began));
+                open.push((connect(server.addr), connect_began));
             }
             opened = open.len() + closed_after.len();
         }
-        let timeout_ms = if opened < clients { 5 } else { 100 };
-        // SAFETY: `polled` is a live array of `polled.len()` pollfds, each
-        // naming a descriptor owned by the matching entry of `open`.
-        let ready = unsafe {
-            libc::poll(
-                polled.as_mut_ptr(),
-                polled.len() as libc::nfds_t,
-                timeout_ms,
-            )
+        let timeout = Timespec {
+            tv_sec: 0,
+            tv_nsec: if opened < clients {
+                5_000_000
+            } else {
+                100_000_000
+            },
         };
-        assert!(ready >= 0, "poll: {}", std::io::Error::last_os_error());
+        let mut polled: Vec<PollFd> = open
+            .iter()
+            .map(|(stream, _)| PollFd::new(stream, PollFlags::IN))
+            .collect();
+        let ready = rustix::event::poll(&mut polled, Some(&timeout)).expect("poll");
         if ready == 0 {
             continue;
         }
+        let woken: Vec<usize> = (0..polled.len())
+            .filter(|&at| !polled[at].revents().is_empty())
+            .collect();
+        drop(polled);
         let now = Instant::now();
-        for at in (0..polled.len()).rev() {
-            if polled[at].revents == 0 {
-                continue;
-            }
+        // From the back: `swap_remove` moves only entries already seen.
+        for at in woken.into_iter().rev() {
             let (mut stream, connect_began) = open.swap_remove(at);
-            polled.swap_remove(at);
             let mut byte = [0; 1];
             match stream.read(&mut byte) {
                 Ok(0) => closed_after.push(now - connect_began),

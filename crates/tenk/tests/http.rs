@@ -23,7 +23,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use util::http_client::{get, read_response, read_to_eof, Client, Response};
-use util::{connect, Server, PROMPTLY};
+use util::{connect, letters, Server, PROMPTLY};
 
 every_trigger!([edge, level, oneshot] => [
     keep_alive_serves_many_requests_on_one_connection,
@@ -65,21 +65,6 @@ fn serve(trigger: &str, extra: &[&str]) -> Server {
         server.banner
     );
     server
-}
-
-/// Deterministic pseudo-random text (xorshift64 over letters), different
-/// per seed, so a lost or reordered piece of a body shows as a mismatch.
-fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            ALPHABET[(state % ALPHABET.len() as u64) as usize]
-        })
-        .collect()
 }
 
 fn post(path: &str, body: &[u8]) -> Vec<u8> {
@@ -132,7 +117,7 @@ fn keep_alive_serves_many_requests_on_one_connection(trigger: &str) {
         let r = client.exchange(&get("/health"));
         r.expect(200, HEALTH);
         assert_eq!(r.header("content-type"), Some("application/json"));
-        let body = pattern(round, round as usize * 97);
+        let body = letters(round, round as usize * 97);
         let r = client.exchange(&post("/echo", &body));
         r.expect(200, &body);
         assert_eq!(r.header("content-type"), Some("application/x-tenk"));
@@ -196,7 +181,7 @@ struct Expected {
 fn request_mix(n: usize) -> Vec<Expected> {
     (0..n)
         .map(|i| {
-            let body = pattern(i as u64, (i * 37) % 300 + 1);
+            let body = letters(i as u64, (i * 37) % 300 + 1);
             let (request, status, expected_body, head) = match i % 8 {
                 0 => (get("/"), 200, HELLO.to_vec(), false),
                 1 => (get("/health?probe=1"), 200, HEALTH.to_vec(), false),
@@ -281,12 +266,12 @@ fn chunked_upload_is_echoed(trigger: &str) {
     .into_iter()
     .enumerate()
     {
-        let body = pattern(seed as u64, len);
+        let body = letters(seed as u64, len);
         client
             .exchange(&chunked("/echo", &body, sizes))
             .expect(200, &body);
     }
-    let body = pattern(9, 1000);
+    let body = letters(9, 1000);
     let request = chunked("/echo", &body, &[10, 300]);
     for piece in request.chunks(7) {
         client.send(piece);
@@ -309,7 +294,7 @@ fn expect_continue_upload(trigger: &str) {
     let server = serve(trigger, &[]);
     let mut client = Client::connect(server.addr);
     for round in 0..3 {
-        let body = pattern(round, 1000 + round as usize);
+        let body = letters(round, 1000 + round as usize);
         client.send(
             format!(
                 "POST /echo HTTP/1.1\r\nHost: tenk\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
@@ -327,7 +312,7 @@ fn expect_continue_upload(trigger: &str) {
         client.response(false).expect(200, &body);
     }
     // Chunked, with the body sent after the 100.
-    let body = pattern(7, 3000);
+    let body = letters(7, 3000);
     let request = chunked("/echo", &body, &[500]);
     let head_len = request.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
     let mut head = request[..head_len].to_vec();
@@ -464,7 +449,7 @@ fn curl_clients(trigger: &str) {
         "{trigger}: HTTP/1.0 with keep-alive reuses the connection"
     );
 
-    let body = pattern(1, MAX_BODY);
+    let body = letters(1, MAX_BODY);
     let out = curl(
         &[
             "-H",
@@ -477,7 +462,7 @@ fn curl_clients(trigger: &str) {
     );
     assert!(out.stdout == body, "{trigger}: chunked upload not echoed");
 
-    let body = pattern(2, 3000);
+    let body = letters(2, 3000);
     let out = curl(
         &[
             "--verbose",
@@ -665,10 +650,10 @@ fn hostile_requests_get_their_status_without_reset(trigger: &str) {
             100_000
         )
         .into_bytes(),
-        pattern(3, 100_000),
+        letters(3, 100_000),
     ]
     .concat();
-    let chunked_over_max_body = chunked("/echo", &pattern(4, 3 * MAX_BODY), &[1000]);
+    let chunked_over_max_body = chunked("/echo", &letters(4, 3 * MAX_BODY), &[1000]);
     let cases: Vec<(&str, Vec<u8>, u16)> = vec![
         ("header block over 8 KiB", big_header.into_bytes(), 431),
         ("head over 8 KiB, never ending", endless_head.into_bytes(), 431),
@@ -759,7 +744,7 @@ fn regression_obs_text_in_header_values_is_served(trigger: &str) {
             b"x_trace.id-7: \xff\xfe caf\xc3\xa9 \xe9t\xe9\r\nUser-Agent: Mozilla \x80\r\n\r\n",
         ))
         .expect(200, HEALTH);
-    let body = pattern(14, 3000);
+    let body = letters(14, 3000);
     let length = format!("Content-Length: {}\r\n\r\n", body.len());
     client
         .exchange(&with(
@@ -806,7 +791,7 @@ fn refusal_followed_by_more_data_is_read_not_reset(trigger: &str) {
 
     for junk in [1000, 200_000, 2_000_000] {
         let what = format!("{trigger}: garbage, then {junk} B of junk");
-        let request = [&b"GARBAGE\r\n\r\n"[..], &pattern(5, junk)].concat();
+        let request = [&b"GARBAGE\r\n\r\n"[..], &letters(5, junk)].concat();
         assert_eq!(refused(server.addr, &what, &request).status, 400, "{what}");
         let what = format!("{trigger}: 413, then {junk} B of its body");
         let request = [
@@ -815,7 +800,7 @@ fn refusal_followed_by_more_data_is_read_not_reset(trigger: &str) {
                 MAX_BODY + 1 + junk
             )
             .as_bytes(),
-            &pattern(6, junk),
+            &letters(6, junk),
         ]
         .concat();
         assert_eq!(refused(server.addr, &what, &request).status, 413, "{what}");
@@ -861,7 +846,7 @@ fn regression_413_before_the_body_arrives_is_not_reset(trigger: &str) {
     let mut reader = BufReader::new(&stream);
     let r = read_response(&mut reader, false);
     assert_eq!(r.status, 413, "{}", r.head);
-    for piece in pattern(8, 300_000).chunks(10_000) {
+    for piece in letters(8, 300_000).chunks(10_000) {
         if let Err(e) = (&stream).write_all(piece) {
             panic!("{trigger}: upload after the 413 broke: {e}");
         }

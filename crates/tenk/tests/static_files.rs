@@ -22,7 +22,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use util::http_client::{get, read_head, read_response, Client};
-use util::{Server, PROMPTLY};
+use util::{pattern, Server, PROMPTLY};
 
 every_trigger!([edge, level, oneshot] => [
     large_file_to_a_slow_reader_keeps_memory_flat,
@@ -90,19 +90,6 @@ fn serve(root: &Path, trigger: &str) -> Server {
         server.banner
     );
     server
-}
-
-/// Deterministic bytes, different per seed, covering every byte value.
-fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
 }
 
 /// Every file answers with its bytes and the Content-Type its extension

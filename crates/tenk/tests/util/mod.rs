@@ -29,6 +29,10 @@ macro_rules! every_trigger {
 
 pub mod flood;
 pub mod http_client;
+mod pattern;
+
+#[allow(unused_imports)] // each test file uses a different subset
+pub use pattern::{letters, pattern};
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream};
@@ -148,6 +152,11 @@ impl Server {
         rss_bytes(self.pid())
     }
 
+    /// Peak resident set size of the server, in bytes.
+    pub fn peak_rss_bytes(&self) -> u64 {
+        peak_rss_bytes(self.pid())
+    }
+
     /// User + system CPU clock ticks the server has used.
     pub fn cpu_ticks(&self) -> u64 {
         cpu_ticks(self.pid())
@@ -235,15 +244,25 @@ pub fn fd_count(pid: u32) -> usize {
         .count()
 }
 
+/// Resident set size of a process (`VmRSS`), in bytes.
 pub fn rss_bytes(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS") * 1024
+}
+
+/// Peak resident set size of a process (`VmHWM`), in bytes.
+pub fn peak_rss_bytes(pid: u32) -> u64 {
+    status_kib(pid, "VmHWM") * 1024
+}
+
+/// The `field` line of /proc/PID/status, a size in KiB.
+fn status_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
-    let kb: u64 = status
+    status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
-        .expect("VmRSS in /proc/PID/status");
-    kb * 1024
+        .unwrap_or_else(|| panic!("{field} in /proc/PID/status"))
 }
 
 pub fn cpu_ticks(pid: u32) -> u64 {
@@ -350,9 +369,9 @@ pub const TIMER_KEEPALIVE: u8 = 2;
 /// socket of the namespace, tens of thousands in TIME_WAIT after a few
 /// tests, at tens of milliseconds a reading.
 pub fn tcp_diag(local: SocketAddr, peer: SocketAddr) -> Option<TcpDiag> {
+    use rustix::net::{netlink, AddressFamily, SocketFlags, SocketType};
     use std::fs::File;
     use std::io::Write;
-    use std::os::fd::{FromRawFd, OwnedFd};
 
     const SOCK_DIAG_BY_FAMILY: u16 = 20;
     let (SocketAddr::V4(local), SocketAddr::V4(peer)) = (local, peer) else {
@@ -378,21 +397,14 @@ pub fn tcp_diag(local: SocketAddr, peer: SocketAddr) -> Option<TcpDiag> {
     request.extend_from_slice(&[0xff; 8]); // idiag_cookie: INET_DIAG_NOCOOKIE
     assert_eq!(request.len(), 72);
 
-    // SAFETY: socket(2) takes no pointers; the result is checked below.
-    let raw = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
-            libc::NETLINK_SOCK_DIAG,
-        )
-    };
-    assert!(
-        raw >= 0,
-        "sock_diag socket: {}",
-        std::io::Error::last_os_error()
-    );
-    // SAFETY: `raw` is a fresh descriptor that nothing else owns.
-    let mut netlink = File::from(unsafe { OwnedFd::from_raw_fd(raw) });
+    let socket = rustix::net::socket_with(
+        AddressFamily::NETLINK,
+        SocketType::DGRAM,
+        SocketFlags::CLOEXEC,
+        Some(netlink::SOCK_DIAG),
+    )
+    .expect("sock_diag socket");
+    let mut netlink = File::from(socket);
     netlink.write_all(&request).expect("sock_diag request");
     let mut reply = [0u8; 1024];
     let n = netlink.read(&mut reply).expect("sock_diag reply");
@@ -481,13 +493,16 @@ pub fn serve(trigger: &str, extra: &[&str]) -> Server {
 /// A blocking client whose reads and writes fail after [`PROMPTLY`].
 pub fn connect(addr: SocketAddr) -> TcpStream {
     let stream = TcpStream::connect_timeout(&addr, PROMPTLY).expect("connect");
+    set_timeouts(&stream, PROMPTLY);
     stream
-        .set_read_timeout(Some(PROMPTLY))
-        .expect("read timeout");
+}
+
+/// Makes `stream`'s blocking reads and writes fail after `limit`.
+pub fn set_timeouts(stream: &TcpStream, limit: Duration) {
+    stream.set_read_timeout(Some(limit)).expect("read timeout");
     stream
-        .set_write_timeout(Some(PROMPTLY))
+        .set_write_timeout(Some(limit))
         .expect("write timeout");
-    stream
 }
 
 pub fn assert_alive(server: &mut Server, what: &str) {
