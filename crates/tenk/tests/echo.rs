@@ -17,7 +17,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use util::{assert_alive, connect, pattern, serve, PROMPTLY};
+use util::{assert_alive, connect, pattern, read_to_eof, serve, PROMPTLY};
 
 every_trigger!([edge, level, oneshot] => [
     byte_exact_echo,
@@ -55,16 +55,6 @@ fn round_trip(stream: &TcpStream, data: &[u8]) -> Vec<u8> {
     })
 }
 
-/// Reads until EOF, failing on a timeout: proves the server sent nothing
-/// more and then closed.
-fn read_to_eof(what: &str, stream: &TcpStream) -> Vec<u8> {
-    let mut rest = Vec::new();
-    if let Err(e) = (&*stream).read_to_end(&mut rest) {
-        panic!("{what}: no EOF after {} bytes: {e}", rest.len());
-    }
-    rest
-}
-
 /// 1. Every size, from one byte to several socket buffers' worth, comes
 ///    back byte for byte, and nothing more (EOF follows a half-close).
 fn byte_exact_echo(trigger: &str) {
@@ -78,7 +68,7 @@ fn byte_exact_echo(trigger: &str) {
         let echoed = round_trip(&stream, &data);
         assert_same(&format!("{trigger}: {size} B echo"), &echoed, &data);
         stream.shutdown(Shutdown::Write).expect("shutdown");
-        let extra = read_to_eof(&format!("{trigger}: {size} B echo"), &stream);
+        let extra = read_to_eof(&format!("{trigger}: {size} B echo"), &mut &stream);
         assert!(extra.is_empty(), "{trigger}: {} extra bytes", extra.len());
     }
     assert_alive(&mut server, trigger);
@@ -169,7 +159,10 @@ fn half_close_flushes_then_eof(trigger: &str) {
                 (&stream).write_all(&data)?;
                 stream.shutdown(Shutdown::Write)
             });
-            let echoed = read_to_eof(&format!("{trigger}: {size} B then half-close"), &stream);
+            let echoed = read_to_eof(
+                &format!("{trigger}: {size} B then half-close"),
+                &mut &stream,
+            );
             writer.join().expect("writer thread").expect("write");
             echoed
         });
@@ -200,7 +193,7 @@ fn regression_eof_behind_budget_stop_is_not_lost(trigger: &str) {
                 (&stream).write_all(&data)?;
                 stream.shutdown(Shutdown::Write)
             });
-            let echoed = read_to_eof(&what, &stream);
+            let echoed = read_to_eof(&what, &mut &stream);
             writer.join().expect("writer thread").expect("write");
             echoed
         });
@@ -406,6 +399,6 @@ fn ipv6_loopback(trigger: &str) {
         );
     }
     stream.shutdown(Shutdown::Write).expect("shutdown");
-    assert!(read_to_eof(&format!("{trigger}: IPv6"), &stream).is_empty());
+    assert!(read_to_eof(&format!("{trigger}: IPv6"), &mut &stream).is_empty());
     assert_alive(&mut server, trigger);
 }

@@ -22,8 +22,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use util::http_client::{get, read_response, read_to_eof, Client, Response};
-use util::{connect, letters, Server, PROMPTLY};
+use util::http_client::{get, read_response, Client, Response};
+use util::{connect, letters, read_to_eof, Server, PROMPTLY};
 
 every_trigger!([edge, level, oneshot] => [
     keep_alive_serves_many_requests_on_one_connection,

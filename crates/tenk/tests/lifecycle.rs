@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use util::flood::{flood_pattern, pattern, Flooder};
 use util::{
-    assert_alive, connect, exit_and_summary, serve, shut_down_gracefully, summary_count, Server,
-    PROMPTLY,
+    assert_alive, connect, exit_and_summary, read_to_eof, serve, shut_down_gracefully,
+    summary_count, Server, PROMPTLY,
 };
 
 every_trigger!([edge, level, oneshot] => [
@@ -49,15 +49,6 @@ fn ping(stream: &mut TcpStream, message: &[u8]) {
     stream.write_all(message).expect("write ping");
     let echoed = util::read_exact_vec(stream, message.len());
     assert_eq!(echoed, message, "echo differs");
-}
-
-/// Reads until EOF, failing on a timeout or a reset.
-fn read_to_eof(what: &str, stream: &mut TcpStream) -> Vec<u8> {
-    let mut rest = Vec::new();
-    if let Err(e) = stream.read_to_end(&mut rest) {
-        panic!("{what}: no EOF after {} bytes: {e}", rest.len());
-    }
-    rest
 }
 
 /// Whether connecting to `addr` is refused: the listener is closed, which

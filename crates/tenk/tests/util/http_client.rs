@@ -3,10 +3,10 @@
 //! Content-Length on every response with a body), so a framing bug in the
 //! server fails the test instead of being papered over by a lenient client.
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 
-use super::connect;
+use super::{connect, read_to_eof};
 
 /// One parsed response.
 #[derive(Debug)]
@@ -114,25 +114,6 @@ pub fn read_response(reader: &mut impl BufRead, head_request: bool) -> Response 
         }
     }
     response
-}
-
-/// Reads until EOF. A reset (or any error) fails the test: the server's
-/// answer must be followed by a clean close, read returning data then 0.
-pub fn read_to_eof(what: &str, reader: &mut impl Read) -> Vec<u8> {
-    let mut all = Vec::new();
-    if let Err(e) = reader.read_to_end(&mut all) {
-        let kind = if e.kind() == ErrorKind::ConnectionReset {
-            "connection reset"
-        } else {
-            "error"
-        };
-        panic!(
-            "{what}: {kind} instead of EOF after {} bytes ({e}): {:?}",
-            all.len(),
-            String::from_utf8_lossy(&all[..all.len().min(300)])
-        );
-    }
-    all
 }
 
 /// `GET path` on a keep-alive connection.

@@ -34,7 +34,7 @@ mod pattern;
 #[allow(unused_imports)] // each test file uses a different subset
 pub use pattern::{letters, pattern};
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, ErrorKind, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -290,6 +290,26 @@ pub fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool 
         }
         thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Reads until EOF. A reset, a timeout or any other error fails the test:
+/// the server's answer must be followed by a clean close, read returning
+/// data then 0.
+pub fn read_to_eof(what: &str, reader: &mut impl Read) -> Vec<u8> {
+    let mut all = Vec::new();
+    if let Err(e) = reader.read_to_end(&mut all) {
+        let kind = if e.kind() == ErrorKind::ConnectionReset {
+            "connection reset"
+        } else {
+            "error"
+        };
+        panic!(
+            "{what}: {kind} instead of EOF after {} bytes ({e}): {:?}",
+            all.len(),
+            String::from_utf8_lossy(&all[..all.len().min(300)])
+        );
+    }
+    all
 }
 
 /// Reads exactly `n` bytes, failing on EOF.
