@@ -1,5 +1,6 @@
-//! The servers tenk ships, each a [`reactor::Handler`]: `echo` now; `chat`
-//! and `http` build on the same pieces.
+//! The servers tenk ships, each a [`reactor::Handler`]: echo, chat (line
+//! framing inside) and the HTTP app (on `crates/http`), and the code that
+//! runs one on a reactor thread or several.
 
 pub mod chat;
 pub mod echo;

@@ -1,5 +1,5 @@
-//! The command line: `tenk serve echo` now; `load`, `chat` and `http`
-//! follow as their own subcommands.
+//! The command line: `tenk serve echo|http|chat` and their flags; the
+//! `tenk load` subcommands are in [`crate::load_cli`].
 
 use std::net::IpAddr;
 use std::path::PathBuf;
