@@ -116,15 +116,12 @@ impl Server {
     /// milliseconds to start (a test racing the signal against a
     /// connection needs them close together).
     pub fn signal(&self, signal: i32) {
-        let pid = libc::pid_t::try_from(self.pid()).expect("pid");
-        // SAFETY: kill(2) takes two integers and touches no memory of ours.
-        let result = unsafe { libc::kill(pid, signal) };
-        assert_eq!(
-            result,
-            0,
-            "kill -{signal}: {}",
-            std::io::Error::last_os_error()
-        );
+        let pid = i32::try_from(self.pid())
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+            .expect("pid");
+        let sig = rustix::process::Signal::from_named_raw(signal).expect("a named signal");
+        rustix::process::kill_process(pid, sig).unwrap_or_else(|e| panic!("kill -{signal}: {e}"));
     }
 
     /// Waits for the process to exit, failing the test after `limit`.
