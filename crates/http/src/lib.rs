@@ -20,7 +20,12 @@
 //! and paths confined to the root by `openat2(RESOLVE_BENEATH)`.
 //! `examples/json_api.rs` builds a small JSON API on them:
 //! `cargo run -p tenk-http --example json_api`.
+//!
+//! For clients: [`client`] builds requests and frames responses
+//! (Content-Length, chunked, until close; interim 1xx skipped) without
+//! keeping bodies; `tenk load http` reads every response through it.
 
+pub mod client;
 pub mod date;
 pub mod metrics;
 pub mod middleware;

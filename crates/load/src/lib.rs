@@ -22,7 +22,6 @@
 
 pub mod chat;
 pub mod echo;
-pub mod http;
 mod inflight;
 pub mod pattern;
 pub mod recorder;

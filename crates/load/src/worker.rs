@@ -16,11 +16,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use http::client::ResponseReader;
 use reactor::{CloseReason, Handler, Io, TimerId, Token, Waker};
 
 use crate::chat::{self, ChatClient, ChatError, ChatTotals, Received};
 use crate::echo::EchoStream;
-use crate::http::ResponseReader;
 use crate::inflight::InFlight;
 use crate::recorder::Recorder;
 use crate::spec::{LoadSpec, Stop, Workload};

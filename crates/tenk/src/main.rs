@@ -242,7 +242,7 @@ fn run_load(command: Load, signals: signal::SignalSet) -> anyhow::Result<ExitCod
                 Ok(target) => target,
                 Err(e) => return Ok(usage_error(&e)),
             };
-            let request = load::http::build_request(
+            let request = http::client::build_request(
                 &args.method,
                 &target.host,
                 &target.path,

@@ -1,7 +1,8 @@
-//! HTTP/1.1 client framing for the load generator: the request bytes, and a
-//! response reader that checks the status line and the framing
-//! (Content-Length, chunked, or until close) without keeping bodies.
-//! I/O free; heads are parsed by `httparse`.
+//! HTTP/1.1 client framing, the other side of [`parse`](crate::parse):
+//! the request bytes, and a response reader that checks the status line and
+//! the framing (Content-Length, chunked, or until close) without keeping
+//! bodies. I/O free; heads are parsed by `httparse`. The load generator
+//! (`tenk load http`) is its user.
 
 /// Headers a response head may carry before it is rejected.
 const MAX_HEADERS: usize = 64;
