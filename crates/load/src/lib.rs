@@ -29,6 +29,7 @@ pub mod report;
 pub mod run;
 pub mod spec;
 pub mod target;
+mod totals;
 mod worker;
 
 pub use report::Report;

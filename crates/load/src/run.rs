@@ -10,11 +10,10 @@ use std::time::{Duration, Instant};
 use reactor::signal::SignalSet;
 use reactor::{Config, Reactor, Waker};
 
-use crate::chat::ChatTotals;
-use crate::recorder::Recorder;
-use crate::report::{Report, Totals};
+use crate::report::Report;
 use crate::spec::LoadSpec;
-use crate::worker::{ChatShared, Live, Shared, ThreadResult, Worker};
+use crate::totals::Totals;
+use crate::worker::{ChatShared, Live, Shared, Worker};
 
 /// Runs `spec` to the end and reports. `signals`, if given (blocked by the
 /// caller beforehand), end the run early on every thread.
@@ -46,7 +45,7 @@ pub fn run(spec: LoadSpec, signals: Option<SignalSet>) -> io::Result<Report> {
     };
     let barrier = Arc::new(Barrier::new(threads + 1));
     let (waker_tx, waker_rx) = mpsc::channel::<(usize, io::Result<Waker>)>();
-    let (done_tx, done_rx) = mpsc::channel::<io::Result<ThreadResult>>();
+    let (done_tx, done_rx) = mpsc::channel::<io::Result<Totals>>();
     let mut handles = Vec::with_capacity(threads);
     for id in 0..threads {
         let done = done_tx.clone();
@@ -128,26 +127,9 @@ pub fn run(spec: LoadSpec, signals: Option<SignalSet>) -> io::Result<Report> {
         }
     }
 
-    let mut totals = Totals {
-        recorder: Recorder::new(),
-        measured: Duration::ZERO,
-        cpu: Duration::ZERO,
-        connects: 0,
-        peak_open: 0,
-        lost: 0,
-        replaced: 0,
-        chat: ChatTotals::default(),
-    };
+    let mut totals = Totals::new();
     for result in results {
-        let result = result?;
-        totals.recorder.merge(&result.recorder);
-        totals.measured = totals.measured.max(result.measured);
-        totals.cpu += result.cpu;
-        totals.connects += result.connects;
-        totals.peak_open += result.peak_open;
-        totals.lost += result.lost;
-        totals.replaced += result.replaced;
-        totals.chat.add(&result.chat);
+        totals.merge(&result?);
     }
     Ok(Report::new(&shared.spec, &totals))
 }

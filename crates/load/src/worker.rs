@@ -22,8 +22,8 @@ use reactor::{CloseReason, Handler, Io, TimerId, Token, Waker};
 use crate::chat::{self, ChatClient, ChatError, ChatTotals, Received};
 use crate::echo::EchoStream;
 use crate::inflight::InFlight;
-use crate::recorder::Recorder;
 use crate::spec::{LoadSpec, Stop, Workload};
+use crate::totals::Totals;
 
 mod timeouts;
 
@@ -116,25 +116,6 @@ impl ChatShared {
     }
 }
 
-/// What a thread hands back when it ends.
-pub(crate) struct ThreadResult {
-    pub(crate) recorder: Recorder,
-    /// Length of the measured window.
-    pub(crate) measured: Duration,
-    /// The thread's CPU time in the measured window.
-    pub(crate) cpu: Duration,
-    /// Connects that completed, reconnects included.
-    pub(crate) connects: u64,
-    /// Most connections open at once.
-    pub(crate) peak_open: u64,
-    /// Requests sent and never answered because their connection closed.
-    pub(crate) lost: u64,
-    /// Connections closed on an error (a timeout, a reset...) and
-    /// replaced by a new connect.
-    pub(crate) replaced: u64,
-    pub(crate) chat: ChatTotals,
-}
-
 enum Proto {
     Echo(EchoStream),
     Http(ResponseReader),
@@ -199,7 +180,7 @@ pub(crate) struct Worker {
     thread_rate: f64,
     slot: u64,
     out: Vec<u8>,
-    result: ThreadResult,
+    result: Totals,
 }
 
 impl Worker {
@@ -248,16 +229,7 @@ impl Worker {
             thread_rate,
             slot: 0,
             out: Vec::new(),
-            result: ThreadResult {
-                recorder: Recorder::new(),
-                measured: Duration::ZERO,
-                cpu: Duration::ZERO,
-                connects: 0,
-                peak_open: 0,
-                lost: 0,
-                replaced: 0,
-                chat: ChatTotals::default(),
-            },
+            result: Totals::new(),
             shared,
         }
     }
@@ -281,7 +253,7 @@ impl Worker {
         self.check_phase(io);
     }
 
-    pub(crate) fn into_result(mut self) -> ThreadResult {
+    pub(crate) fn into_result(mut self) -> Totals {
         let end = self.measure_end.unwrap_or_else(Instant::now);
         if self.measure_end.is_none() {
             self.cpu_end = thread_cpu();
