@@ -12,12 +12,12 @@
 //! window ends are reported as unanswered, their waits so far recorded as
 //! lower bounds of their latency (see [`timeouts`]).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::client::ResponseReader;
-use reactor::{CloseReason, Handler, Io, TimerId, Token, Waker};
+use reactor::{CloseReason, Handler, Io, TimerId, Token};
 
 use crate::chat::{self, ChatClient, ChatError, ChatTotals, Received};
 use crate::echo::EchoStream;
@@ -25,7 +25,14 @@ use crate::inflight::InFlight;
 use crate::spec::{LoadSpec, Stop, Workload};
 use crate::totals::Totals;
 
+mod phase;
+mod shared;
 mod timeouts;
+mod window;
+
+use phase::Phase;
+pub(crate) use shared::{ChatShared, Live, Shared};
+use window::Window;
 
 /// Connects in progress per thread when no `--connect-rate` is given: a
 /// SYN flood of 10,000 at once would overflow the server's backlog and
@@ -43,78 +50,6 @@ const TIMER_PACE: u64 = 3;
 const TIMER_CONNECT: u64 = 4;
 const TIMER_MEASURE: u64 = 5;
 const TIMER_DRAIN: u64 = 6;
-
-/// How often a chat thread checks whether its receivers have everything.
-const DRAIN_TICK: Duration = Duration::from_millis(10);
-
-/// Live counters a thread publishes for the progress line.
-#[derive(Default)]
-#[repr(align(64))]
-pub(crate) struct Live {
-    pub(crate) requests: AtomicU64,
-    pub(crate) errors: AtomicU64,
-    pub(crate) open: AtomicU64,
-}
-
-/// State shared by all threads of a run.
-pub(crate) struct Shared {
-    pub(crate) spec: LoadSpec,
-    /// `--requests`: requests claimed so far, over all threads.
-    pub(crate) claimed: AtomicU64,
-    /// Threads whose connect phase is over.
-    pub(crate) connected_threads: AtomicUsize,
-    /// Every thread's waker, to announce the end of the connect phase.
-    pub(crate) wakers: OnceLock<Vec<Waker>>,
-    pub(crate) live: Vec<Live>,
-    /// A signal asked every thread to stop.
-    pub(crate) interrupted: AtomicBool,
-    pub(crate) chat: ChatShared,
-}
-
-/// What the threads of a chat run share.
-pub(crate) struct ChatShared {
-    /// Messages sent by each sender (by client number): receivers on any
-    /// thread are owed them.
-    pub(crate) sent: Vec<AtomicU64>,
-    /// Threads that stopped sending.
-    pub(crate) done_sending: AtomicUsize,
-    /// Messages are stamped with nanoseconds since this instant.
-    pub(crate) epoch: Instant,
-    /// The stamp (nanoseconds since `epoch`) of each sender's latest
-    /// message: a lost message was sent no later, so the time since is a
-    /// lower bound of its wait.
-    pub(crate) last_due: Vec<AtomicU64>,
-    /// Nicks are `{tag}-{client}`: the process id tells runs apart.
-    pub(crate) tag: String,
-}
-
-impl ChatShared {
-    pub(crate) fn new(spec: &LoadSpec) -> ChatShared {
-        let senders = match spec.workload {
-            Workload::Chat { senders, .. } => senders,
-            _ => 0,
-        };
-        ChatShared {
-            sent: (0..senders).map(|_| AtomicU64::new(0)).collect(),
-            last_due: (0..senders).map(|_| AtomicU64::new(0)).collect(),
-            done_sending: AtomicUsize::new(0),
-            epoch: Instant::now(),
-            tag: format!("load{}", std::process::id()),
-        }
-    }
-
-    /// What every sender has sent so far.
-    fn sent(&self) -> Vec<u64> {
-        self.sent
-            .iter()
-            .map(|s| s.load(Ordering::Acquire))
-            .collect()
-    }
-
-    fn nanos(&self, at: Instant) -> u64 {
-        at.saturating_duration_since(self.epoch).as_nanos() as u64
-    }
-}
 
 enum Proto {
     Echo(EchoStream),
@@ -154,9 +89,6 @@ pub(crate) struct Worker {
     /// Chat: connections opened so far (this thread's `k`-th client is
     /// client `k * threads + id` of the run).
     opened: u64,
-    /// Chat: the window is over; receiving continues until the drain ends.
-    sending_done: bool,
-    drain_deadline: Instant,
     /// Chat counts of connections already closed.
     chat_closed: ChatTotals,
     /// Chat: messages sent in the measured window.
@@ -165,16 +97,11 @@ pub(crate) struct Worker {
     next_seed: u64,
     next_source: usize,
     connect_allowance: f64,
-    phase_done: bool,
-    started: bool,
-    measuring: bool,
-    finished: bool,
+    phase: Phase,
+    window: Window,
+    /// `--requests`: this thread found the count used up.
     requests_exhausted: bool,
     in_flight: u64,
-    measure_from: Instant,
-    measure_end: Option<Instant>,
-    cpu_from: Duration,
-    cpu_end: Duration,
     /// Open loop: the schedule's start, per-thread rate, and next slot.
     schedule_t0: Instant,
     thread_rate: f64,
@@ -207,24 +134,16 @@ impl Worker {
             connecting: 0,
             joining: 0,
             opened: 0,
-            sending_done: false,
-            drain_deadline: now,
             chat_closed: ChatTotals::default(),
             window_sent: 0,
             open: 0,
             next_seed: (id as u64) << 40,
             next_source: id,
             connect_allowance: 0.0,
-            phase_done: false,
-            started: false,
-            measuring: false,
-            finished: false,
+            phase: Phase::Connecting,
+            window: Window::new(now),
             requests_exhausted: false,
             in_flight: 0,
-            measure_from: now,
-            measure_end: None,
-            cpu_from: Duration::ZERO,
-            cpu_end: Duration::ZERO,
             schedule_t0: now,
             thread_rate,
             slot: 0,
@@ -242,7 +161,7 @@ impl Worker {
         }
         if matches!(self.shared.spec.stop, Stop::Requests(_)) {
             // A counted run measures from the first request.
-            self.start_measuring();
+            self.window.open();
         }
         let sweep = self.sweep_period();
         io.add_timer(sweep, TIMER_SWEEP);
@@ -250,18 +169,11 @@ impl Worker {
             io.add_timer(CONNECT_TICK, TIMER_CONNECT);
         }
         self.open_more(io);
-        self.check_phase(io);
+        self.check_connected(io);
     }
 
     pub(crate) fn into_result(mut self) -> Totals {
-        let end = self.measure_end.unwrap_or_else(Instant::now);
-        if self.measure_end.is_none() {
-            self.cpu_end = thread_cpu();
-        }
-        if self.measuring || self.measure_end.is_some() {
-            self.result.measured = end.saturating_duration_since(self.measure_from);
-            self.result.cpu = self.cpu_end.saturating_sub(self.cpu_from);
-        }
+        (self.result.measured, self.result.cpu) = self.window.measured();
         self.result
     }
 
@@ -280,7 +192,7 @@ impl Worker {
     // ---- connecting ----------------------------------------------------
 
     fn open_more(&mut self, io: &mut Io) {
-        while self.to_open > 0 && !self.finished {
+        while self.to_open > 0 && self.phase != Phase::Done {
             if self.spec().connect_rate.is_some() {
                 if self.connect_allowance < 1.0 {
                     break;
@@ -345,167 +257,6 @@ impl Worker {
         }
     }
 
-    /// The connect phase ends when every connection of this thread has
-    /// connected or failed; measurement starts when all threads are there.
-    fn check_phase(&mut self, io: &mut Io) {
-        if self.phase_done || self.to_open > 0 || self.connecting > 0 || self.joining > 0 {
-            return;
-        }
-        self.phase_done = true;
-        let done = self.shared.connected_threads.fetch_add(1, Ordering::AcqRel) + 1;
-        if done == self.spec().threads {
-            for waker in self.shared.wakers.get().into_iter().flatten() {
-                let _ = waker.wake();
-            }
-        }
-        self.maybe_start(io);
-    }
-
-    fn maybe_start(&mut self, io: &mut Io) {
-        if self.started
-            || !self.phase_done
-            || self.shared.connected_threads.load(Ordering::Acquire) < self.spec().threads
-        {
-            return;
-        }
-        self.started = true;
-        let now = Instant::now();
-        self.schedule_t0 = now;
-        match self.spec().stop {
-            Stop::Duration(_) => {
-                if self.spec().warmup.is_zero() {
-                    self.start_window(io);
-                } else {
-                    io.add_timer(self.spec().warmup, TIMER_MEASURE);
-                }
-            }
-            Stop::Requests(_) => {
-                if let Workload::Chat { .. } = self.spec().workload {
-                    // Messages start now, not when connecting started.
-                    self.start_measuring();
-                    if self.thread_rate <= 0.0 {
-                        // No sender here: no message of the count to wait for.
-                        self.stop_sending(io);
-                    }
-                }
-            }
-        }
-        if self.spec().rate.is_some() {
-            self.pace(io);
-        }
-        if self.open == 0 && self.to_open == 0 {
-            // Nothing connected: nothing to measure.
-            self.end(io);
-        }
-    }
-
-    fn start_measuring(&mut self) {
-        self.measuring = true;
-        self.measure_from = Instant::now();
-        self.cpu_from = thread_cpu();
-    }
-
-    fn start_window(&mut self, io: &mut Io) {
-        self.start_measuring();
-        if let Stop::Duration(d) = self.spec().stop {
-            io.add_timer(d, TIMER_END);
-        }
-    }
-
-    /// The end of the run (the window is over, `-n` is reached, a
-    /// signal): a chat run stops sending and drains; others finish.
-    fn end(&mut self, io: &mut Io) {
-        if matches!(self.spec().workload, Workload::Chat { .. }) {
-            self.stop_sending(io);
-        } else {
-            self.finish(io);
-        }
-    }
-
-    fn finish(&mut self, io: &mut Io) {
-        if self.finished {
-            return;
-        }
-        self.finished = true;
-        self.measure_end.get_or_insert_with(Instant::now);
-        self.cpu_end = thread_cpu();
-        if matches!(self.spec().workload, Workload::Chat { .. }) {
-            self.tally_chat();
-        } else {
-            self.tally_unanswered();
-        }
-        io.stop();
-    }
-
-    /// Chat: the sending window is over. Deliveries per second are counted
-    /// over the window; receiving goes on (see [`Worker::drain`]).
-    fn stop_sending(&mut self, io: &mut Io) {
-        if self.sending_done {
-            return;
-        }
-        self.sending_done = true;
-        let now = Instant::now();
-        self.measure_end = Some(now);
-        self.drain_deadline = now + self.spec().timeout;
-        self.shared.chat.done_sending.fetch_add(1, Ordering::AcqRel);
-        self.drain(io);
-    }
-
-    /// Chat: finishes once every thread stopped sending and this thread's
-    /// receivers have every message owed them, or at the drain deadline
-    /// (what is missing then is lost).
-    fn drain(&mut self, io: &mut Io) {
-        if self.finished {
-            return;
-        }
-        let everyone = self.shared.chat.done_sending.load(Ordering::Acquire) == self.spec().threads;
-        if everyone && self.chat_missing() == 0 || Instant::now() >= self.drain_deadline {
-            self.finish(io);
-        } else {
-            io.add_timer(DRAIN_TICK, TIMER_DRAIN);
-        }
-    }
-
-    /// Deliveries owed to this thread's open clients and not received yet.
-    fn chat_missing(&self) -> u64 {
-        let sent = self.shared.chat.sent();
-        self.conns
-            .iter()
-            .flatten()
-            .filter_map(|c| match &c.proto {
-                Proto::Chat(client) => Some(client.lost(&sent)),
-                _ => None,
-            })
-            .sum()
-    }
-
-    /// The thread's chat counts at the end: its open clients' (closed ones
-    /// were counted as they closed) and its senders' messages.
-    fn tally_chat(&mut self) {
-        let sent = self.shared.chat.sent();
-        let now = self.shared.chat.nanos(Instant::now());
-        let mut totals = self.chat_closed;
-        for conn in self.conns.iter().flatten().chain(&self.closing) {
-            if let Proto::Chat(client) = &conn.proto {
-                totals.receiver(client, &sent);
-                if self.measuring {
-                    let recorder = &mut self.result.recorder;
-                    timeouts::record_lost_deliveries(
-                        recorder,
-                        &self.shared.chat,
-                        client,
-                        &sent,
-                        now,
-                    );
-                }
-            }
-        }
-        let threads = self.spec().threads;
-        totals.sent = sent.iter().skip(self.id).step_by(threads).sum();
-        totals.window_sent = self.window_sent;
-        self.result.chat = totals;
-    }
-
     // ---- sending ---------------------------------------------------------
 
     /// Claims one request under `--requests`; always true for timed runs.
@@ -552,7 +303,7 @@ impl Worker {
                 let id = client.id() as usize;
                 self.shared.chat.last_due[id].store(due, Ordering::Relaxed);
                 self.shared.chat.sent[id].store(client.sent(), Ordering::Release);
-                if self.measuring {
+                if self.window.is_recording() {
                     self.window_sent += count as u64;
                 }
             }
@@ -566,7 +317,7 @@ impl Worker {
             self.in_flight += count as u64;
         }
         let len = self.out.len() as u64;
-        if io.send(token, &self.out) && self.measuring {
+        if io.send(token, &self.out) && self.window.is_recording() {
             self.result.recorder.bytes_out += len;
         }
         true
@@ -575,7 +326,7 @@ impl Worker {
     /// Closed loop: keeps `pipeline` requests in flight on `token`, all
     /// that are missing sent in one write.
     fn fill_pipeline(&mut self, io: &mut Io, token: Token) {
-        if self.spec().rate.is_some() || self.finished {
+        if self.spec().rate.is_some() || self.phase == Phase::Done {
             return;
         }
         let pipeline = self.spec().pipeline;
@@ -600,7 +351,7 @@ impl Worker {
     /// round-robin over connected connections, and re-arms for the next.
     fn pace(&mut self, io: &mut Io) {
         // A chat thread without senders has no schedule (a rate of 0).
-        if self.finished || !self.started || self.sending_done || self.thread_rate <= 0.0 {
+        if !self.phase.is_sending() || self.thread_rate <= 0.0 {
             return;
         }
         let now = Instant::now();
@@ -652,7 +403,7 @@ impl Worker {
         };
         self.in_flight -= 1;
         self.live().requests.fetch_add(1, Ordering::Relaxed);
-        if self.measuring {
+        if self.window.is_recording() {
             let (corrected, uncorrected) = sent.ages(Instant::now());
             self.result.recorder.record(corrected, uncorrected);
             if let Some(status) = status {
@@ -752,7 +503,7 @@ impl Worker {
             match client.receive(line) {
                 Ok(Received::Delivery { sent_nanos }) => {
                     deliveries += 1;
-                    if self.measuring {
+                    if self.window.is_recording() {
                         let latency = Duration::from_nanos(now.saturating_sub(sent_nanos));
                         self.result.recorder.record(latency, latency);
                     }
@@ -774,7 +525,7 @@ impl Worker {
             if sender {
                 self.ready.push(token);
             }
-            self.check_phase(io);
+            self.check_connected(io);
         }
         if let Some(e) = failure {
             tracing::debug!(?token, ?e, "chat");
@@ -816,7 +567,7 @@ impl Handler for Worker {
         }
         self.fill_pipeline(io, token);
         self.open_more(io);
-        self.check_phase(io);
+        self.check_connected(io);
     }
 
     fn on_data(&mut self, io: &mut Io, token: Token, data: &[u8]) -> usize {
@@ -827,7 +578,7 @@ impl Handler for Worker {
         if fresh > 0 {
             conn.in_flight.progress(Instant::now());
         }
-        if self.measuring {
+        if self.window.is_recording() {
             self.result.recorder.bytes_in += fresh as u64;
         }
         let consumed = match self.spec().workload {
@@ -877,7 +628,7 @@ impl Handler for Worker {
         };
         let unanswered = conn.in_flight.len() as u64;
         self.in_flight -= unanswered;
-        if !self.finished {
+        if self.phase != Phase::Done {
             self.result.lost += unanswered;
         }
         if conn.connected {
@@ -897,7 +648,7 @@ impl Handler for Worker {
             if conn.connected && !client.is_joined() {
                 self.joining -= 1;
             }
-            if !self.finished {
+            if self.phase != Phase::Done {
                 // Its close was counted as an error; what it received
                 // counts, what it can no longer receive is not lost.
                 let sent = self.shared.chat.sent();
@@ -908,7 +659,7 @@ impl Handler for Worker {
                 self.chat_closed.add(&totals);
             }
         }
-        if self.finished {
+        if self.phase == Phase::Done {
             return;
         }
         let replace = match reason {
@@ -936,7 +687,7 @@ impl Handler for Worker {
             self.result.replaced += 1;
         }
         self.open_more(io);
-        self.check_phase(io);
+        self.check_connected(io);
         self.check_requests_done(io);
     }
 
@@ -960,7 +711,7 @@ impl Handler for Worker {
             }
             TIMER_SWEEP => {
                 self.sweep(io);
-                if !self.finished {
+                if self.phase != Phase::Done {
                     io.add_timer(self.sweep_period(), TIMER_SWEEP);
                 }
             }
@@ -997,10 +748,4 @@ fn conn_mut(conns: &mut [Option<Conn>], token: Token) -> Option<&mut Conn> {
         Some(Some(conn)) if conn.token == token => Some(conn),
         _ => None,
     }
-}
-
-/// CPU time this thread has used.
-fn thread_cpu() -> Duration {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
-    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }

@@ -40,7 +40,9 @@ impl Worker {
             .collect();
         for token in expired {
             self.error(|e| e.timeouts += 1);
-            if let (Some(conn), true) = (conn_mut(&mut self.conns, token), self.measuring) {
+            if let (Some(conn), true) =
+                (conn_mut(&mut self.conns, token), self.window.is_recording())
+            {
                 conn.in_flight.record_waits(now, &mut self.result.recorder);
             }
             // A connect that timed out is not retried (as a refused one is
@@ -69,7 +71,7 @@ impl Worker {
             if conn.in_flight.stalled(now).is_some_and(|s| s > timeout) {
                 timeouts += 1;
             }
-            if self.measuring {
+            if self.window.is_recording() {
                 conn.in_flight
                     .record_unanswered(now, &mut self.result.recorder);
             }
