@@ -21,6 +21,7 @@
 //! - **Bounded memory**: latency goes into HdrHistograms, not sample lists.
 
 pub mod chat;
+mod client;
 pub mod echo;
 mod inflight;
 pub mod pattern;

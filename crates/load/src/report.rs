@@ -239,20 +239,11 @@ mod tests {
 
     fn spec(rate: Option<f64>) -> LoadSpec {
         LoadSpec {
-            target: "127.0.0.1:1".parse().unwrap(),
             label: "echo 127.0.0.1:1".into(),
-            workload: Workload::Echo { size: 64 },
             connections: 2,
             stop: Stop::Duration(Duration::from_secs(2)),
-            threads: 1,
-            pipeline: 1,
-            warmup: Duration::ZERO,
-            connect_rate: None,
-            timeout: Duration::from_secs(2),
-            connect_timeout: Duration::from_secs(10),
             rate,
-            sources: Vec::new(),
-            progress: false,
+            ..LoadSpec::example()
         }
     }
 

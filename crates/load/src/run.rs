@@ -2,18 +2,22 @@
 //! and the merged report at the end.
 
 use std::io::{self, Write as _};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Barrier, OnceLock};
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use reactor::signal::SignalSet;
 use reactor::{Config, Reactor, Waker};
 
+use crate::client::chat::ChatLoadClient;
+use crate::client::echo::EchoClient;
+use crate::client::http::HttpClient;
+use crate::client::Client;
 use crate::report::Report;
-use crate::spec::LoadSpec;
+use crate::spec::{LoadSpec, Workload};
 use crate::totals::Totals;
-use crate::worker::{ChatShared, Live, Shared, Worker};
+use crate::worker::{Shared, Worker};
 
 /// Runs `spec` to the end and reports. `signals`, if given (blocked by the
 /// caller beforehand), end the run early on every thread.
@@ -22,17 +26,18 @@ use crate::worker::{ChatShared, Live, Shared, Worker};
 /// Failing to create a reactor (e.g. out of descriptors) or a thread, and
 /// fatal `epoll_wait` errors.
 pub fn run(spec: LoadSpec, signals: Option<SignalSet>) -> io::Result<Report> {
+    match spec.workload {
+        Workload::Echo { .. } => run_with::<EchoClient>(spec, signals),
+        Workload::Http { .. } => run_with::<HttpClient>(spec, signals),
+        Workload::Chat { .. } => run_with::<ChatLoadClient>(spec, signals),
+    }
+}
+
+/// [`run`], every connection speaking `C`.
+fn run_with<C: Client>(spec: LoadSpec, signals: Option<SignalSet>) -> io::Result<Report> {
     let threads = spec.threads;
     let progress = spec.progress;
-    let shared = Arc::new(Shared {
-        live: (0..threads).map(|_| Live::default()).collect(),
-        chat: ChatShared::new(&spec),
-        spec,
-        claimed: AtomicU64::new(0),
-        connected_threads: AtomicUsize::new(0),
-        wakers: OnceLock::new(),
-        interrupted: AtomicBool::new(false),
-    });
+    let shared = Arc::new(Shared::new(spec));
 
     // Each thread makes its own reactor (a reactor stays on the thread that
     // made it) and hands back its waker; no thread starts connecting until
@@ -57,7 +62,7 @@ pub fn run(spec: LoadSpec, signals: Option<SignalSet>) -> io::Result<Report> {
         let handle = thread::Builder::new()
             .name(format!("tenk-load-{id}"))
             .spawn(move || {
-                let made = Reactor::new(config, Worker::new(id, shared)).and_then(|mut r| {
+                let made = Reactor::new(config, Worker::<C>::new(id, shared)).and_then(|mut r| {
                     if let Some(signals) = &signals {
                         r.io().watch_signals(signals)?;
                     }
@@ -154,7 +159,7 @@ fn print_progress(shared: &Shared, started: Instant, last: (Instant, u64)) -> (I
         .sum();
     let rate = (requests - last.1) as f64 / (now - last.0).as_secs_f64().max(1e-9);
     let unit = match shared.spec.workload {
-        crate::spec::Workload::Chat { .. } => "deliveries",
+        Workload::Chat { .. } => "deliveries",
         _ => "req",
     };
     let _ = writeln!(

@@ -148,10 +148,9 @@ impl LoadSpec {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn spec() -> LoadSpec {
+impl LoadSpec {
+    /// A valid echo run, for tests to vary.
+    pub(crate) fn example() -> LoadSpec {
         LoadSpec {
             target: "127.0.0.1:1".parse().unwrap(),
             label: "echo".into(),
@@ -169,10 +168,15 @@ mod tests {
             progress: false,
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     #[test]
     fn defaults_are_valid() {
-        assert_eq!(spec().validate(), Ok(()));
+        assert_eq!(LoadSpec::example().validate(), Ok(()));
     }
 
     #[test]
@@ -181,42 +185,42 @@ mod tests {
             (
                 LoadSpec {
                     connections: 0,
-                    ..spec()
+                    ..LoadSpec::example()
                 },
                 "--connections",
             ),
             (
                 LoadSpec {
                     threads: 11,
-                    ..spec()
+                    ..LoadSpec::example()
                 },
                 "--threads",
             ),
             (
                 LoadSpec {
                     pipeline: 0,
-                    ..spec()
+                    ..LoadSpec::example()
                 },
                 "--pipeline",
             ),
             (
                 LoadSpec {
                     workload: Workload::Echo { size: 0 },
-                    ..spec()
+                    ..LoadSpec::example()
                 },
                 "--size",
             ),
             (
                 LoadSpec {
                     rate: Some(0.0),
-                    ..spec()
+                    ..LoadSpec::example()
                 },
                 "--rate",
             ),
             (
                 LoadSpec {
                     stop: Stop::Requests(0),
-                    ..spec()
+                    ..LoadSpec::example()
                 },
                 "--requests",
             ),
@@ -224,21 +228,21 @@ mod tests {
                 LoadSpec {
                     stop: Stop::Requests(5),
                     warmup: Duration::from_secs(1),
-                    ..spec()
+                    ..LoadSpec::example()
                 },
                 "--warmup",
             ),
             (
                 LoadSpec {
                     connect_timeout: Duration::ZERO,
-                    ..spec()
+                    ..LoadSpec::example()
                 },
                 "--connect-timeout",
             ),
             (
                 LoadSpec {
                     sources: vec!["::1".parse().unwrap()],
-                    ..spec()
+                    ..LoadSpec::example()
                 },
                 "--source",
             ),
@@ -249,7 +253,7 @@ mod tests {
                         senders: 1,
                     },
                     rate: Some(10.0),
-                    ..spec()
+                    ..LoadSpec::example()
                 },
                 "--rooms",
             ),
@@ -260,7 +264,7 @@ mod tests {
                         senders: 11,
                     },
                     rate: Some(10.0),
-                    ..spec()
+                    ..LoadSpec::example()
                 },
                 "--senders",
             ),
@@ -270,7 +274,7 @@ mod tests {
                         rooms: 1,
                         senders: 1,
                     },
-                    ..spec()
+                    ..LoadSpec::example()
                 },
                 "--rate",
             ),

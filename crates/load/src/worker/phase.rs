@@ -21,8 +21,9 @@ use std::time::{Duration, Instant};
 
 use reactor::Io;
 
-use super::{timeouts, Proto, Worker, TIMER_DRAIN, TIMER_END, TIMER_MEASURE};
-use crate::spec::{Stop, Workload};
+use super::{Worker, TIMER_DRAIN, TIMER_END, TIMER_MEASURE};
+use crate::client::Client;
+use crate::spec::Stop;
 
 /// How often a chat thread checks whether its receivers have everything.
 const DRAIN_TICK: Duration = Duration::from_millis(10);
@@ -55,7 +56,7 @@ impl Phase {
     }
 }
 
-impl Worker {
+impl<C: Client> Worker<C> {
     /// The connect phase ends when every connection of this thread has
     /// connected or failed; the run starts when all threads are there.
     pub(super) fn check_connected(&mut self, io: &mut Io) {
@@ -94,7 +95,7 @@ impl Worker {
             }
             Stop::Requests(_) => {
                 self.phase = Phase::Measuring;
-                if let Workload::Chat { .. } = self.spec().workload {
+                if !C::REPLIES {
                     // Messages start now, not when connecting started.
                     self.window.open();
                     if self.thread_rate <= 0.0 {
@@ -128,7 +129,7 @@ impl Worker {
     /// The end of the run (the window is over, `-n` is reached, a
     /// signal): a chat run stops sending and drains; others finish.
     pub(super) fn end(&mut self, io: &mut Io) {
-        if matches!(self.spec().workload, Workload::Chat { .. }) {
+        if !C::REPLIES {
             self.stop_sending(io);
         } else {
             self.finish(io);
@@ -142,7 +143,7 @@ impl Worker {
         self.phase = Phase::Done;
         self.window.close(Instant::now());
         self.window.stop_cpu();
-        if matches!(self.spec().workload, Workload::Chat { .. }) {
+        if !C::REPLIES {
             self.tally_chat();
         } else {
             self.tally_unanswered();
@@ -177,45 +178,5 @@ impl Worker {
         } else {
             io.add_timer(DRAIN_TICK, TIMER_DRAIN);
         }
-    }
-
-    /// Deliveries owed to this thread's open clients and not received yet.
-    fn chat_missing(&self) -> u64 {
-        let sent = self.shared.chat.sent();
-        self.conns
-            .iter()
-            .flatten()
-            .filter_map(|c| match &c.proto {
-                Proto::Chat(client) => Some(client.lost(&sent)),
-                _ => None,
-            })
-            .sum()
-    }
-
-    /// The thread's chat counts at the end: its open clients' (closed ones
-    /// were counted as they closed) and its senders' messages.
-    fn tally_chat(&mut self) {
-        let sent = self.shared.chat.sent();
-        let now = self.shared.chat.nanos(Instant::now());
-        let mut totals = self.chat_closed;
-        for conn in self.conns.iter().flatten().chain(&self.closing) {
-            if let Proto::Chat(client) = &conn.proto {
-                totals.receiver(client, &sent);
-                if self.window.is_recording() {
-                    let recorder = &mut self.result.recorder;
-                    timeouts::record_lost_deliveries(
-                        recorder,
-                        &self.shared.chat,
-                        client,
-                        &sent,
-                        now,
-                    );
-                }
-            }
-        }
-        let threads = self.spec().threads;
-        totals.sent = sent.iter().skip(self.id).step_by(threads).sum();
-        totals.window_sent = self.window_sent;
-        self.result.chat = totals;
     }
 }

@@ -34,6 +34,20 @@ pub(crate) struct Shared {
     pub(crate) chat: ChatShared,
 }
 
+impl Shared {
+    pub(crate) fn new(spec: LoadSpec) -> Shared {
+        Shared {
+            live: (0..spec.threads).map(|_| Live::default()).collect(),
+            chat: ChatShared::new(&spec),
+            spec,
+            claimed: AtomicU64::new(0),
+            connected_threads: AtomicUsize::new(0),
+            wakers: OnceLock::new(),
+            interrupted: AtomicBool::new(false),
+        }
+    }
+}
+
 /// What the threads of a chat run share.
 pub(crate) struct ChatShared {
     /// Messages sent by each sender (by client number): receivers on any
@@ -52,7 +66,7 @@ pub(crate) struct ChatShared {
 }
 
 impl ChatShared {
-    pub(crate) fn new(spec: &LoadSpec) -> ChatShared {
+    fn new(spec: &LoadSpec) -> ChatShared {
         let senders = match spec.workload {
             Workload::Chat { senders, .. } => senders,
             _ => 0,

@@ -16,11 +16,12 @@ use std::time::{Duration, Instant};
 
 use reactor::{Io, Token};
 
-use super::{conn_mut, ChatShared, Conn, Proto, Worker};
+use super::{conn_mut, ChatShared, Conn, Worker};
 use crate::chat::ChatClient;
+use crate::client::Client;
 use crate::recorder::Recorder;
 
-impl Worker {
+impl<C: Client> Worker<C> {
     pub(super) fn sweep_period(&self) -> Duration {
         let shortest = self.spec().timeout.min(self.spec().connect_timeout);
         (shortest / 4).max(Duration::from_millis(10))
@@ -51,12 +52,14 @@ impl Worker {
         }
     }
 
-    fn timed_out(&self, c: &Conn, now: Instant) -> bool {
+    fn timed_out(&self, c: &Conn<C>, now: Instant) -> bool {
         let spec = self.spec();
-        match &c.proto {
-            _ if !c.connected => now.saturating_duration_since(c.opened_at) > spec.connect_timeout,
-            Proto::Chat(client) if !client.is_joined() => c.in_flight.idle(now) > spec.timeout,
-            _ => c.in_flight.stalled(now).is_some_and(|s| s > spec.timeout),
+        if !c.connected {
+            now.saturating_duration_since(c.opened_at) > spec.connect_timeout
+        } else if !c.client.is_ready() {
+            c.in_flight.idle(now) > spec.timeout
+        } else {
+            c.in_flight.stalled(now).is_some_and(|s| s > spec.timeout)
         }
     }
 

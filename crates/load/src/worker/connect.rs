@@ -1,0 +1,92 @@
+//! Opening a thread's connections: as fast as a bounded number of connects
+//! in progress allows, or paced by `--connect-rate`; spread over
+//! `--source` addresses; each with its protocol's client.
+
+use std::time::{Duration, Instant};
+
+use reactor::Io;
+
+use super::{Conn, Phase, Worker, TIMER_CONNECT};
+use crate::client::Client;
+use crate::inflight::InFlight;
+
+/// Connects in progress per thread when no `--connect-rate` is given: a
+/// SYN flood of 10,000 at once would overflow the server's backlog and
+/// cost the stragglers a one-second SYN retransmit.
+const MAX_CONNECTING: usize = 256;
+/// Period of the `--connect-rate` ramp.
+const CONNECT_TICK: Duration = Duration::from_millis(10);
+
+impl<C: Client> Worker<C> {
+    pub(super) fn begin_connecting(&mut self, io: &mut Io) {
+        if self.spec().connect_rate.is_some() {
+            io.add_timer(CONNECT_TICK, TIMER_CONNECT);
+        }
+        self.open_more(io);
+    }
+
+    /// `--connect-rate`: one tick's worth of connects more.
+    pub(super) fn connect_tick(&mut self, io: &mut Io) {
+        let Some(rate) = self.spec().connect_rate else {
+            return;
+        };
+        let per_thread = rate / self.spec().threads as f64;
+        self.connect_allowance += per_thread * CONNECT_TICK.as_secs_f64();
+        self.open_more(io);
+        if self.to_open > 0 {
+            io.add_timer(CONNECT_TICK, TIMER_CONNECT);
+        } else {
+            self.connect_allowance = 0.0;
+        }
+    }
+
+    pub(super) fn open_more(&mut self, io: &mut Io) {
+        while self.to_open > 0 && self.phase != Phase::Done {
+            if self.spec().connect_rate.is_some() {
+                if self.connect_allowance < 1.0 {
+                    break;
+                }
+                self.connect_allowance -= 1.0;
+            } else if self.connecting >= MAX_CONNECTING {
+                break;
+            }
+            self.to_open -= 1;
+            let source = if self.spec().sources.is_empty() {
+                None
+            } else {
+                let sources = &self.spec().sources;
+                let s = sources[self.next_source % sources.len()];
+                self.next_source += self.spec().threads;
+                Some(s)
+            };
+            match io.connect(self.spec().target, source) {
+                Ok(token) => {
+                    let client = C::new(&self.shared, self.id, self.opened);
+                    self.opened += 1;
+                    let now = Instant::now();
+                    let conn = Conn {
+                        token,
+                        client,
+                        in_flight: InFlight::new(now),
+                        connected: false,
+                        opened_at: now,
+                        carried: 0,
+                    };
+                    if self.conns.len() <= token.index() {
+                        self.conns.resize_with(token.index() + 1, || None);
+                    }
+                    if let Some(old) = self.conns[token.index()].replace(conn) {
+                        // Overwriting it would lose its close: its requests
+                        // in flight, its place in `open`, its replacement.
+                        self.closing.push(old);
+                    }
+                    self.connecting += 1;
+                }
+                Err(e) => {
+                    tracing::debug!("connect failed at once: {e}");
+                    self.error(|e| e.connect_failures += 1);
+                }
+            }
+        }
+    }
+}
