@@ -19,6 +19,14 @@
 //!   had waited enters the latency as a lower bound, so a server that goes
 //!   silent shows in max and p99.
 //! - **Bounded memory**: latency goes into HdrHistograms, not sample lists.
+//!
+//! Where things are: [`run()`] starts one thread per `--threads`, each a
+//! reactor driven by a worker (`worker.rs`: its phases, connects, sends,
+//! timeouts) whose connections each speak through a client of the
+//! workload's protocol (`client.rs`, one type per protocol behind one
+//! trait; the protocols' own I/O-free logic in [`echo`], [`chat`], and
+//! `http::client` for HTTP framing). Threads hand back what they measured
+//! ([`recorder`]), merged into the [`report`].
 
 pub mod chat;
 mod client;

@@ -48,6 +48,7 @@ mod timeouts;
 mod window;
 
 use phase::Phase;
+use send::Schedule;
 pub(crate) use shared::Shared;
 use shared::{ChatShared, Live};
 use window::Window;
@@ -99,10 +100,7 @@ pub(crate) struct Worker<C> {
     requests_exhausted: bool,
     /// Requests in flight over all connections.
     in_flight: u64,
-    /// Open loop: the schedule's start, per-thread rate, and next slot.
-    schedule_t0: Instant,
-    thread_rate: f64,
-    slot: u64,
+    schedule: Schedule,
     /// Requests (chat: messages) sent in the measured window.
     window_sent: u64,
     /// Chat counts of connections already closed.
@@ -133,9 +131,7 @@ impl<C: Client> Worker<C> {
             connect_allowance: 0.0,
             requests_exhausted: false,
             in_flight: 0,
-            schedule_t0: now,
-            thread_rate: C::thread_rate(spec, id),
-            slot: 0,
+            schedule: Schedule::new(C::thread_rate(spec, id), now),
             window_sent: 0,
             chat_closed: ChatTotals::default(),
             out: Vec::new(),

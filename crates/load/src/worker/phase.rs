@@ -83,7 +83,7 @@ impl<C: Client> Worker<C> {
         {
             return;
         }
-        self.schedule_t0 = Instant::now();
+        self.schedule.start(Instant::now());
         match self.spec().stop {
             Stop::Duration(_) => {
                 self.phase = Phase::Warmup;
@@ -98,7 +98,7 @@ impl<C: Client> Worker<C> {
                 if !C::REPLIES {
                     // Messages start now, not when connecting started.
                     self.window.open();
-                    if self.thread_rate <= 0.0 {
+                    if !self.schedule.is_carried() {
                         // No sender here: no message of the count to wait for.
                         self.stop_sending(io);
                     }

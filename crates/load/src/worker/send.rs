@@ -16,6 +16,41 @@ use crate::spec::Stop;
 /// loop, so a schedule that fell behind cannot starve reading.
 const MAX_SENDS_PER_TICK: usize = 4096;
 
+/// Open loop: this thread's share of the schedule. Slot `k` is due `k /
+/// rate` seconds after the start, whatever happened to the slots before.
+pub(super) struct Schedule {
+    /// Requests per second this thread carries (0: none, e.g. a chat
+    /// thread without senders).
+    rate: f64,
+    start: Instant,
+    /// The next slot.
+    slot: u64,
+}
+
+impl Schedule {
+    pub(super) fn new(rate: f64, now: Instant) -> Schedule {
+        Schedule {
+            rate,
+            start: now,
+            slot: 0,
+        }
+    }
+
+    /// This thread has slots to send.
+    pub(super) fn is_carried(&self) -> bool {
+        self.rate > 0.0
+    }
+
+    pub(super) fn start(&mut self, now: Instant) {
+        self.start = now;
+    }
+
+    /// When the next slot is due.
+    fn due(&self) -> Instant {
+        self.start + Duration::from_secs_f64(self.slot as f64 / self.rate)
+    }
+}
+
 impl<C: Client> Worker<C> {
     /// Claims one request under `--requests`; always true for timed runs.
     fn claim(&mut self) -> bool {
@@ -87,15 +122,13 @@ impl<C: Client> Worker<C> {
     /// Open loop: sends every request whose slot on the schedule is due,
     /// round-robin over ready connections, and re-arms for the next.
     pub(super) fn pace(&mut self, io: &mut Io) {
-        // A chat thread without senders has no schedule (a rate of 0).
-        if !self.phase.is_sending() || self.thread_rate <= 0.0 {
+        if !self.phase.is_sending() || !self.schedule.is_carried() {
             return;
         }
         let now = Instant::now();
         let mut sent = 0;
         loop {
-            let due =
-                self.schedule_t0 + Duration::from_secs_f64(self.slot as f64 / self.thread_rate);
+            let due = self.schedule.due();
             if due > now {
                 io.add_timer(due - now, TIMER_PACE);
                 return;
@@ -108,7 +141,7 @@ impl<C: Client> Worker<C> {
                 self.check_requests_done(io);
                 return;
             }
-            self.slot += 1;
+            self.schedule.slot += 1;
             sent += 1;
             if self.ready.is_empty() {
                 // No connection to carry this slot: it is missed, and
@@ -116,7 +149,7 @@ impl<C: Client> Worker<C> {
                 self.result.lost += 1;
                 continue;
             }
-            let token = self.ready[self.slot as usize % self.ready.len()];
+            let token = self.ready[self.schedule.slot as usize % self.ready.len()];
             if !self.send(io, token, due, 1) {
                 // Its connection was displaced to `closing`: the slot is
                 // missed, and counted.
