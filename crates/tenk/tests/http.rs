@@ -993,3 +993,122 @@ fn sigint_summary_counts_a_known_mix() {
     );
     assert!(server.wait_exit(PROMPTLY).success());
 }
+
+/// The whole response as it came over the wire, with its `Date` value
+/// (checked to be an IMF-fixdate's 29 characters) masked as `<date>`.
+fn wire_bytes(r: &Response) -> String {
+    let date = r
+        .header("date")
+        .unwrap_or_else(|| panic!("no Date: {}", r.head));
+    assert_eq!(date.len(), 29, "{}", r.head);
+    let head = r.head.replacen(date, "<date>", 1);
+    format!("{head}{}", String::from_utf8_lossy(&r.body))
+}
+
+/// Pins the app's routing as it answers today (issue 15 moves it onto the
+/// Router): 404 for an unknown path, 405 with the `Allow` of the path's
+/// methods, HEAD served by GET routes, and paths matched exactly (a
+/// trailing slash or a doubled one is another path).
+#[test]
+fn routes_answer_404_405_with_allow_and_head() {
+    let server = serve("edge", &[]);
+    let mut client = Client::connect(server.addr);
+    for (method, path, status, allow) in [
+        ("GET", "/no/such/page", 404, None),
+        ("POST", "/no/such/page", 404, None),
+        ("DELETE", "/", 405, Some("GET, HEAD")),
+        ("POST", "/", 405, Some("GET, HEAD")),
+        ("PUT", "/health", 405, Some("GET, HEAD")),
+        ("POST", "/metrics", 405, Some("GET, HEAD")),
+        ("GET", "/echo", 405, Some("POST")),
+        ("PUT", "/echo", 405, Some("POST")),
+        ("OPTIONS", "/echo", 405, Some("POST")),
+        ("GET", "/health/", 404, None),
+        ("GET", "//health", 404, None),
+        ("POST", "/echo/", 404, None),
+        ("GET", "/health/x", 404, None),
+    ] {
+        let request =
+            format!("{method} {path} HTTP/1.1\r\nHost: tenk\r\nContent-Length: 0\r\n\r\n");
+        let r = client.exchange(request.as_bytes());
+        assert_eq!(
+            (r.status, r.header("allow")),
+            (status, allow),
+            "{method} {path}: {}",
+            r.head
+        );
+        let body: &[u8] = if status == 404 {
+            b"404 Not Found\n"
+        } else {
+            b"405 Method Not Allowed\n"
+        };
+        r.expect(status, body);
+        assert_eq!(
+            r.header("content-type"),
+            Some("text/plain"),
+            "{method} {path}"
+        );
+    }
+    // HEAD is served by every GET route, with the GET's length and no body.
+    for (path, status, length) in [("/", 200, 13), ("/health", 200, 15), ("/nope", 404, 14)] {
+        let r = client.exchange(format!("HEAD {path} HTTP/1.1\r\nHost: tenk\r\n\r\n").as_bytes());
+        assert_eq!(r.status, status, "HEAD {path}");
+        assert_eq!(r.content_length(), length, "HEAD {path}");
+    }
+    let r = client.exchange(b"HEAD /metrics HTTP/1.1\r\nHost: tenk\r\n\r\n");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some(METRICS_TYPE));
+    let r = client.exchange(b"HEAD /echo HTTP/1.1\r\nHost: tenk\r\n\r\n");
+    assert_eq!((r.status, r.header("allow")), (405, Some("POST")));
+    // Still in step after every answer.
+    client.exchange(&get("/")).expect(200, HELLO);
+}
+
+const METRICS_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Pins the exact bytes of the fixed responses (the cached fast path of
+/// `GET /` and `/health`, served over and over on one connection, and as
+/// encoded afresh for HTTP/1.0 and HEAD) and of 404 and 405.
+#[test]
+fn fixed_responses_have_exact_bytes() {
+    let server = serve("edge", &[]);
+    let mut client = Client::connect(server.addr);
+    let hello = "HTTP/1.1 200 OK\r\nServer: tenk\r\nDate: <date>\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!";
+    let health = "HTTP/1.1 200 OK\r\nServer: tenk\r\nDate: <date>\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{\"status\":\"ok\"}";
+    for _ in 0..3 {
+        assert_eq!(wire_bytes(&client.get("/")), hello);
+        assert_eq!(wire_bytes(&client.get("/health")), health);
+    }
+    // Pipelined: the cache is appended once per request.
+    let mut batch = get("/");
+    batch.extend_from_slice(&get("/health"));
+    batch.extend_from_slice(&get("/"));
+    client.send(&batch);
+    for want in [hello, health, hello] {
+        assert_eq!(wire_bytes(&client.response(false)), want);
+    }
+    let r = client.exchange(b"HEAD / HTTP/1.1\r\nHost: tenk\r\n\r\n");
+    assert_eq!(
+        wire_bytes(&r),
+        "HTTP/1.1 200 OK\r\nServer: tenk\r\nDate: <date>\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\n"
+    );
+    assert_eq!(
+        wire_bytes(&client.get("/nope")),
+        "HTTP/1.1 404 Not Found\r\nServer: tenk\r\nDate: <date>\r\nContent-Type: text/plain\r\nContent-Length: 14\r\n\r\n404 Not Found\n"
+    );
+    assert_eq!(
+        wire_bytes(&client.exchange(b"DELETE /health HTTP/1.1\r\nHost: tenk\r\n\r\n")),
+        "HTTP/1.1 405 Method Not Allowed\r\nServer: tenk\r\nDate: <date>\r\nContent-Type: text/plain\r\nContent-Length: 23\r\nAllow: GET, HEAD\r\n\r\n405 Method Not Allowed\n"
+    );
+    let r = client.exchange(b"GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    assert_eq!(
+        wire_bytes(&r),
+        "HTTP/1.1 200 OK\r\nServer: tenk\r\nDate: <date>\r\nContent-Type: application/json\r\nContent-Length: 15\r\nConnection: keep-alive\r\n\r\n{\"status\":\"ok\"}"
+    );
+    let r = client.exchange(b"GET / HTTP/1.1\r\nHost: tenk\r\nConnection: close\r\n\r\n");
+    assert_eq!(
+        wire_bytes(&r),
+        "HTTP/1.1 200 OK\r\nServer: tenk\r\nDate: <date>\r\nContent-Type: text/plain\r\nContent-Length: 13\r\nConnection: close\r\n\r\nHello, World!"
+    );
+    client.expect_eof("after Connection: close");
+}

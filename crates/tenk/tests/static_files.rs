@@ -720,3 +720,37 @@ fn regression_file_shrunk_mid_chunk_is_not_left_stalled(trigger: &str) {
     assert!(zeros);
     server_is_well_after_a_shrink(&server, trigger, fds_before);
 }
+
+/// Pins how the app's own routes and the files under `--root` share the
+/// paths (issue 15 moves the app onto the Router): a route's path keeps
+/// its methods (`GET /echo` is 405, not a file lookup), every other path
+/// is a file, and the files answer other methods 405 with `GET, HEAD`.
+#[test]
+fn routes_take_their_paths_and_files_the_rest() {
+    let root = TempDir::new("routes");
+    root.write("echo", b"a file named echo");
+    root.write("health/x", b"under health");
+    root.write("page.txt", b"page");
+    let server = serve(root.path(), "edge");
+    let mut client = Client::connect(server.addr);
+    let r = client.get("/echo");
+    assert_eq!((r.status, r.header("allow")), (405, Some("POST")));
+    client.get("/health").expect(200, b"{\"status\":\"ok\"}");
+    client.get("/health/x").expect(200, b"under health");
+    client.get("/echo/").expect(404, b"404 Not Found\n");
+    client.get("/page.txt").expect(200, b"page");
+    client.get("/missing").expect(404, b"404 Not Found\n");
+    for (method, path) in [("DELETE", "/page.txt"), ("POST", "/missing")] {
+        let request =
+            format!("{method} {path} HTTP/1.1\r\nHost: tenk\r\nContent-Length: 0\r\n\r\n");
+        let r = client.exchange(request.as_bytes());
+        assert_eq!(
+            (r.status, r.header("allow")),
+            (405, Some("GET, HEAD")),
+            "{method} {path}"
+        );
+    }
+    let r = client.exchange(b"PUT / HTTP/1.1\r\nHost: tenk\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!((r.status, r.header("allow")), (405, Some("GET, HEAD")));
+    client.get("/").expect(200, b"Hello, World!");
+}
