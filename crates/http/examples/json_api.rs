@@ -126,6 +126,8 @@ fn main() -> std::io::Result<()> {
         .parse()
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{e}")))?;
     let signals = reactor::signal::block(&[reactor::signal::SIGINT, reactor::signal::SIGTERM])?;
+    // The request log (`RequestLog`) goes through `tracing`: shown here.
+    tracing_subscriber::fmt().with_env_filter("info").init();
     let http_config = HttpConfig::default();
     let config = Config {
         max_input: http_config.reactor_max_input(),

@@ -5,7 +5,6 @@
 //! Shipped layers: [`RequestLog`], [`RequestId`], [`RouteStats`].
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use crate::parse::Request;
@@ -42,7 +41,8 @@ fn chain(
     }
 }
 
-/// Logs each request on stdout: method, target, status, route and time.
+/// Logs each request through `tracing` (an `INFO` event of target
+/// `http::request`): method, target, status, route and time.
 #[derive(Default)]
 pub struct RequestLog;
 
@@ -50,8 +50,8 @@ impl Middleware for RequestLog {
     fn call(&mut self, request: &Request<'_, '_>, next: Next<'_>) -> (Response, Matched) {
         let started = Instant::now();
         let (response, matched) = next(request);
-        let _ = writeln!(
-            std::io::stdout().lock(),
+        tracing::info!(
+            target: "http::request",
             "{} {} {} {:?} {}µs",
             request.method.as_str(),
             request.target,

@@ -3,14 +3,15 @@
 //! batch in one `send`.
 
 use std::borrow::Cow;
-use std::io::Write as _;
 use std::mem::MaybeUninit;
 use std::os::fd::OwnedFd;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use reactor::{CloseReason, Handler, Io, TimerId, Token};
 
 use crate::date::DateCache;
+use crate::metrics::HttpBoard;
 use crate::parse::{self, Limits, Parsed, Refusal, Request, MAX_HEADERS};
 use crate::response::{CachedResponse, Response};
 
@@ -111,6 +112,9 @@ impl Reply<'_> {
     }
 }
 
+/// The `tracing` target of the access log ([`HttpConfig::access_log`]).
+pub const ACCESS_LOG: &str = "http::access";
+
 /// Settings of the HTTP layer.
 ///
 /// A request waits whole (head and body) in the connection's input buffer,
@@ -124,7 +128,8 @@ pub struct HttpConfig {
     /// A request head not complete this long after its first byte is
     /// answered 408 (slowloris).
     pub header_timeout: Duration,
-    /// Log every request on stdout.
+    /// Log every request: an `INFO` event of target [`ACCESS_LOG`] whose
+    /// message is the line (`127.0.0.1 "GET / HTTP/1.1" 200 13`).
     pub access_log: bool,
 }
 
@@ -195,6 +200,9 @@ pub struct HttpServer<A> {
     /// it is checked once per pass, not per request (a clock read each).
     date_checked: Option<Instant>,
     stats: HttpStats,
+    /// Where, as one worker of several, it records its counters after
+    /// every callback that can change them ([`HttpServer::share_stats`]).
+    shared: Option<(Arc<HttpBoard>, usize)>,
 }
 
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
@@ -209,6 +217,20 @@ impl<A: App> HttpServer<A> {
             date: DateCache::default(),
             date_checked: None,
             stats: HttpStats::default(),
+            shared: None,
+        }
+    }
+
+    /// Records the counters on `board` as worker `worker`'s after every
+    /// callback that can change them (plain stores to its own slot), so
+    /// every worker's `/metrics` shows all workers' exactly.
+    pub fn share_stats(&mut self, board: Arc<HttpBoard>, worker: usize) {
+        self.shared = Some((board, worker));
+    }
+
+    fn record_shared(&self) {
+        if let Some((board, worker)) = &self.shared {
+            board.record(*worker, &self.stats);
         }
     }
 
@@ -237,8 +259,8 @@ impl<A: App> HttpServer<A> {
         let peer = io
             .peer_addr(conn)
             .map_or_else(|_| "-".to_string(), |a| a.ip().to_string());
-        let _ = writeln!(
-            std::io::stdout().lock(),
+        tracing::info!(
+            target: "http::access",
             "{peer} \"{} {} HTTP/1.{}\" {status} {len}",
             request.method.as_str(),
             request.target,
@@ -264,28 +286,9 @@ impl<A: App> HttpServer<A> {
         }
         tracing::debug!(?conn, status = refusal.status, why = refusal.why, "refused");
     }
-}
 
-impl<A: App> Handler for HttpServer<A> {
-    fn on_accept(&mut self, io: &mut Io, _listener: Token, conn: Token) {
-        if self.conns.is_empty() && io.config().max_input < self.config.reactor_max_input() {
-            tracing::warn!(
-                "reactor max_input {} is below the {} bytes the HTTP limits need: large uploads will be cut, not answered 413",
-                io.config().max_input,
-                self.config.reactor_max_input()
-            );
-        }
-        let index = conn.index();
-        if self.conns.len() <= index {
-            self.conns.resize_with(index + 1, ConnState::default);
-        }
-        self.conns[index] = ConnState {
-            token: Some(conn),
-            ..ConnState::default()
-        };
-    }
-
-    fn on_data(&mut self, io: &mut Io, conn: Token, data: &[u8]) -> usize {
+    /// Frames and answers the requests in `data`; gives the bytes used.
+    fn serve_data(&mut self, io: &mut Io, conn: Token, data: &[u8]) -> usize {
         match self.state(conn) {
             Some(state) if !state.done => {}
             // Input after the last answer (a lingering close) is dropped.
@@ -409,17 +412,8 @@ impl<A: App> Handler for HttpServer<A> {
         consumed
     }
 
-    fn on_close(&mut self, io: &mut Io, conn: Token, _reason: CloseReason) {
-        if let Some(state) = self.state(conn) {
-            let timer = state.head_timer.take();
-            *state = ConnState::default();
-            if let Some(timer) = timer {
-                io.cancel_timer(timer);
-            }
-        }
-    }
-
-    fn on_timer(&mut self, io: &mut Io, timer: TimerId, data: u64) {
+    /// A header timeout fired: 408 and a lingering close.
+    fn head_timeout(&mut self, io: &mut Io, timer: TimerId, data: u64) {
         let Some(state) = self.conns.get_mut(data as usize) else {
             return;
         };
@@ -440,5 +434,46 @@ impl<A: App> Handler for HttpServer<A> {
         );
         io.send(conn, &self.out);
         io.close_lingering(conn);
+    }
+}
+
+impl<A: App> Handler for HttpServer<A> {
+    fn on_accept(&mut self, io: &mut Io, _listener: Token, conn: Token) {
+        if self.conns.is_empty() && io.config().max_input < self.config.reactor_max_input() {
+            tracing::warn!(
+                "reactor max_input {} is below the {} bytes the HTTP limits need: large uploads will be cut, not answered 413",
+                io.config().max_input,
+                self.config.reactor_max_input()
+            );
+        }
+        let index = conn.index();
+        if self.conns.len() <= index {
+            self.conns.resize_with(index + 1, ConnState::default);
+        }
+        self.conns[index] = ConnState {
+            token: Some(conn),
+            ..ConnState::default()
+        };
+    }
+
+    fn on_data(&mut self, io: &mut Io, conn: Token, data: &[u8]) -> usize {
+        let used = self.serve_data(io, conn, data);
+        self.record_shared();
+        used
+    }
+
+    fn on_timer(&mut self, io: &mut Io, timer: TimerId, data: u64) {
+        // Header timeouts (408) are counted here.
+        self.head_timeout(io, timer, data);
+        self.record_shared();
+    }
+    fn on_close(&mut self, io: &mut Io, conn: Token, _reason: CloseReason) {
+        if let Some(state) = self.state(conn) {
+            let timer = state.head_timer.take();
+            *state = ConnState::default();
+            if let Some(timer) = timer {
+                io.cancel_timer(timer);
+            }
+        }
     }
 }

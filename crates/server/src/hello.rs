@@ -10,7 +10,6 @@
 //! records them after every callback that can change them), their reactor
 //! counters at most about a second old (see [`crate::serving`]).
 
-use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
 use http::metrics::{HttpBoard, WorkerFigures};
@@ -18,9 +17,8 @@ use http::response::CachedResponse;
 use http::server::{HttpStats, Reply};
 use http::static_files::{self, Miss, StaticFiles};
 use http::{App, HttpConfig, HttpServer, Method, Request, Response};
-use reactor::{CloseReason, Handler, Io, TimerId, Token};
 
-use crate::serving::Group;
+use crate::group::Group;
 
 /// The built-in routes, with their fixed responses encoded once a second,
 /// and the static files, if any.
@@ -108,81 +106,33 @@ impl Hello {
 }
 
 /// The handler `tenk serve http` runs on each reactor: the HTTP server
-/// with [`Hello`]. As worker of a group it records its HTTP counters on
-/// the group's board after each callback that can change them (plain
-/// stores to its own slot), so every worker's `/metrics` has them exact.
-pub struct HelloServer {
-    pub server: HttpServer<Hello>,
-    worker: Option<Worker>,
-}
+/// with [`Hello`].
+pub type HelloServer = HttpServer<Hello>;
 
-impl HelloServer {
-    /// `app` served with `config`; with `worker`, as that worker of a group.
-    pub fn new(mut app: Hello, config: HttpConfig, worker: Option<Worker>) -> HelloServer {
-        app.worker.clone_from(&worker);
-        HelloServer {
-            server: HttpServer::new(app, config),
-            worker,
-        }
+/// `app` served with `config` as worker `id` of `group`. With other
+/// workers, it shares its HTTP counters on `board` (recorded after each
+/// callback that can change them) and its `/metrics` shows every
+/// worker's; alone, its figures are only its own.
+pub fn in_group(
+    mut app: Hello,
+    config: HttpConfig,
+    id: usize,
+    group: &Arc<Group>,
+    board: &Arc<HttpBoard>,
+) -> HelloServer {
+    let shared = group.workers() > 1;
+    if shared {
+        app.worker = Some(Worker {
+            id,
+            group: group.clone(),
+            board: board.clone(),
+        });
     }
-
-    /// The HTTP layer's counters so far.
-    pub fn stats(&self) -> HttpStats {
-        self.server.stats()
+    let mut server = HttpServer::new(app, config);
+    if shared {
+        server.share_stats(board.clone(), id);
     }
-
-    fn record(&self) {
-        if let Some(me) = &self.worker {
-            me.board.record(me.id, &self.server.stats());
-        }
-    }
-}
-
-impl Handler for HelloServer {
-    fn on_accepted_fd(&mut self, io: &mut Io, listener: Token, fd: OwnedFd) -> Option<OwnedFd> {
-        self.server.on_accepted_fd(io, listener, fd)
-    }
-
-    fn on_accept(&mut self, io: &mut Io, listener: Token, conn: Token) {
-        self.server.on_accept(io, listener, conn);
-    }
-
-    fn on_connect(&mut self, io: &mut Io, conn: Token) {
-        self.server.on_connect(io, conn);
-    }
-
-    fn on_data(&mut self, io: &mut Io, conn: Token, data: &[u8]) -> usize {
-        let used = self.server.on_data(io, conn, data);
-        self.record();
-        used
-    }
-
-    fn on_eof(&mut self, io: &mut Io, conn: Token) {
-        self.server.on_eof(io, conn);
-        self.record();
-    }
-
-    fn on_flushed(&mut self, io: &mut Io, conn: Token) {
-        self.server.on_flushed(io, conn);
-    }
-
-    fn on_close(&mut self, io: &mut Io, conn: Token, reason: CloseReason) {
-        self.server.on_close(io, conn, reason);
-    }
-
-    fn on_timer(&mut self, io: &mut Io, timer: TimerId, data: u64) {
-        // Header timeouts (408) are counted here.
-        self.server.on_timer(io, timer, data);
-        self.record();
-    }
-
-    fn on_signal(&mut self, io: &mut Io, signal: i32) {
-        self.server.on_signal(io, signal);
-    }
-
-    fn on_wake(&mut self, io: &mut Io) {
-        self.server.on_wake(io);
-    }
+    server
 }
 
 fn not_allowed(allow: &'static str) -> Response {

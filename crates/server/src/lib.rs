@@ -4,10 +4,11 @@
 
 pub mod chat;
 pub mod echo;
+pub mod group;
 pub mod hello;
 pub mod serve;
 pub mod serving;
 pub mod stats_line;
 pub mod threads;
 
-pub use serve::{serve, ServeOptions, ServeReport};
+pub use serve::{serve, Listening, Notice, Notify, ServeOptions, ServeReport};

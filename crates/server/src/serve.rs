@@ -1,101 +1,315 @@
-//! Running one of the servers: listen, announce, run until shut down, report.
+//! Running one of the servers on 1..N reactor threads: listen, announce,
+//! run until shut down, report. The one entry point is [`serve`]; what it
+//! has to say while running goes to the caller as [`Notice`]s and what it
+//! found at the end comes back as a [`ServeReport`], so only the binary
+//! decides what reaches the terminal.
 
-use std::io::{self, Write as _};
+use std::fmt;
+use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Barrier};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use reactor::signal::SignalSet;
-use reactor::{Config, Exit, Handler, Reactor, Stats};
+use reactor::{Config, Exit, Handler, Stats, Waker};
 
+use crate::group::Group;
 use crate::serving::Serving;
-use crate::stats_line::{human_bytes, human_count, StatsTicker};
+use crate::stats_line::{human_bytes, human_count};
+use crate::threads::stall::StallHook;
+use crate::threads::watcher::Watcher;
+use crate::threads::{bind_listeners, AcceptStrategy, Dispatcher, Part};
+
+/// What a running server tells its caller, as it happens.
+#[derive(Debug)]
+pub enum Notice<'a> {
+    /// The listener is bound (the banner); sent before any connection is
+    /// served, so a caller that asked for port 0 can pass the port on.
+    Listening(&'a Listening),
+    /// `--stats`: the line for the second just ended.
+    Stats(&'a str),
+    /// The stall test hook stalls or resumes a worker (`threads/stall.rs`).
+    Hook(&'a str),
+}
+
+/// Where a server's [`Notice`]s go; called on the reactor threads.
+pub type Notify = Arc<dyn Fn(Notice<'_>) + Send + Sync>;
 
 /// What `tenk serve` was asked to do.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ServeOptions {
     /// Address to listen on (IPv4 or IPv6).
     pub bind: IpAddr,
-    /// Port; 0 lets the kernel pick one (printed in the banner).
+    /// Port; 0 lets the kernel pick one (see [`Notice::Listening`]).
     pub port: u16,
     /// `listen(2)` backlog.
     pub backlog: i32,
     /// The reactor's settings.
     pub config: Config,
-    /// Print a statistics line every second.
+    /// Make a statistics line every second ([`Notice::Stats`]).
     pub stats: bool,
     /// Signals to watch for shutdown (blocked by the caller beforehand);
-    /// `None` runs until the reactor is stopped some other way.
+    /// `None` runs until the reactors are stopped some other way.
     pub signals: Option<SignalSet>,
+    /// Worker reactor threads (at least one).
+    pub threads: usize,
+    /// With several threads: how they share the port.
+    pub accept: AcceptStrategy,
     /// With several threads: pin each to its own core.
     pub pin: bool,
+    /// Where the run's notices go.
+    pub notify: Notify,
+}
+
+impl fmt::Debug for ServeOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServeOptions")
+            .field("bind", &self.bind)
+            .field("port", &self.port)
+            .field("backlog", &self.backlog)
+            .field("config", &self.config)
+            .field("threads", &self.threads)
+            .field("accept", &self.accept)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The listener bound and the settings it serves with: what the banner
+/// says.
+#[derive(Clone, Debug)]
+pub struct Listening {
+    /// The server's name (`echo`, `chat`, `http`).
+    pub name: String,
+    /// The address bound (the kernel's port if 0 was asked for).
+    pub addr: SocketAddr,
+    pub config: Config,
+    pub backlog: i32,
+    pub threads: usize,
+    pub accept: AcceptStrategy,
+}
+
+impl Listening {
+    /// `tenk NAME listening on ADDR (trigger …, backlog N[, threads N,
+    /// accept …])`: scripts and tests read the address from it.
+    pub fn banner(&self) -> String {
+        let c = &self.config;
+        let mut line = format!(
+            "tenk {} listening on {} (trigger {}, max-events {}, budget {}, max-conns {}, backlog {}",
+            self.name,
+            self.addr,
+            c.trigger.name(),
+            c.max_events,
+            c.read_budget,
+            c.max_conns,
+            self.backlog,
+        );
+        if self.threads > 1 {
+            line.push_str(&format!(
+                ", threads {}, accept {}",
+                self.threads,
+                self.accept.name()
+            ));
+        }
+        line.push(')');
+        line
+    }
 }
 
 /// How a server run ended.
-#[derive(Clone, Copy, Debug)]
-pub struct ServeReport<H = ()> {
-    /// Why the reactor stopped.
+#[derive(Clone, Debug)]
+pub struct ServeReport<X = ()> {
+    /// Why the reactors stopped (`Forced` if any was forced).
     pub exit: Exit,
-    /// Its counters at the end.
+    /// Their counters at the end, summed.
     pub stats: Stats,
     /// How long it ran.
     pub elapsed: Duration,
-    /// The server's own final figures (e.g. HTTP counters).
-    pub extra: H,
+    /// Each worker's own final figures (e.g. HTTP counters), by id.
+    pub extra: Vec<X>,
 }
 
-/// Runs server `name` (as the banner and summary call it) with `handler`
-/// until a watched signal shuts it down; `extra` reads the handler's own
-/// figures at the end.
+/// Runs server `name` on `options.threads` worker reactors until a
+/// watched signal shuts it down. `make(id, group)` builds each worker's
+/// handler (on its thread; `group` is what the workers share, e.g. to
+/// wake one another) and `extra` reads its figures at the end. The
+/// calling thread reads the signals and relays them to every reactor
+/// until the last thread has exited (`threads/watcher.rs`), so a second
+/// signal forces the exit however many threads are still draining.
 ///
-/// The banner line goes to stdout as soon as the listener is bound, so a
-/// script (or a test) that asked for port 0 can read the port from it.
+/// With one thread, `accept` and `pin` do not apply: one plain listener,
+/// no acceptor thread, no figures shared between reactors.
 ///
 /// # Errors
-/// Failing to create the reactor, bind the listener or watch the signals,
-/// and fatal `epoll_wait` errors.
-pub fn serve<H: Handler, X>(
+/// Failing to bind, to create a reactor or the signal watcher, or a fatal
+/// `epoll_wait` error in any thread; a malformed `TENK_TEST_STALL_WORKER`
+/// (a test hook, see `threads/stall.rs`).
+pub fn serve<H: Handler, X: Send>(
     name: &str,
     options: ServeOptions,
-    handler: H,
-    extra: impl FnOnce(&mut H) -> X,
+    make: impl Fn(usize, &Arc<Group>) -> H + Sync,
+    extra: impl Fn(&mut H) -> X + Sync,
 ) -> io::Result<ServeReport<X>> {
     let started = Instant::now();
-    let serving = Serving::new(handler, None);
-    let mut reactor = Reactor::new(options.config.clone(), serving)?;
-    let addr = SocketAddr::new(options.bind, options.port);
-    let listener = reactor
-        .io()
-        .listen(addr, options.backlog)
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
-    let bound = reactor.io().local_addr(listener)?;
-    if let Some(signals) = &options.signals {
-        reactor.io().watch_signals(signals)?;
-    }
-    let config = &options.config;
-    println!(
-        "tenk {name} listening on {bound} (trigger {}, max-events {}, budget {}, max-conns {}, backlog {})",
-        config.trigger.name(),
-        config.max_events,
-        config.read_budget,
-        config.max_conns,
-        options.backlog,
-    );
-    io::stdout().flush()?;
-    if options.stats {
-        let ticker = StatsTicker::start(reactor.io(), Duration::from_secs(1));
-        reactor.handler().ticker = Some(ticker);
-    }
-    let exit = reactor.run()?;
-    let stats = reactor.io().stats();
-    let report = ServeReport {
-        exit,
-        stats,
-        elapsed: started.elapsed(),
-        extra: extra(&mut reactor.handler().inner),
+    let workers = options.threads.max(1);
+    let several = workers > 1;
+    // One thread: a plain listener, as `Exclusive` binds it (not shared
+    // with SO_REUSEPORT), registered without EPOLLEXCLUSIVE.
+    let accept = if several {
+        options.accept
+    } else {
+        AcceptStrategy::Exclusive
     };
-    println!("{}", summary(name, &report));
-    io::stdout().flush()?;
-    Ok(report)
+    let stall = StallHook::from_env()?;
+    let dispatch = match accept {
+        AcceptStrategy::Dispatch(balance) => Some(balance),
+        _ => None,
+    };
+    let addr = SocketAddr::new(options.bind, options.port);
+    let (bound, listeners) = bind_listeners(addr, options.backlog, workers, accept)?;
+    let group = Arc::new(Group::new(workers));
+    let mut config = options.config.clone();
+    if several {
+        config.shared_conns = Some(Arc::new(AtomicUsize::new(0)));
+    }
+    let reactors = workers + usize::from(dispatch.is_some());
+    let watcher = Watcher::new(options.signals.as_ref(), group.clone(), reactors)?;
+    let barrier = Barrier::new(reactors + 1);
+    let (ready_tx, ready_rx) = mpsc::channel();
+
+    let mut listeners = listeners.into_iter();
+    let results = thread::scope(|scope| {
+        let mut handles = Vec::with_capacity(workers);
+        for id in 0..workers {
+            let part = Part {
+                id,
+                config: config.clone(),
+                listener: if dispatch.is_some() {
+                    None
+                } else {
+                    listeners.next()
+                },
+                exclusive: several && accept == AcceptStrategy::Exclusive,
+                pin: several && options.pin,
+                stats: options.stats.then(|| options.notify.clone()),
+                barrier: &barrier,
+                ready: ready_tx.clone(),
+            };
+            let departure = watcher.departure(&group, Some(id));
+            let (make, extra, group) = (&make, &extra, group.clone());
+            let (stall, notify) = (stall.clone(), options.notify.clone());
+            let handle = thread::Builder::new()
+                .name(format!("tenk-{name}-{id}"))
+                .spawn_scoped(scope, move || {
+                    let _departure = departure;
+                    let handler = make(id, &group);
+                    let serving = Serving::new(handler, id, group).with_stall(stall, notify);
+                    part.run(serving)
+                        .map(|(exit, stats, mut h)| (exit, stats, extra(&mut h)))
+                })
+                .expect("spawn a server thread");
+            handles.push(handle);
+        }
+        let acceptor = dispatch.map(|balance| {
+            let part = Part {
+                id: workers,
+                config: config.clone(),
+                listener: listeners.next(),
+                exclusive: false,
+                pin: options.pin,
+                stats: options.stats.then(|| options.notify.clone()),
+                barrier: &barrier,
+                ready: ready_tx.clone(),
+            };
+            let dispatcher = Dispatcher::new(group.clone(), balance);
+            let departure = watcher.departure(&group, None);
+            let group = group.clone();
+            thread::Builder::new()
+                .name(format!("tenk-{name}-accept"))
+                .spawn_scoped(scope, move || {
+                    let _departure = departure;
+                    part.run(Serving::new(dispatcher, workers, group))
+                        .map(|(exit, stats, _)| (exit, stats))
+                })
+                .expect("spawn the acceptor thread")
+        });
+        drop(ready_tx);
+        let mut wakers: Vec<Option<Waker>> = vec![None; reactors];
+        let mut failed = false;
+        for (id, waker) in ready_rx.iter().take(reactors) {
+            match waker {
+                Ok(waker) => wakers[id] = Some(waker),
+                Err(_) => failed = true,
+            }
+        }
+        let all: Vec<Waker> = wakers.into_iter().flatten().collect();
+        let _ = group.wakers.set(all);
+        if failed {
+            // Tell the threads that started to stop at once.
+            group.shutdowns.store(2, Ordering::Release);
+            for waker in group.wakers.get().into_iter().flatten() {
+                let _ = waker.wake();
+            }
+        } else {
+            let listening = Listening {
+                name: name.to_string(),
+                addr: bound,
+                config: options.config.clone(),
+                backlog: options.backlog,
+                threads: workers,
+                accept,
+            };
+            (options.notify)(Notice::Listening(&listening));
+        }
+        barrier.wait();
+        let watched = watcher.run();
+        if watched.is_err() {
+            // No one reads the signals any more: stop every thread now
+            // rather than leave them running with no way to end them.
+            group.request_shutdown();
+            group.request_shutdown();
+        }
+        let acceptor = acceptor.map(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err(io::Error::other("the acceptor thread panicked")))
+        });
+        let workers: Vec<io::Result<(Exit, Stats, X)>> = handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(io::Error::other("a server thread panicked")))
+            })
+            .collect();
+        (acceptor, workers, watched)
+    });
+
+    let (acceptor, worker_results, watched) = results;
+    watched?;
+    let mut total = Stats::default();
+    let mut exit = Exit::Graceful;
+    if let Some(acceptor) = acceptor {
+        let (acceptor_exit, stats) = acceptor?;
+        total.add(&stats);
+        if acceptor_exit == Exit::Forced {
+            exit = Exit::Forced;
+        }
+    }
+    let mut extras = Vec::with_capacity(workers);
+    for result in worker_results {
+        let (thread_exit, stats, x) = result?;
+        total.add(&stats);
+        extras.push(x);
+        if thread_exit == Exit::Forced {
+            exit = Exit::Forced;
+        }
+    }
+    Ok(ServeReport {
+        exit,
+        stats: total,
+        elapsed: started.elapsed(),
+        extra: extras,
+    })
 }
 
 /// The final line: how the run ended and its totals.
@@ -146,7 +360,7 @@ mod tests {
                 ..Stats::default()
             },
             elapsed: Duration::from_millis(1500),
-            extra: (),
+            extra: Vec::<()>::new(),
         };
         let line = summary("echo", &report);
         assert!(line.contains("second signal"), "{line}");

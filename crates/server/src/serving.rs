@@ -1,12 +1,14 @@
-//! A server's handler with what every server needs beside it: the
-//! `--stats` ticker and, with `--threads`, the coordination between
-//! reactors (shutdown requests relayed to every reactor, connections
-//! handed over by an acceptor thread; per-worker figures are gathered for
-//! the stats line and `/metrics`).
+//! The one wrapper around every server's handler, with what every server
+//! needs beside it: its place in the [`Group`] of reactors (shutdown
+//! requests relayed to every reactor, connections handed over by an
+//! acceptor thread, per-worker figures gathered for the stats line and
+//! `/metrics`), the `--stats` ticker, and the test stall hook
+//! (`threads/stall.rs`). Every [`Handler`] method is forwarded here and
+//! only here, so a new one cannot be dropped by one of several wrappers.
 //!
 //! # How current the per-worker figures are
 //!
-//! Each reactor thread publishes its [`Stats`] to [`Group::board`]. With
+//! Each reactor thread publishes its [`Stats`] to [`Group::board`](crate::group::Group::board). With
 //! `--stats` it does so on every tick. Without, a publish timer is armed
 //! lazily: the first handler callback after a publish arms it for
 //! [`PUBLISH_EVERY`] (1 s); when it fires the figures are published, and
@@ -18,174 +20,41 @@
 //! request publishes its live figures first, so a series never goes
 //! backwards between scrapes answered by different workers.
 
-use std::collections::VecDeque;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use reactor::{CloseReason, Handler, Io, Stats, TimerId, Token, Waker};
+use reactor::{CloseReason, Handler, Io, TimerId, Token};
 
+use crate::group::Group;
+use crate::serve::Notify;
 use crate::stats_line::StatsTicker;
+use crate::threads::stall::StallHook;
 
 /// How often, at most, a worker publishes its figures when `--stats` is
 /// off (see the module docs).
 pub const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 
-/// The latest published figures of each reactor of a group.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Board {
-    /// By worker id.
-    pub workers: Vec<Stats>,
-    /// The acceptor thread's, with `--accept dispatch` (once published).
-    pub acceptor: Option<Stats>,
-}
-
-impl Board {
-    /// The process total: every worker's and the acceptor's.
-    pub fn total(&self) -> Stats {
-        let mut total = self.acceptor.unwrap_or_default();
-        for stats in &self.workers {
-            total.add(stats);
-        }
-        total
-    }
-}
-
-/// What the reactors of one server share.
-#[derive(Default)]
-pub struct Group {
-    /// Every reactor's waker, by worker id (an acceptor thread last).
-    pub wakers: OnceLock<Vec<Waker>>,
-    /// Shutdown requests so far (a second one forces the exit); see
-    /// [`Group::request_shutdown`].
-    pub shutdowns: AtomicUsize,
-    /// Each reactor's latest published counters, for the stats line and
-    /// `/metrics`; see [`Group::publish`].
-    pub board: Mutex<Board>,
-    /// Connections handed to each worker by an acceptor thread, not yet
-    /// adopted. The acceptor wakes a worker only when its inbox goes from
-    /// empty to non-empty: one eventfd write per burst, not per connection.
-    pub inboxes: Vec<Mutex<Inbox>>,
-    /// Connections open on each worker (for least-connections balancing).
-    pub worker_conns: Vec<AtomicUsize>,
-}
-
-/// One worker's queue of handed-over connections.
-#[derive(Default)]
-pub struct Inbox {
-    fds: VecDeque<OwnedFd>,
-    /// The worker has exited: nothing put here would ever be adopted.
-    closed: bool,
-}
-
-impl Group {
-    /// A group of `workers` reactors.
-    pub fn new(workers: usize) -> Group {
-        Group {
-            board: Mutex::new(Board {
-                workers: vec![Stats::default(); workers],
-                acceptor: None,
-            }),
-            inboxes: (0..workers).map(|_| Mutex::new(Inbox::default())).collect(),
-            worker_conns: (0..workers).map(|_| AtomicUsize::new(0)).collect(),
-            ..Group::default()
-        }
-    }
-
-    /// Hands `fd` to worker `worker`, waking it if its inbox was empty. The
-    /// connection counts as the worker's from now on, so least-connections
-    /// sees connections still in flight.
-    ///
-    /// # Errors
-    /// The worker has exited ([`Group::close_inbox`]): `fd` comes back.
-    pub fn hand_over(&self, worker: usize, fd: OwnedFd) -> Result<(), OwnedFd> {
-        let was_empty = {
-            let mut inbox = self.inbox(worker);
-            if inbox.closed {
-                return Err(fd);
-            }
-            self.worker_conns[worker].fetch_add(1, Ordering::Relaxed);
-            let was_empty = inbox.fds.is_empty();
-            inbox.fds.push_back(fd);
-            was_empty
-        };
-        if was_empty {
-            self.wake(worker);
-        }
-        Ok(())
-    }
-
-    /// Called by worker `worker`'s thread when it exits: later hand-overs
-    /// to it fail, and connections still queued are closed. (During a
-    /// shutdown the acceptor may hand one over after a worker with nothing
-    /// left to drain has gone; it must not wait there unserved.)
-    pub fn close_inbox(&self, worker: usize) {
-        let left = {
-            let mut inbox = self.inbox(worker);
-            inbox.closed = true;
-            std::mem::take(&mut inbox.fds)
-        };
-        self.worker_conns[worker].fetch_sub(left.len(), Ordering::Relaxed);
-    }
-
-    fn inbox(&self, worker: usize) -> std::sync::MutexGuard<'_, Inbox> {
-        self.inboxes[worker]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Asks every reactor of the group to shut down: the first request
-    /// drains, the second forces the exit. Each acts on it in its next
-    /// `on_wake`.
-    pub fn request_shutdown(&self) {
-        self.shutdowns.fetch_add(1, Ordering::AcqRel);
-        for waker in self.wakers.get().into_iter().flatten() {
-            let _ = waker.wake();
-        }
-    }
-
-    /// Wakes worker `worker` (its `on_wake` runs soon on its thread).
-    pub fn wake(&self, worker: usize) {
-        if let Some(waker) = self.wakers.get().and_then(|w| w.get(worker)) {
-            let _ = waker.wake();
-        }
-    }
-
-    /// How many workers (acceptor thread not counted).
-    pub fn workers(&self) -> usize {
-        self.inboxes.len()
-    }
-
-    /// Publishes reactor `id`'s counters: a worker's, or (`id` past the
-    /// last worker) the acceptor thread's. Only that reactor's thread
-    /// publishes them, so each entry only moves forward.
-    pub fn publish(&self, id: usize, stats: Stats) {
-        let mut board = self.board.lock().unwrap_or_else(|e| e.into_inner());
-        match board.workers.get_mut(id) {
-            Some(slot) => *slot = stats,
-            None => board.acceptor = Some(stats),
-        }
-    }
-
-    /// A copy of the board.
-    pub fn board(&self) -> Board {
-        self.board.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-}
-
-/// Forwards every callback to `inner`, except the ticker's own timer and,
-/// in a group, signals and the wake-ups that relay them.
+/// A server's handler as one reactor of a group runs it: every callback
+/// goes to `inner`, except the ticker's and the publish timer's own, and
+/// signals and the wake-ups that relay them, which the group acts on.
 pub struct Serving<H> {
     pub inner: H,
+    /// This reactor's id in the group: a worker's, or (past the last
+    /// worker) the acceptor thread's.
+    id: usize,
+    group: Arc<Group>,
     pub ticker: Option<StatsTicker>,
-    /// With `--threads`: this worker's id and the group.
-    pub group: Option<(usize, Arc<Group>)>,
+    /// The test stall hook, until this worker's first connection.
+    stall: Option<(Arc<StallHook>, Notify)>,
+    /// The group has other reactors that need this one's figures.
+    shares: bool,
     /// The publish timer's period ([`PUBLISH_EVERY`]; shorter in tests).
     pub publish_every: Duration,
     /// The armed publish timer, if any.
     publish: Option<Publish>,
-    /// Shutdown requests this worker has acted on.
+    /// Shutdown requests this reactor has acted on.
     seen_shutdowns: usize,
 }
 
@@ -197,20 +66,48 @@ struct Publish {
 }
 
 impl<H> Serving<H> {
-    pub fn new(inner: H, group: Option<(usize, Arc<Group>)>) -> Serving<H> {
+    /// `inner` as reactor `id` of `group`.
+    pub fn new(inner: H, id: usize, group: Arc<Group>) -> Serving<H> {
+        // Alone, a worker's figures are read from its own reactor (stats
+        // line, `/metrics`): nothing to publish.
+        let shares = group.workers() > 1 || id >= group.workers();
         Serving {
             inner,
-            ticker: None,
+            id,
             group,
+            ticker: None,
+            stall: None,
+            shares,
             publish_every: PUBLISH_EVERY,
             publish: None,
             seen_shutdowns: 0,
         }
     }
 
+    /// Arms the test stall hook (`threads/stall.rs`), which tells `notify`
+    /// when it stalls and resumes.
+    pub fn with_stall(mut self, hook: Option<Arc<StallHook>>, notify: Notify) -> Serving<H> {
+        self.stall = hook.map(|hook| (hook, notify));
+        self
+    }
+
+    fn is_worker(&self) -> bool {
+        self.id < self.group.workers()
+    }
+
     fn worker_count(&self) -> Option<&AtomicUsize> {
-        let (id, group) = self.group.as_ref()?;
-        group.worker_conns.get(*id)
+        self.group.worker_conns.get(self.id)
+    }
+
+    /// The handler hears of a connection; the stall hook goes first, once.
+    fn accepted(&mut self, io: &mut Io, listener: Token, conn: Token)
+    where
+        H: Handler,
+    {
+        if let Some((hook, notify)) = self.stall.take() {
+            hook.first_connection(self.id, &notify);
+        }
+        self.inner.on_accept(io, listener, conn);
     }
 
     /// Takes the connections an acceptor thread handed to this worker.
@@ -218,14 +115,10 @@ impl<H> Serving<H> {
     where
         H: Handler,
     {
-        let Some((id, group)) = &self.group else {
-            return;
-        };
-        if *id >= group.workers() {
+        if !self.is_worker() {
             return;
         }
-        let fds = std::mem::take(&mut group.inbox(*id).fds);
-        for fd in fds {
+        for fd in self.group.take_handed_over(self.id) {
             match io.adopt(fd) {
                 // Adopted during a drain, it joined the drain (closed, or
                 // lingering until the peer's FIN): not a connection to
@@ -234,7 +127,7 @@ impl<H> Serving<H> {
                 // Handed-over connections have no listener here: the
                 // connection's own token stands in for it. (Counted in
                 // `worker_conns` at hand-over already.)
-                Ok(conn) => self.inner.on_accept(io, conn, conn),
+                Ok(conn) => self.accepted(io, conn, conn),
                 Err(e) => {
                     count_down(self.worker_count());
                     tracing::warn!("cannot adopt a connection: {e}");
@@ -244,10 +137,7 @@ impl<H> Serving<H> {
     }
 
     fn catch_up_shutdowns(&mut self, io: &mut Io) {
-        let Some((_, group)) = &self.group else {
-            return;
-        };
-        let requested = group.shutdowns.load(Ordering::Acquire);
+        let requested = self.group.shutdowns.load(Ordering::Acquire);
         while self.seen_shutdowns < requested {
             self.seen_shutdowns += 1;
             io.shutdown();
@@ -258,25 +148,25 @@ impl<H> Serving<H> {
         let Some(ticker) = &mut self.ticker else {
             return;
         };
-        let Some((id, group)) = &self.group else {
+        if !self.shares {
             ticker.tick(io);
             return;
-        };
-        group.publish(*id, io.stats());
-        if *id != 0 {
+        }
+        self.group.publish(self.id, io.stats());
+        if self.id != 0 {
             ticker.rearm(io);
             return;
         }
-        let board = group.board();
+        let board = self.group.board();
         ticker.tick_workers(io, board.total(), &board.workers);
     }
 
-    /// Called on every callback: arms the publish timer if a group needs
+    /// Called on every callback: arms the publish timer if the group needs
     /// this reactor's figures and none is armed (with `--stats` the ticker
     /// publishes). Cheap when armed: the first test fails.
     #[inline]
     fn note_activity(&mut self, io: &mut Io) {
-        if self.publish.is_none() && self.ticker.is_none() && self.group.is_some() {
+        if self.publish.is_none() && self.ticker.is_none() && self.shares {
             self.arm_publish(io);
         }
     }
@@ -293,9 +183,7 @@ impl<H> Serving<H> {
             return;
         };
         let stats = io.stats();
-        if let Some((id, group)) = &self.group {
-            group.publish(*id, stats);
-        }
+        self.group.publish(self.id, stats);
         // Any event besides this timer's own since arming: publish again
         // next period, which also catches work done without a callback.
         // Otherwise stop until the next callback: an idle reactor stays
@@ -312,7 +200,7 @@ impl<H: Handler> Handler for Serving<H> {
         if let Some(count) = self.worker_count() {
             count.fetch_add(1, Ordering::Relaxed);
         }
-        self.inner.on_accept(io, listener, conn);
+        self.accepted(io, listener, conn);
     }
 
     fn on_accepted_fd(&mut self, io: &mut Io, listener: Token, fd: OwnedFd) -> Option<OwnedFd> {
@@ -357,18 +245,13 @@ impl<H: Handler> Handler for Serving<H> {
         }
     }
 
-    fn on_signal(&mut self, io: &mut Io, signal: i32) {
+    fn on_signal(&mut self, io: &mut Io, _signal: i32) {
+        // Every reactor of the group drains, whichever reads a signal.
+        // (`serve` reads them on its own thread, see `threads/watcher.rs`;
+        // a reactor reads one only if its caller watches signals there.)
         self.note_activity(io);
-        match &self.group {
-            // In a group every reactor drains, whichever reads a signal.
-            // (`serve_threads` reads them on its own thread, see
-            // `threads/watcher.rs`.)
-            Some((_, group)) => {
-                group.request_shutdown();
-                self.catch_up_shutdowns(io);
-            }
-            None => self.inner.on_signal(io, signal),
-        }
+        self.group.request_shutdown();
+        self.catch_up_shutdowns(io);
     }
 
     fn on_wake(&mut self, io: &mut Io) {
@@ -391,7 +274,9 @@ fn count_down(count: Option<&AtomicUsize>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reactor::{Config, Exit, Reactor};
+    use crate::group::tests::accepted_pair;
+    use crate::group::Board;
+    use reactor::{Config, Exit, Reactor, Stats};
     use std::io::Read;
     use std::time::Instant;
 
@@ -429,11 +314,11 @@ mod tests {
         }
     }
 
-    /// Runs a one-worker group's reactor with `probe` until `stop`; gives
-    /// the group's board and the reactor's own final counters.
+    /// Runs worker 0 of a two-worker group with `probe` until `stop`;
+    /// gives the group's board and the reactor's own final counters.
     fn run(probe: Probe, stop: Duration) -> (Board, Stats, u64) {
-        let group = Arc::new(Group::new(1));
-        let mut serving = Serving::new(probe, Some((0, group.clone())));
+        let group = Arc::new(Group::new(2));
+        let mut serving = Serving::new(probe, 0, group.clone());
         serving.publish_every = PERIOD;
         let mut reactor = Reactor::new(Config::default(), serving).expect("reactor");
         reactor.io().add_timer(Duration::ZERO, BUSY);
@@ -505,16 +390,6 @@ mod tests {
         }
     }
 
-    /// A connected pair over loopback: the server side, non-blocking as
-    /// an acceptor hands it over, and the client.
-    fn accepted_pair() -> (OwnedFd, std::net::TcpStream) {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (server, _) = listener.accept().expect("accept");
-        server.set_nonblocking(true).unwrap();
-        (server.into(), client)
-    }
-
     /// Regression (issue 14, `--accept dispatch` hung on shutdown): a
     /// worker with no connection that found a handed-over connection and
     /// the shutdown in one wake-up drained first (nothing to drain, so no
@@ -525,7 +400,7 @@ mod tests {
     #[test]
     fn a_connection_handed_over_with_the_shutdown_is_drained() {
         let group = Arc::new(Group::new(1));
-        let serving = Serving::new(Seen::default(), Some((0, group.clone())));
+        let serving = Serving::new(Seen::default(), 0, group.clone());
         let mut reactor = Reactor::new(Config::default(), serving).expect("reactor");
         let _ = group.wakers.set(vec![reactor.io().waker()]);
         let (fd, mut client) = accepted_pair();
@@ -552,42 +427,5 @@ mod tests {
         let mut rest = Vec::new();
         client.read_to_end(&mut rest).expect("EOF from the drain");
         assert!(rest.is_empty());
-    }
-
-    #[test]
-    fn a_closed_inbox_gives_connections_back_and_closes_those_queued() {
-        let group = Group::new(2);
-        let (queued, mut client) = accepted_pair();
-        group.hand_over(1, queued).expect("open inbox");
-        assert_eq!(group.worker_conns[1].load(Ordering::Relaxed), 1);
-        group.close_inbox(1);
-        assert_eq!(group.worker_conns[1].load(Ordering::Relaxed), 0);
-        // The queued connection was closed: its client sees EOF.
-        client
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        assert_eq!(client.read(&mut [0; 8]).expect("EOF"), 0);
-        let (late, _client) = accepted_pair();
-        assert!(group.hand_over(1, late).is_err(), "worker 1 has exited");
-        assert_eq!(group.worker_conns[1].load(Ordering::Relaxed), 0);
-        let (other, _client) = accepted_pair();
-        assert!(group.hand_over(0, other).is_ok());
-    }
-
-    #[test]
-    fn the_board_keeps_workers_and_the_acceptor_apart() {
-        let group = Group::new(2);
-        let stats = |accepted| Stats {
-            accepted,
-            busy_ns: 10,
-            ..Stats::default()
-        };
-        group.publish(1, stats(5));
-        group.publish(2, stats(0)); // the acceptor: past the last worker
-        let board = group.board();
-        assert_eq!(board.workers, vec![Stats::default(), stats(5)]);
-        assert_eq!(board.acceptor, Some(stats(0)));
-        assert_eq!(board.total().accepted, 5);
-        assert_eq!(board.total().busy_ns, 20);
     }
 }

@@ -2,13 +2,16 @@
 //! worker's connections, busy share, accepts and events.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use reactor::{Io, Stats, TimerId};
 
-/// Prints one line of rates each second, re-arming its own timer.
+use crate::serve::{Notice, Notify};
+
+/// Makes one line of rates each second (a [`Notice::Stats`] for whoever
+/// runs the server to print), re-arming its own timer.
 pub struct StatsTicker {
+    notify: Notify,
     last: Stats,
     /// Each worker's figures at the last line (with `--threads`).
     last_workers: Vec<Stats>,
@@ -18,10 +21,11 @@ pub struct StatsTicker {
 }
 
 impl StatsTicker {
-    /// Starts ticking on `io` every `period`.
-    pub fn start(io: &mut Io, period: Duration) -> StatsTicker {
+    /// Starts ticking on `io` every `period`, telling `notify` each line.
+    pub fn start(io: &mut Io, period: Duration, notify: Notify) -> StatsTicker {
         let timer = io.add_timer(period, 0);
         StatsTicker {
+            notify,
             last: io.stats(),
             last_workers: Vec::new(),
             last_at: Instant::now(),
@@ -35,13 +39,13 @@ impl StatsTicker {
         self.timer == timer
     }
 
-    /// Prints the line for the period just ended and schedules the next.
+    /// Makes the line for the period just ended and schedules the next.
     pub fn tick(&mut self, io: &mut Io) {
         let stats = io.stats();
         self.tick_workers(io, stats, &[]);
     }
 
-    /// Prints the line for `total` (over threads) followed, if there are
+    /// Makes the line for `total` (over threads) followed, if there are
     /// any, by each of `workers`' figures, and schedules the next tick.
     pub fn tick_workers(&mut self, io: &mut Io, total: Stats, workers: &[Stats]) {
         let now = Instant::now();
@@ -50,14 +54,14 @@ impl StatsTicker {
         if !workers.is_empty() {
             line.push_str(&format_workers(&self.last_workers, workers, elapsed));
         }
-        let _ = writeln!(std::io::stdout().lock(), "{line}");
+        (self.notify)(Notice::Stats(&line));
         self.last = total;
         self.last_workers = workers.to_vec();
         self.last_at = now;
         self.timer = io.add_timer(self.period, 0);
     }
 
-    /// Schedules the next tick without printing (a worker that only
+    /// Schedules the next tick without a line (a worker that only
     /// publishes its figures for another to print).
     pub fn rearm(&mut self, io: &mut Io) {
         self.timer = io.add_timer(self.period, 0);

@@ -2,7 +2,9 @@
 
 mod cli;
 mod load_cli;
+mod logs;
 
+use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -16,9 +18,12 @@ use load::Workload;
 use reactor::signal::{self, SIGINT, SIGTERM};
 use reactor::sys::rlimit;
 use reactor::{Config, Exit};
+use server::chat::Chat;
 use server::echo::Echo;
-use server::hello::{Hello, HelloServer, Worker};
-use server::ServeOptions;
+use server::group::Group;
+use server::hello::{self, Hello};
+use server::serve::summary;
+use server::{Notice, Notify, ServeOptions};
 
 use crate::cli::{Cli, Command, Serve, ServeArgs};
 use crate::load_cli::Load;
@@ -43,13 +48,7 @@ fn main() -> ExitCode {
     };
     signal::ignore_sigpipe();
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
+    logs::init();
     match run(cli, signals) {
         Ok(code) => code,
         Err(e) => {
@@ -64,24 +63,10 @@ fn run(cli: Cli, signals: signal::SignalSet) -> anyhow::Result<ExitCode> {
         Command::Load(command) => run_load(command, signals),
         Command::Serve(Serve::Echo(args)) => {
             let options = serve_options(&args, signals);
-            let exit = if args.threads > 1 {
-                let accept = args.accept_strategy();
-                server::threads::serve_threads(
-                    "echo",
-                    options,
-                    args.threads,
-                    accept,
-                    |_, _| Echo,
-                    |_| (),
-                )
-                .context("echo server failed")?
-                .exit
-            } else {
-                server::serve("echo", options, Echo, |_| ())
-                    .context("echo server failed")?
-                    .exit
-            };
-            Ok(exit_code(exit))
+            let report = server::serve("echo", options, |_, _| Echo, |_| ())
+                .context("echo server failed")?;
+            println!("{}", summary("echo", &report));
+            Ok(exit_code(report.exit))
         }
         Command::Serve(Serve::Chat(args)) => run_chat(&args, signals),
         Command::Serve(Serve::Http(args)) => run_http(&args, signals),
@@ -105,39 +90,18 @@ fn run_http(args: &crate::cli::HttpArgs, signals: signal::SignalSet) -> anyhow::
     options.config.max_input = options.config.max_input.max(config.reactor_max_input());
     // With threads, every worker's /metrics shows all workers: they share
     // the group's reactor figures and this board of HTTP figures.
-    let threads = args.serve.threads;
-    let board = std::sync::Arc::new(http::metrics::HttpBoard::new(threads));
-    let make = |id, group: &std::sync::Arc<server::serving::Group>| {
+    let board = Arc::new(http::metrics::HttpBoard::new(args.serve.threads));
+    let make = |id, group: &Arc<Group>| {
         let app = files.clone().map_or_else(Hello::default, Hello::with_files);
-        let worker = (threads > 1).then(|| Worker {
-            id,
-            group: group.clone(),
-            board: board.clone(),
-        });
-        HelloServer::new(app, config.clone(), worker)
+        hello::in_group(app, config.clone(), id, group, &board)
     };
-    let (exit, stats) = if args.serve.threads > 1 {
-        let accept = args.serve.accept_strategy();
-        let report = server::threads::serve_threads(
-            "http",
-            options,
-            args.serve.threads,
-            accept,
-            make,
-            |h| h.stats(),
-        )
-        .context("http server failed")?;
-        let mut total = HttpStats::default();
-        for s in &report.extra {
-            total.add(s);
-        }
-        (report.exit, total)
-    } else {
-        let report = server::serve("http", options, make(0, &Default::default()), |h| h.stats())
-            .context("http server failed")?;
-        (report.exit, report.extra)
-    };
-    let s = stats;
+    let report =
+        server::serve("http", options, make, |h| h.stats()).context("http server failed")?;
+    println!("{}", summary("http", &report));
+    let mut s = HttpStats::default();
+    for worker in &report.extra {
+        s.add(worker);
+    }
     println!(
         "tenk http: {} responses (1xx {}, 2xx {}, 3xx {}, 4xx {}, 5xx {}), {} refused, {} header timeouts",
         s.total(),
@@ -149,7 +113,7 @@ fn run_http(args: &crate::cli::HttpArgs, signals: signal::SignalSet) -> anyhow::
         s.refused,
         s.header_timeouts
     );
-    Ok(exit_code(exit))
+    Ok(exit_code(report.exit))
 }
 
 /// Opens `--root DIR` for serving: it must exist and be a directory.
@@ -173,35 +137,19 @@ fn run_chat(args: &crate::cli::ChatArgs, signals: signal::SignalSet) -> anyhow::
         default_room: args.room.clone(),
     };
     options.config.max_input = options.config.max_input.max(config.reactor_max_input());
-    let (exit, s) = if args.serve.threads > 1 {
-        // One hub (nicks, rooms, mailboxes) shared by every worker.
-        let hub = Arc::new(server::chat::hub::Hub::new(
-            args.serve.threads,
-            &config.default_room,
-        ));
-        let make = |id, group: &Arc<server::serving::Group>| {
-            server::chat::Chat::worker(config.clone(), id, hub.clone(), Some(group.clone()))
-        };
-        let report = server::threads::serve_threads(
-            "chat",
-            options,
-            args.serve.threads,
-            args.serve.accept_strategy(),
-            make,
-            |c| c.stats(),
-        )
-        .context("chat server failed")?;
-        let mut total = server::chat::ChatStats::default();
-        for s in &report.extra {
-            total.add(s);
-        }
-        (report.exit, total)
-    } else {
-        let chat = server::chat::Chat::new(config);
-        let report =
-            server::serve("chat", options, chat, |c| c.stats()).context("chat server failed")?;
-        (report.exit, report.extra)
-    };
+    // One hub (nicks, rooms, mailboxes) shared by every worker.
+    let hub = Arc::new(server::chat::hub::Hub::new(
+        args.serve.threads.max(1),
+        &config.default_room,
+    ));
+    let make = |id, group: &Arc<Group>| Chat::in_group(config.clone(), id, hub.clone(), group);
+    let report =
+        server::serve("chat", options, make, |c| c.stats()).context("chat server failed")?;
+    println!("{}", summary("chat", &report));
+    let mut s = server::chat::ChatStats::default();
+    for worker in &report.extra {
+        s.add(worker);
+    }
     println!(
         "tenk chat: {} messages, {} deliveries, {} private, {} lines too long, {} slow readers disconnected, {} dropped between workers",
         s.messages,
@@ -211,7 +159,20 @@ fn run_chat(args: &crate::cli::ChatArgs, signals: signal::SignalSet) -> anyhow::
         s.slow_disconnects,
         s.mail_dropped
     );
-    Ok(exit_code(exit))
+    Ok(exit_code(report.exit))
+}
+
+/// Prints what a running server has to say on stdout, each line at once
+/// (tests and scripts wait for the banner and the hook's lines).
+fn print_notices() -> Notify {
+    Arc::new(|notice| {
+        let mut out = std::io::stdout().lock();
+        let _ = match notice {
+            Notice::Listening(listening) => writeln!(out, "{}", listening.banner()),
+            Notice::Stats(line) | Notice::Hook(line) => writeln!(out, "{line}"),
+        };
+        let _ = out.flush();
+    })
 }
 
 fn exit_code(exit: Exit) -> ExitCode {
@@ -324,6 +285,9 @@ fn serve_options(args: &ServeArgs, signals: signal::SignalSet) -> ServeOptions {
         config,
         stats: args.stats,
         signals: Some(signals),
+        threads: args.threads,
+        accept: args.accept_strategy(),
         pin: args.pin,
+        notify: print_notices(),
     }
 }

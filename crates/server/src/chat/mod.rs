@@ -35,7 +35,7 @@ use std::sync::Arc;
 
 use reactor::{CloseReason, Handler, Io, Token};
 
-use crate::serving::Group;
+use crate::group::Group;
 use command::Command;
 use hub::{Address, Hub, Mail, Posted};
 use line::{Frame, LineFramer};
@@ -162,6 +162,13 @@ impl Chat {
             taken: Vec::new(),
             stats: ChatStats::default(),
         }
+    }
+
+    /// Worker `id` of `group`, sharing `hub` (made for `group`'s worker
+    /// count); alone in its group, it has no one to wake.
+    pub fn in_group(config: ChatConfig, id: usize, hub: Arc<Hub>, group: &Arc<Group>) -> Chat {
+        let others = (group.workers() > 1).then(|| group.clone());
+        Chat::worker(config, id, hub, others)
     }
 
     /// The counters so far.

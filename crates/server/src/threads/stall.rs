@@ -9,21 +9,21 @@
 //! name it in advance). The stall starts on that worker's first accepted
 //! or adopted connection, before the handler hears of it: the test
 //! controls the moment, and that connection waits out the stall. Worker
-//! `W` prints `tenk test hook: worker W stalls for MS ms` on stdout just
-//! before blocking and `tenk test hook: worker W resumes` after, so a test
-//! waits for the lines instead of guessing with sleeps.
+//! `W` reports `tenk test hook: worker W stalls for MS ms` (a
+//! [`Notice::Hook`], which `tenk` prints on stdout) just before blocking
+//! and `tenk test hook: worker W resumes` after, so a test waits for the
+//! lines instead of guessing with sleeps.
 //!
 //! The only cost without the variable is one `Option` check per worker's
-//! first connection; every other callback is forwarded as is.
+//! first connection ([`Serving`](crate::serving::Serving) holds the hook).
 
-use std::io::{self, Write as _};
-use std::os::fd::OwnedFd;
+use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use reactor::{CloseReason, Handler, Io, TimerId, Token};
+use crate::serve::{Notice, Notify};
 
 /// The environment variable that enables the hook.
 pub const VAR: &str = "TENK_TEST_STALL_WORKER";
@@ -73,87 +73,18 @@ impl StallHook {
 
     /// Called once per worker, on its first connection: blocks the thread
     /// if this worker is the one to stall.
-    fn first_connection(&self, worker: usize) {
+    pub(crate) fn first_connection(&self, worker: usize, notify: &Notify) {
         if self.worker.is_some_and(|w| w != worker) || self.taken.swap(true, Ordering::AcqRel) {
             return;
         }
         let ms = self.pause.as_millis();
-        announce(&format!(
+        notify(Notice::Hook(&format!(
             "tenk test hook: worker {worker} stalls for {ms} ms"
-        ));
+        )));
         thread::sleep(self.pause);
-        announce(&format!("tenk test hook: worker {worker} resumes"));
-    }
-}
-
-fn announce(line: &str) {
-    let mut out = io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
-}
-
-/// A worker's handler with the hook in front of its first `on_accept`.
-pub struct Stalling<H> {
-    pub inner: H,
-    worker: usize,
-    /// Taken on the first connection: later ones skip the hook.
-    hook: Option<Arc<StallHook>>,
-}
-
-impl<H> Stalling<H> {
-    pub fn new(inner: H, worker: usize, hook: Option<Arc<StallHook>>) -> Stalling<H> {
-        Stalling {
-            inner,
-            worker,
-            hook,
-        }
-    }
-}
-
-impl<H: Handler> Handler for Stalling<H> {
-    fn on_accept(&mut self, io: &mut Io, listener: Token, conn: Token) {
-        if let Some(hook) = self.hook.take() {
-            hook.first_connection(self.worker);
-        }
-        self.inner.on_accept(io, listener, conn);
-    }
-
-    // The rest only forwards; every method is listed so that none falls
-    // back to the trait's default instead of the server's own.
-    fn on_accepted_fd(&mut self, io: &mut Io, listener: Token, fd: OwnedFd) -> Option<OwnedFd> {
-        self.inner.on_accepted_fd(io, listener, fd)
-    }
-
-    fn on_connect(&mut self, io: &mut Io, conn: Token) {
-        self.inner.on_connect(io, conn);
-    }
-
-    fn on_data(&mut self, io: &mut Io, conn: Token, data: &[u8]) -> usize {
-        self.inner.on_data(io, conn, data)
-    }
-
-    fn on_eof(&mut self, io: &mut Io, conn: Token) {
-        self.inner.on_eof(io, conn);
-    }
-
-    fn on_flushed(&mut self, io: &mut Io, conn: Token) {
-        self.inner.on_flushed(io, conn);
-    }
-
-    fn on_close(&mut self, io: &mut Io, conn: Token, reason: CloseReason) {
-        self.inner.on_close(io, conn, reason);
-    }
-
-    fn on_timer(&mut self, io: &mut Io, timer: TimerId, data: u64) {
-        self.inner.on_timer(io, timer, data);
-    }
-
-    fn on_signal(&mut self, io: &mut Io, signal: i32) {
-        self.inner.on_signal(io, signal);
-    }
-
-    fn on_wake(&mut self, io: &mut Io) {
-        self.inner.on_wake(io);
+        notify(Notice::Hook(&format!(
+            "tenk test hook: worker {worker} resumes"
+        )));
     }
 }
 
@@ -177,13 +108,14 @@ mod tests {
     #[test]
     fn first_stalls_one_worker_only() {
         let hook = StallHook::parse("first:0").unwrap();
-        hook.first_connection(1);
+        let quiet: Notify = Arc::new(|_| {});
+        hook.first_connection(1, &quiet);
         assert!(hook.taken.load(Ordering::Acquire));
         // A named worker that is not this one leaves `taken` alone.
         let named = StallHook::parse("1:0").unwrap();
-        named.first_connection(0);
+        named.first_connection(0, &quiet);
         assert!(!named.taken.load(Ordering::Acquire));
-        named.first_connection(1);
+        named.first_connection(1, &quiet);
         assert!(named.taken.load(Ordering::Acquire));
     }
 }

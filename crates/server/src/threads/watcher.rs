@@ -17,7 +17,7 @@ use std::sync::Arc;
 use reactor::signal::SignalSet;
 use reactor::{Config, Handler, Io, Reactor, Token, Waker};
 
-use crate::serving::Group;
+use crate::group::Group;
 
 /// A reactor of its own (an epoll with the signalfd and an eventfd, no
 /// connection) for the main thread.
