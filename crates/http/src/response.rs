@@ -145,6 +145,11 @@ impl CachedResponse {
         out.extend_from_slice(&self.bytes);
     }
 
+    /// The response it encodes.
+    pub fn response(&self) -> &Response {
+        &self.response
+    }
+
     /// The status it answers with.
     pub fn status(&self) -> u16 {
         self.response.status

@@ -1,9 +1,20 @@
 //! Routing by method and path, with parameters (`/users/:id`) and a
 //! wildcard tail (`/files/*path`), and middleware around the handlers.
 //!
-//! The router answers 404 when no route's path matches and 405, with an
-//! `Allow` header, when a path matches under other methods. HEAD is served
-//! by a GET route (the body is dropped by the encoder).
+//! The router answers 404 when no route's path matches (or hands the
+//! request to a [`fallback`](Router::fallback)) and 405, with an `Allow`
+//! header, when a path matches under other methods. HEAD is served by a
+//! GET route (the body is dropped by the encoder). Paths match exactly: a
+//! trailing or doubled slash makes another path.
+//!
+//! A route answers in one of three ways: a handler returning a
+//! [`Response`] ([`Router::route`]); a fixed response encoded once a
+//! second and copied out for each request ([`Router::cached`], the fast
+//! path of a hello-world); or a handler writing to the [`Reply`] itself
+//! ([`Router::reply`]), for what needs the connection: files sent with
+//! `sendfile`, the reactor's counters. Middleware sees every kind's
+//! response; without middleware, cached and reply routes skip building
+//! a `Response`.
 //!
 //! ```
 //! use http::router::{Params, Router};
@@ -13,13 +24,14 @@
 //! router.route(Method::Get, "/users/:id", |_req: &Request<'_, '_>, params: &Params| {
 //!     Response::text(200, format!("user {}\n", params.get("id").unwrap_or("?")).into_bytes())
 //! });
+//! router.cached(Method::Get, "/", Response::text(200, &b"Hello, World!"[..]));
 //! ```
 
 use std::sync::Arc;
 
 use crate::middleware::{run_chain, Middleware};
 use crate::parse::{Method, Request};
-use crate::response::Response;
+use crate::response::{CachedResponse, Response};
 use crate::server::{App, Reply};
 
 /// Parameters captured from the path.
@@ -49,11 +61,27 @@ enum Segment {
 /// A route handler: a request and its path parameters in, a response out.
 pub type HandlerFn = Box<dyn FnMut(&Request<'_, '_>, &Params) -> Response>;
 
+/// A route handler that answers through the [`Reply`] itself.
+pub type ReplyFn = Box<dyn FnMut(&Request<'_, '_>, &Params, &mut Reply<'_>)>;
+
+/// What answers the requests no route's path matches.
+pub type FallbackFn = Box<dyn FnMut(&Request<'_, '_>, &mut Reply<'_>)>;
+
+/// How a route answers.
+enum Endpoint {
+    Respond(HandlerFn),
+    Cached(CachedResponse),
+    Reply(ReplyFn),
+}
+
 struct Route {
     method: Method,
     pattern: Arc<str>,
+    /// The whole pattern when it has no parameter: matched by one string
+    /// comparison.
+    literal: Option<Box<str>>,
     segments: Vec<Segment>,
-    handler: HandlerFn,
+    endpoint: Endpoint,
 }
 
 /// The route a request matched, for middleware (per-route stats, logs).
@@ -72,6 +100,8 @@ pub enum Matched {
 pub struct Router {
     routes: Vec<Route>,
     middleware: Vec<Box<dyn Middleware>>,
+    /// Answers requests whose path no route matches (404 without one).
+    fallback: Option<FallbackFn>,
 }
 
 impl Router {
@@ -80,7 +110,7 @@ impl Router {
     }
 
     /// Adds a route. Patterns are `/`-separated; `:name` captures one
-    /// segment, `*name` (last) captures the rest of the path.
+    /// (non-empty) segment, `*name` (last) captures the rest of the path.
     ///
     /// # Panics
     /// If a `*tail` is not the last segment: a pattern bug, found at
@@ -91,6 +121,44 @@ impl Router {
         pattern: &str,
         handler: impl FnMut(&Request<'_, '_>, &Params) -> Response + 'static,
     ) -> &mut Router {
+        self.add(method, pattern, Endpoint::Respond(Box::new(handler)))
+    }
+
+    /// Adds a route that always answers `response`, encoded once a second
+    /// (when the `Date` changes) and copied out for each HTTP/1.1
+    /// keep-alive request ([`CachedResponse`]).
+    pub fn cached(&mut self, method: Method, pattern: &str, response: Response) -> &mut Router {
+        self.add(
+            method,
+            pattern,
+            Endpoint::Cached(CachedResponse::new(response)),
+        )
+    }
+
+    /// Adds a route whose handler answers through the [`Reply`]: with
+    /// [`Reply::send_file`], [`Reply::send_cached`], or reading the
+    /// reactor's counters. It must answer exactly once.
+    pub fn reply(
+        &mut self,
+        method: Method,
+        pattern: &str,
+        handler: impl FnMut(&Request<'_, '_>, &Params, &mut Reply<'_>) + 'static,
+    ) -> &mut Router {
+        self.add(method, pattern, Endpoint::Reply(Box::new(handler)))
+    }
+
+    /// Answers, through the [`Reply`], every request whose path no route
+    /// matches, instead of the 404 (a path some route takes under other
+    /// methods still gets the 405): static files under the routes, say.
+    pub fn fallback(
+        &mut self,
+        handler: impl FnMut(&Request<'_, '_>, &mut Reply<'_>) + 'static,
+    ) -> &mut Router {
+        self.fallback = Some(Box::new(handler));
+        self
+    }
+
+    fn add(&mut self, method: Method, pattern: &str, endpoint: Endpoint) -> &mut Router {
         let segments: Vec<Segment> = split(pattern)
             .map(|s| {
                 if let Some(name) = s.strip_prefix(':') {
@@ -109,11 +177,16 @@ impl Router {
                 "`*tail` must end pattern {pattern:?}"
             );
         }
+        let literal = segments
+            .iter()
+            .all(|s| matches!(s, Segment::Literal(_)))
+            .then(|| Box::from(pattern));
         self.routes.push(Route {
             method,
             pattern: Arc::from(pattern),
+            literal,
             segments,
-            handler: Box::new(handler),
+            endpoint,
         });
         self
     }
@@ -124,57 +197,127 @@ impl Router {
         self
     }
 
-    /// Answers `request`: through the middleware, to the matching route.
+    /// Answers `request`: through the middleware, to the matching route,
+    /// as a [`Response`] (a reply route's or the fallback's answer cannot
+    /// be one: 500). [`App::handle`] is the full way, for the server.
     pub fn dispatch(&mut self, request: &Request<'_, '_>) -> Response {
         let routes = &mut self.routes;
-        run_chain(&mut self.middleware, request, &mut |request| {
-            endpoint(routes, request)
-        })
+        run_chain(
+            &mut self.middleware,
+            request,
+            &mut |request| match find(routes, request) {
+                Found::Route(i, params) => {
+                    let route = &mut routes[i];
+                    let response = match &mut route.endpoint {
+                        Endpoint::Respond(handler) => handler(request, &params),
+                        Endpoint::Cached(cached) => cached.response().clone(),
+                        Endpoint::Reply(_) => Response::text(500, &b"a reply route\n"[..]),
+                    };
+                    (response, Matched::Route(route.pattern.clone()))
+                }
+                Found::NotAllowed(allow) => (not_allowed(&allow), Matched::MethodNotAllowed),
+                Found::Nothing => (not_found(), Matched::NotFound),
+            },
+        )
     }
 }
 
-/// Which route answers, and its response.
-fn endpoint(routes: &mut [Route], request: &Request<'_, '_>) -> (Response, Matched) {
+/// Which route takes a request.
+enum Found {
+    /// The first route for the path and method, and the path's parameters.
+    Route(usize, Params),
+    /// The path's routes are for other methods: these.
+    NotAllowed(Vec<Method>),
+    /// No route's path matches.
+    Nothing,
+}
+
+/// The route for `request`: the first whose path and method match.
+fn find(routes: &[Route], request: &Request<'_, '_>) -> Found {
     let path = request.path();
-    let method = match request.method {
+    match first(routes, request.method, path) {
+        Some(i) => Found::Route(i, routes[i].params(path)),
+        None => missed(routes, path),
+    }
+}
+
+/// The first route for `method` (HEAD served by GET) and `path`: the hot
+/// path of every request, kept to a loop of comparisons.
+#[inline(always)]
+fn first(routes: &[Route], method: Method, path: &str) -> Option<usize> {
+    let method = match method {
         Method::Head => Method::Get,
         other => other,
     };
-    let mut allowed: Vec<Method> = Vec::new();
-    let mut found = None;
     for (i, route) in routes.iter().enumerate() {
-        if let Some(params) = match_path(&route.segments, path) {
-            if route.method == method && found.is_none() {
-                found = Some((i, params));
-            } else if !allowed.contains(&route.method) {
-                allowed.push(route.method);
-            }
+        if route.method == method && route.is_match(path) {
+            return Some(i);
         }
     }
-    match found {
-        Some((i, params)) => {
-            let route = &mut routes[i];
-            let response = (route.handler)(request, &params);
-            (response, Matched::Route(route.pattern.clone()))
+    None
+}
+
+/// No route for the method: a second pass, off the hot path, for the
+/// 405's methods.
+#[inline(never)]
+fn missed(routes: &[Route], path: &str) -> Found {
+    let mut allowed: Vec<Method> = Vec::new();
+    for route in routes {
+        if !allowed.contains(&route.method) && route.is_match(path) {
+            allowed.push(route.method);
         }
-        None if allowed.is_empty() => (
-            Response::text(404, &b"404 Not Found\n"[..]),
-            Matched::NotFound,
-        ),
-        None => {
-            if allowed.contains(&Method::Get) {
-                allowed.push(Method::Head);
-            }
-            let allow: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
-            let response = Response::text(405, &b"405 Method Not Allowed\n"[..])
-                .header("Allow", allow.join(", "));
-            (response, Matched::MethodNotAllowed)
-        }
+    }
+    if allowed.is_empty() {
+        Found::Nothing
+    } else {
+        Found::NotAllowed(allowed)
     }
 }
 
-fn split(path: &str) -> impl Iterator<Item = &str> {
-    path.split('/').filter(|s| !s.is_empty())
+impl Route {
+    /// Whether `path` matches this route's pattern.
+    #[inline(always)]
+    fn is_match(&self, path: &str) -> bool {
+        match &self.literal {
+            // A byte loop: paths are short, and a call to `memcmp` costs
+            // more than the comparison.
+            Some(literal) => literal.bytes().eq(path.bytes()),
+            None => match_path(&self.segments, path).is_some(),
+        }
+    }
+
+    /// The parameters of a matching `path`.
+    fn params(&self, path: &str) -> Params {
+        route_params(&self.literal, &self.segments, path)
+    }
+}
+
+/// A matching path's parameters (split borrows: the endpoint is borrowed
+/// mutably beside them).
+fn route_params(literal: &Option<Box<str>>, segments: &[Segment], path: &str) -> Params {
+    match literal {
+        Some(_) => Params::default(),
+        None => match_path(segments, path).unwrap_or_default(),
+    }
+}
+
+fn not_found() -> Response {
+    Response::text(404, &b"404 Not Found\n"[..])
+}
+
+fn not_allowed(allowed: &[Method]) -> Response {
+    let mut allow: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
+    if allowed.contains(&Method::Get) && !allowed.contains(&Method::Head) {
+        allow.push(Method::Head.as_str());
+    }
+    Response::text(405, &b"405 Method Not Allowed\n"[..]).header("Allow", allow.join(", "))
+}
+
+/// The segments of a path or pattern after its leading `/`: `/` is one
+/// empty segment, and a trailing or doubled slash gives an empty one, so
+/// `/a/` is not `/a`.
+fn split(path: &str) -> std::str::Split<'_, char> {
+    path.strip_prefix('/').unwrap_or(path).split('/')
 }
 
 /// The parameters of `path` under `segments`, if it matches.
@@ -195,7 +338,7 @@ fn match_path(segments: &[Segment], path: &str) -> Option<Params> {
                 }
             }
             Segment::Param(name) => {
-                let value = parts.next()?;
+                let value = parts.next().filter(|v| !v.is_empty())?;
                 params.pairs.push((name.clone(), value.to_string()));
             }
         }
@@ -204,9 +347,72 @@ fn match_path(segments: &[Segment], path: &str) -> Option<Params> {
 }
 
 impl App for Router {
+    #[inline]
     fn handle(&mut self, request: &Request<'_, '_>, reply: &mut Reply<'_>) {
-        let response = self.dispatch(request);
-        reply.send(&response);
+        if !self.middleware.is_empty() {
+            self.handle_through_middleware(request, reply);
+            return;
+        }
+        // No middleware: each kind answers straight into the reply.
+        let path = request.path();
+        if let Some(i) = first(&self.routes, request.method, path) {
+            let route = &mut self.routes[i];
+            match &mut route.endpoint {
+                Endpoint::Cached(cached) => reply.send_cached(cached),
+                Endpoint::Respond(handler) => {
+                    let params = route_params(&route.literal, &route.segments, path);
+                    reply.send(&handler(request, &params));
+                }
+                Endpoint::Reply(handler) => {
+                    let params = route_params(&route.literal, &route.segments, path);
+                    handler(request, &params, reply);
+                }
+            }
+            return;
+        }
+        match missed(&self.routes, path) {
+            Found::Route(..) | Found::Nothing => match &mut self.fallback {
+                Some(fallback) => fallback(request, reply),
+                None => reply.send(&not_found()),
+            },
+            Found::NotAllowed(allow) => reply.send(&not_allowed(&allow)),
+        }
+    }
+}
+
+impl Router {
+    /// The chain runs on `Response`s: what a reply route or the fallback
+    /// writes is captured as one (a file stays aside, to be sent after
+    /// the head the chain returns), and the chain's answer is sent.
+    fn handle_through_middleware(&mut self, request: &Request<'_, '_>, reply: &mut Reply<'_>) {
+        let routes = &mut self.routes;
+        let fallback = &mut self.fallback;
+        let reply_cell = std::cell::RefCell::new(&mut *reply);
+        let response = run_chain(&mut self.middleware, request, &mut |request| {
+            let mut reply = reply_cell.borrow_mut();
+            match find(routes, request) {
+                Found::Route(i, params) => {
+                    let route = &mut routes[i];
+                    let response = match &mut route.endpoint {
+                        Endpoint::Respond(handler) => handler(request, &params),
+                        Endpoint::Cached(cached) => cached.response().clone(),
+                        Endpoint::Reply(handler) => {
+                            reply.capture(|reply| handler(request, &params, reply))
+                        }
+                    };
+                    (response, Matched::Route(route.pattern.clone()))
+                }
+                Found::NotAllowed(allow) => (not_allowed(&allow), Matched::MethodNotAllowed),
+                Found::Nothing => match fallback {
+                    Some(fallback) => (
+                        reply.capture(|reply| fallback(request, reply)),
+                        Matched::NotFound,
+                    ),
+                    None => (not_found(), Matched::NotFound),
+                },
+            }
+        });
+        reply_cell.into_inner().send_captured(&response);
     }
 }
 
@@ -298,6 +504,25 @@ mod tests {
         assert_eq!(status, 405);
         assert_eq!(allow.as_deref(), Some("GET, DELETE, HEAD"));
         let (status, _, allow) = answer(&mut r, Method::Put, "/");
+        assert_eq!((status, allow.as_deref()), (405, Some("GET, HEAD")));
+    }
+
+    #[test]
+    fn paths_match_exactly() {
+        let mut r = router();
+        for target in ["/users/7/", "//users/7", "/users//7", "/users/", "//"] {
+            let (status, _, _) = answer(&mut r, Method::Get, target);
+            assert_eq!(status, 404, "{target}");
+        }
+        assert_eq!(answer(&mut r, Method::Get, "/files/").1, "file \"\"");
+    }
+
+    #[test]
+    fn cached_routes_answer_their_response() {
+        let mut r = Router::new();
+        r.cached(Method::Get, "/hi", Response::text(200, &b"hi"[..]));
+        assert_eq!(answer(&mut r, Method::Get, "/hi"), (200, "hi".into(), None));
+        let (status, _, allow) = answer(&mut r, Method::Post, "/hi");
         assert_eq!((status, allow.as_deref()), (405, Some("GET, HEAD")));
     }
 

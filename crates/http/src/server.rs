@@ -35,6 +35,10 @@ pub struct Reply<'a> {
     written: Option<(u16, usize)>,
     /// A file range to send after the head (`send_file`).
     file: Option<(OwnedFd, u64, u64)>,
+    /// While a router's middleware runs ([`Reply::capture`]): answers are
+    /// kept as a `Response` for the chain, not encoded.
+    capturing: bool,
+    captured: Option<Response>,
 }
 
 impl Reply<'_> {
@@ -51,6 +55,10 @@ impl Reply<'_> {
     /// Answers with `response`.
     pub fn send(&mut self, response: &Response) {
         if self.written.is_some() {
+            return;
+        }
+        if self.capturing {
+            self.captured.get_or_insert_with(|| response.clone());
             return;
         }
         if response.close {
@@ -77,6 +85,15 @@ impl Reply<'_> {
         let mut head = head.clone();
         head.body = Cow::Borrowed(&[]);
         head.body_len = Some(len);
+        if self.capturing {
+            if self.captured.is_none() {
+                if !self.head {
+                    self.file = Some((file, offset, len));
+                }
+                self.captured = Some(head);
+            }
+            return;
+        }
         if head.close {
             self.keep_alive = false;
         }
@@ -98,6 +115,11 @@ impl Reply<'_> {
         if self.written.is_some() {
             return;
         }
+        if self.capturing {
+            self.captured
+                .get_or_insert_with(|| response.response().clone());
+            return;
+        }
         if response.closes() {
             self.keep_alive = false;
         }
@@ -114,6 +136,32 @@ impl Reply<'_> {
 
 /// The `tracing` target of the access log ([`HttpConfig::access_log`]).
 pub const ACCESS_LOG: &str = "http::access";
+
+impl<'a> Reply<'a> {
+    /// Runs `answer` with this reply capturing what it sends, and gives
+    /// that as a `Response` (500 if nothing): for a router's middleware,
+    /// which works on `Response`s. A file sent stays aside for
+    /// [`Reply::send_captured`].
+    pub(crate) fn capture(&mut self, answer: impl FnOnce(&mut Reply<'a>)) -> Response {
+        self.capturing = true;
+        answer(self);
+        self.capturing = false;
+        self.captured
+            .take()
+            .unwrap_or_else(|| Response::text(500, &b"no response\n"[..]))
+    }
+
+    /// Sends what the middleware made of a captured answer: with the file
+    /// captured, if it still announces the file's length.
+    pub(crate) fn send_captured(&mut self, response: &Response) {
+        match self.file.take() {
+            Some((file, offset, len)) if response.body_len == Some(len) => {
+                self.send_file(response, file, offset, len);
+            }
+            _ => self.send(response),
+        }
+    }
+}
 
 /// Settings of the HTTP layer.
 ///
@@ -327,6 +375,8 @@ impl<A: App> HttpServer<A> {
                         version: request.version,
                         written: None,
                         file: None,
+                        capturing: false,
+                        captured: None,
                     };
                     self.app.handle(&request, &mut reply);
                     if reply.written.is_none() {

@@ -21,7 +21,7 @@ use reactor::{Config, Exit};
 use server::chat::Chat;
 use server::echo::Echo;
 use server::group::Group;
-use server::hello::{self, Hello};
+use server::hello;
 use server::serve::summary;
 use server::{Notice, Notify, ServeOptions};
 
@@ -91,10 +91,8 @@ fn run_http(args: &crate::cli::HttpArgs, signals: signal::SignalSet) -> anyhow::
     // With threads, every worker's /metrics shows all workers: they share
     // the group's reactor figures and this board of HTTP figures.
     let board = Arc::new(http::metrics::HttpBoard::new(args.serve.threads));
-    let make = |id, group: &Arc<Group>| {
-        let app = files.clone().map_or_else(Hello::default, Hello::with_files);
-        hello::in_group(app, config.clone(), id, group, &board)
-    };
+    let make =
+        |id, group: &Arc<Group>| hello::in_group(files.clone(), config.clone(), id, group, &board);
     let report =
         server::serve("http", options, make, |h| h.stats()).context("http server failed")?;
     println!("{}", summary("http", &report));
