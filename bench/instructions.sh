@@ -11,7 +11,8 @@
 #
 # Usage: bench/instructions.sh [echo|http ...]   (default: echo http)
 # Env: N1 (default 20000), N2 (default 60000), C (default 10),
-#      TENK (default target/release/tenk, built if missing).
+#      TENK (default target/release/tenk, built if missing), LOAD (the
+#      tenk binary that runs the load; default TENK).
 # Prints one line per server: "<server> <instructions per request>".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,9 @@ N1=${N1:-20000}
 N2=${N2:-60000}
 C=${C:-10}
 TENK=${TENK:-target/release/tenk}
+# The load tool is a fixed binary when comparing servers: how it paces
+# requests changes how many share one epoll_wait, and so the figure.
+LOAD=${LOAD:-$TENK}
 command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)" >&2; exit 1; }
 [ -x "$TENK" ] || cargo build --release -p tenk >&2
 
@@ -40,8 +44,8 @@ count() {
     done
     [ -n "$addr" ] || { echo "$server did not start under valgrind" >&2; cat "$work/valgrind.log" >&2; exit 1; }
     case $server in
-        echo) "$TENK" load echo "$addr" -c "$C" -n "$requests" --size 64 --json >"$work/load.json" ;;
-        http) "$TENK" load http "http://$addr/" -c "$C" -n "$requests" --json >"$work/load.json" ;;
+        echo) "$LOAD" load echo "$addr" -c "$C" -n "$requests" --size 64 --json >"$work/load.json" ;;
+        http) "$LOAD" load http "http://$addr/" -c "$C" -n "$requests" --json >"$work/load.json" ;;
     esac
     kill -INT "$pid"
     wait "$pid" || true

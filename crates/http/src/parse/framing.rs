@@ -29,6 +29,7 @@ enum FramingHeader {
 }
 
 impl FramingHeader {
+    #[inline] // once per header, from `Framing::of` (see there)
     fn of(name: &str) -> FramingHeader {
         // Host first: every HTTP/1.1 request has one.
         [
@@ -45,6 +46,9 @@ impl FramingHeader {
 }
 
 impl Framing {
+    // Inlined into `frame`, its one caller, as it was before the module
+    // split: out of line it cost 3 % more instructions per request.
+    #[inline]
     pub(super) fn of(headers: &[httparse::Header<'_>], version: u8) -> Result<Framing, Refusal> {
         let mut length: Option<u64> = None;
         let mut chunked = false;
@@ -68,6 +72,12 @@ impl Framing {
                     FramingHeader::Host => refuse(400, "Host is not ASCII"),
                     _ => refuse(400, "framing header value is not ASCII"),
                 });
+            }
+            if name == FramingHeader::Host {
+                // Counted, never read: every request has one, so it
+                // skips the trimming the other values need.
+                hosts += 1;
+                continue;
             }
             let value = trim_ows(header.value);
             match name {
@@ -110,8 +120,7 @@ impl Framing {
                         return Err(refuse(417, "unsupported expectation"));
                     }
                 }
-                FramingHeader::Host => hosts += 1,
-                FramingHeader::Other => {}
+                FramingHeader::Host | FramingHeader::Other => {}
             }
         }
         if transfer_encoding && length.is_some() {
@@ -147,6 +156,7 @@ impl Framing {
 }
 
 /// `value` without the optional whitespace (SP, HTAB) around it.
+#[inline]
 pub(crate) fn trim_ows(value: &[u8]) -> &[u8] {
     let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
     let start = value.iter().position(|b| !is_ows(b)).unwrap_or(value.len());
