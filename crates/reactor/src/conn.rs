@@ -7,8 +7,8 @@ use std::time::Instant;
 use rustix::event::epoll::EventFlags;
 
 use crate::buffer::Buffer;
+use crate::close_reason::CloseReason;
 use crate::config::Trigger;
-use crate::handler::CloseReason;
 use crate::output::Output;
 use crate::timer::TimerId;
 

@@ -2,48 +2,10 @@
 
 use std::os::fd::OwnedFd;
 
+use crate::close_reason::CloseReason;
 use crate::io::Io;
 use crate::timer::TimerId;
 use crate::token::Token;
-
-/// Why a connection was closed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CloseReason {
-    /// The peer closed its side and every pending byte was flushed.
-    PeerClosed,
-    /// The peer reset the connection (ECONNRESET, EPIPE).
-    Reset,
-    /// Another socket error, as an errno value.
-    Error(i32),
-    /// An outbound connect failed, with its errno value.
-    ConnectFailed(i32),
-    /// The protocol closed it ([`Io::close`] or [`Io::close_when_flushed`]).
-    Local,
-    /// The protocol left more unconsumed input than
-    /// [`Config::max_input`](crate::Config::max_input).
-    InputLimit,
-    /// Graceful shutdown closed it after flushing.
-    Shutdown,
-    /// Graceful shutdown gave up waiting for its output to flush.
-    DrainTimeout,
-    /// No traffic either way for [`Config::idle_timeout`](crate::Config::idle_timeout).
-    IdleTimeout,
-    /// Output pending and untouched by the peer for
-    /// [`Config::write_timeout`](crate::Config::write_timeout).
-    WriteTimeout,
-    /// Pending output passed the hard limit, or stayed above the soft limit
-    /// too long ([`Config::output_hard_limit`](crate::Config::output_hard_limit)).
-    OutputLimit,
-}
-
-impl CloseReason {
-    pub(crate) fn from_errno(errno: rustix::io::Errno) -> CloseReason {
-        match errno {
-            rustix::io::Errno::CONNRESET | rustix::io::Errno::PIPE => CloseReason::Reset,
-            other => CloseReason::Error(other.raw_os_error()),
-        }
-    }
-}
 
 /// A protocol on the reactor. Every callback gets the reactor's [`Io`] to
 /// send, close, connect and schedule timers.

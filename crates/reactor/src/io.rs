@@ -7,14 +7,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rustix::event::epoll::EventFlags;
-use rustix::io::Errno;
-use tracing::{debug, warn};
+use rustix::event::epoll::{Event, EventFlags};
+use tracing::error;
 
 use crate::buffer::BufferPool;
-use crate::config::{Config, Trigger};
-use crate::conn::{Conn, Entry, Listener};
-use crate::handler::CloseReason;
+use crate::close_reason::CloseReason;
+use crate::config::Config;
+use crate::conn::{Conn, Entry};
 use crate::slab::Slab;
 use crate::stats::Stats;
 use crate::sys::epoll::Epoll;
@@ -202,58 +201,6 @@ impl Io {
         Waker::new(self.eventfd.clone())
     }
 
-    /// Listens on `addr` with `SO_REUSEADDR` and the given backlog.
-    /// The listener is level-triggered: connections left in the backlog
-    /// after one batch of accepts are reported again on the next wait.
-    ///
-    /// # Errors
-    /// Those of `socket`, `bind` (e.g. `AddrInUse`) and `listen`.
-    pub fn listen(&mut self, addr: SocketAddr, backlog: i32) -> io::Result<Token> {
-        let fd = socket::listen(addr, backlog, false)?;
-        self.add_listener(fd, false)
-    }
-
-    /// Binds a listening socket for `addr` with `SO_REUSEPORT` as well, so
-    /// that several reactors (threads) can each have their own on the same
-    /// port, the kernel spreading connections between them. The socket is
-    /// returned unregistered: pass it to [`Io::add_listener`].
-    ///
-    /// # Errors
-    /// Those of `socket`, `setsockopt`, `bind` and `listen`.
-    pub fn bind_reuseport(addr: SocketAddr, backlog: i32) -> io::Result<OwnedFd> {
-        socket::listen(addr, backlog, true)
-    }
-
-    /// Binds a plain listening socket, returned unregistered (to share one
-    /// socket between reactors with [`Io::add_listener`]).
-    ///
-    /// # Errors
-    /// Those of `socket`, `setsockopt`, `bind` and `listen`.
-    pub fn bind(addr: SocketAddr, backlog: i32) -> io::Result<OwnedFd> {
-        socket::listen(addr, backlog, false)
-    }
-
-    /// Registers a listening socket. With `exclusive`, it is registered
-    /// with `EPOLLEXCLUSIVE`: several reactors may register (duplicates
-    /// of) the same socket, and the kernel wakes one of them, not all, per
-    /// connection (no thundering herd).
-    ///
-    /// # Errors
-    /// Those of `epoll_ctl`.
-    pub fn add_listener(&mut self, fd: OwnedFd, exclusive: bool) -> io::Result<Token> {
-        let reuseport = socket::is_reuseport(&fd);
-        let listener = Listener {
-            fd,
-            paused: false,
-            failed_resumes: 0,
-            exclusive,
-            reuseport,
-        };
-        let token = self.entries.next_token();
-        self.ctl_add(&listener.fd, token, listener.interest())?;
-        Ok(self.entries.insert(Entry::Listener(listener)))
-    }
-
     /// The local address of a listener or connection (to learn the port
     /// the kernel picked for port 0).
     ///
@@ -276,42 +223,6 @@ impl Io {
         match self.entries.get(token) {
             Some(Entry::Conn(c)) => socket::peer_addr(&c.fd),
             _ => Err(io::ErrorKind::NotFound.into()),
-        }
-    }
-
-    /// Registers a connection accepted elsewhere (by an acceptor thread's
-    /// reactor, see [`Handler::on_accepted_fd`](crate::Handler::on_accepted_fd))
-    /// and counts it as accepted here. The caller then treats it as a new
-    /// connection (e.g. calls its handler's `on_accept`). With a shared
-    /// connection count (`Config::shared_conns`) the acceptor counted it
-    /// when it handed it over, so the cap holds while it is in flight.
-    ///
-    /// During a graceful shutdown ([`Io::is_draining`]) the connection
-    /// joins the drain as every connection did when it began: it is closed
-    /// when flushed, which, with nothing sent yet, is at once (or a
-    /// lingering close if input is waiting), and the drain deadline covers
-    /// it. The token may then already be stale, and its close is reported
-    /// after the current callback: a caller should check `is_draining`
-    /// before treating it as a new connection. (Left open, it would keep
-    /// a draining reactor running with nothing to end it.)
-    ///
-    /// # Errors
-    /// Those of `epoll_ctl`.
-    pub fn adopt(&mut self, fd: OwnedFd) -> io::Result<Token> {
-        match self.register_conn(fd, false, true) {
-            Ok(token) => {
-                self.stats.accepted += 1;
-                if self.state != RunState::Running {
-                    self.close_when_flushed_with(token, CloseReason::Shutdown);
-                }
-                Ok(token)
-            }
-            Err(e) => {
-                if let Some(shared) = &self.config.shared_conns {
-                    shared.fetch_sub(1, Ordering::Relaxed);
-                }
-                Err(e)
-            }
         }
     }
 
@@ -361,240 +272,6 @@ impl Io {
         Ok(token)
     }
 
-    /// Sends `data` on a connection: written at once if nothing is pending,
-    /// and only what the kernel does not take is buffered. Above the high
-    /// watermark the connection stops being read until the peer catches up.
-    ///
-    /// Returns `false` if the token is stale or the write failed (the
-    /// connection is then closed and `on_close` follows).
-    pub fn send(&mut self, token: Token, data: &[u8]) -> bool {
-        let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
-            return false;
-        };
-        let mut written = 0;
-        if conn.output.is_empty() && !conn.connecting {
-            while written < data.len() {
-                match socket::send(&conn.fd, &data[written..]) {
-                    Ok(n) => {
-                        self.stats.writes += 1;
-                        self.stats.bytes_out += n as u64;
-                        conn.last_activity = self.now;
-                        written += n;
-                        // A short write means the send buffer is full; the
-                        // next call would only return EAGAIN.
-                        if written < data.len() {
-                            break;
-                        }
-                    }
-                    Err(Errno::AGAIN) => {
-                        self.stats.writes += 1;
-                        break;
-                    }
-                    Err(Errno::INTR) => continue,
-                    Err(errno) => {
-                        self.stats.writes += 1;
-                        self.close_with(token, CloseReason::from_errno(errno));
-                        return false;
-                    }
-                }
-            }
-            if written == data.len() {
-                return true;
-            }
-        }
-        let was_empty = conn.output.is_empty();
-        conn.output.push_bytes(&data[written..], &mut self.pool);
-        self.queued(token, was_empty)
-    }
-
-    /// Queues a shared message on a connection without copying it: a
-    /// protocol that sends one message to many connections encodes it
-    /// once, and every connection's queue holds a reference. Writes are
-    /// deferred to the end of the loop's pass, so a connection that was
-    /// sent several messages in one pass gets them in one gather write.
-    ///
-    /// Returns `false` if the token is stale or a limit closed the
-    /// connection (`on_close` follows).
-    pub fn send_shared(&mut self, token: Token, data: &Arc<[u8]>) -> bool {
-        let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
-            return false;
-        };
-        let was_empty = conn.output.is_empty();
-        conn.output.push_shared(data.clone(), 0);
-        if !conn.unflushed {
-            conn.unflushed = true;
-            self.unflushed.push(token);
-        }
-        self.queued(token, was_empty)
-    }
-
-    /// Bookkeeping after output was queued: backpressure, the write
-    /// timer, output limits, interest.
-    fn queued(&mut self, token: Token, was_empty: bool) -> bool {
-        let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
-            return false;
-        };
-        let pending = conn.output.len();
-        // Output limits bound memory; file ranges hold a descriptor, not
-        // their bytes.
-        let in_memory = conn.output.memory();
-        if pending > self.config.high_watermark && !conn.read_paused {
-            conn.read_paused = true;
-            self.stats.backpressure_pauses += 1;
-        }
-        if was_empty {
-            // The write clock starts when output starts waiting.
-            conn.last_write_progress = self.now;
-            if !self.config.write_timeout.is_zero() && conn.write_timer.is_none() {
-                let deadline = self.now + self.config.write_timeout;
-                conn.write_timer = Some(self.timers.insert(deadline, TimerKind::Write(token)));
-            }
-        }
-        // A connection given shared messages this pass is written, and its
-        // interest synced, at the end of the pass (`flush_unflushed`):
-        // syncing now would cost, in level and one-shot modes, one
-        // EPOLL_CTL_MOD to add EPOLLOUT and another to drop it after that
-        // write, per recipient of every fan-out.
-        let flushed_at_end_of_pass = conn.unflushed;
-        if self.over_output_limit(token, in_memory) {
-            self.close_with(token, CloseReason::OutputLimit);
-            return false;
-        }
-        if self.dispatching != Some(token) && !flushed_at_end_of_pass {
-            self.sync_interest(token);
-        }
-        true
-    }
-
-    /// Queues `head` (copied; e.g. a response head, empty for none) and
-    /// then `len` bytes of `file` from `offset`, sent with `sendfile`
-    /// (never read into memory), after everything queued before them; the
-    /// file is closed once sent or when the connection closes. Both go out
-    /// at the end of the pass. Before a small file (64 KiB at most) the
-    /// head goes by `sendmsg` with `MSG_MORE`, so that the kernel fills its
-    /// packets with the file's first bytes: one packet, and one wake-up of
-    /// the peer, not two. Before a larger one it goes at once, which
-    /// measured cheaper (see `output::CORK_MAX`). Large files go out a
-    /// chunk per pass, resumed on EPOLLOUT. If the file turns out shorter
-    /// than the range (it shrank), the connection is closed with `EIO`:
-    /// the promised length can never be delivered.
-    ///
-    /// Returns `false` if the token is stale (`file` is then closed).
-    pub fn send_file(
-        &mut self,
-        token: Token,
-        head: &[u8],
-        file: OwnedFd,
-        offset: u64,
-        len: u64,
-    ) -> bool {
-        let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
-            return false;
-        };
-        let was_empty = conn.output.is_empty();
-        conn.output.push_bytes(head, &mut self.pool);
-        conn.output.push_file(file, offset, len);
-        if !conn.unflushed {
-            conn.unflushed = true;
-            self.unflushed.push(token);
-        }
-        self.queued(token, was_empty)
-    }
-
-    /// Bytes buffered for a connection that the kernel has not taken yet.
-    pub fn pending_output(&self, token: Token) -> usize {
-        match self.entries.get(token) {
-            Some(Entry::Conn(conn)) => conn.pending_output(),
-            _ => 0,
-        }
-    }
-
-    /// Closes a connection now, discarding pending output.
-    pub fn close(&mut self, token: Token) {
-        self.close_with(token, CloseReason::Local);
-    }
-
-    /// Stops reading and closes the connection once its pending output is
-    /// flushed (at once if nothing is pending).
-    pub fn close_when_flushed(&mut self, token: Token) {
-        let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
-            return;
-        };
-        let reason = if conn.peer_eof {
-            CloseReason::PeerClosed
-        } else {
-            CloseReason::Local
-        };
-        self.close_when_flushed_with(token, reason);
-    }
-
-    /// Like [`close_when_flushed`](Io::close_when_flushed), but the close
-    /// always lingers (unless the peer already closed its side), even if
-    /// no input is waiting when the output is flushed. For a protocol that
-    /// refuses a request whose rest may still be on its way (an HTTP 413
-    /// decided from the head): the rest would otherwise reach a closed
-    /// socket, the kernel would answer with RST, and the peer's upload
-    /// would fail before it reads the answer.
-    pub fn close_lingering(&mut self, token: Token) {
-        let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
-            return;
-        };
-        conn.must_linger = true;
-        self.close_when_flushed(token);
-    }
-
-    pub(crate) fn close_when_flushed_with(&mut self, token: Token, reason: CloseReason) {
-        let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
-            return;
-        };
-        if conn.pending_output() == 0 {
-            self.finish_close(token, reason);
-        } else {
-            conn.closing = Some(reason);
-            if self.dispatching != Some(token) {
-                self.sync_interest(token);
-            }
-        }
-    }
-
-    /// Deregisters, closes and forgets a connection; the close is reported
-    /// to the handler after the current callback returns.
-    pub(crate) fn close_with(&mut self, token: Token, reason: CloseReason) {
-        let Some(Entry::Conn(conn)) = self.entries.get(token) else {
-            return;
-        };
-        // Deregister before close: if the descriptor were ever duplicated
-        // (a fork, an fd passed on), close alone would leave the
-        // registration alive and reporting events for a dead token.
-        let _ = self.epoll.delete(&conn.fd);
-        self.stats.epoll_ctls += 1;
-        self.stats.closes.count(reason);
-        if let Some(Entry::Conn(mut conn)) = self.entries.remove(token) {
-            conn.output.release(&mut self.pool);
-            let timers = [
-                conn.idle_timer,
-                conn.write_timer,
-                conn.linger_timer,
-                conn.soft_timer,
-            ];
-            for timer in timers.into_iter().flatten() {
-                self.timers.cancel(timer);
-            }
-            if let Some(buffer) = conn.input.take() {
-                self.pool.give(buffer);
-            }
-            // `conn.fd` is dropped (closed) here.
-        }
-        self.reopen_spare_fd();
-        self.conns -= 1;
-        if let Some(shared) = &self.config.shared_conns {
-            shared.fetch_sub(1, Ordering::Relaxed);
-        }
-        self.stats.closed += 1;
-        debug!(?token, ?reason, "closed");
-        self.closed.push((token, reason));
-    }
-
     /// Schedules a call of [`Handler::on_timer`](crate::Handler::on_timer)
     /// with `data` after `after`. Timers cost no wake-up until the earliest
     /// one is due: the reactor's one timerfd is armed for that deadline.
@@ -623,391 +300,167 @@ impl Io {
         Ok(())
     }
 
-    /// Starts a graceful shutdown: listeners are closed, connections stop
-    /// being read and close once their output is flushed, and
-    /// [`Reactor::run`](crate::Reactor::run) returns [`Exit::Graceful`] when
-    /// none is left or when `Config::drain_timeout` passes, which also
-    /// bounds connections adopted during the drain. A second call during
-    /// the drain stops at once ([`Exit::Forced`]).
-    pub fn shutdown(&mut self) {
-        match self.state {
-            RunState::Running => {}
-            RunState::Draining => {
-                self.state = RunState::Stopped(Exit::Forced);
-                return;
-            }
-            RunState::Stopped(_) => return,
-        }
-        self.state = RunState::Draining;
-        for token in self.entries.tokens() {
-            match self.entries.get(token) {
-                Some(Entry::Listener(_)) => self.close_listener(token),
-                Some(Entry::Conn(_)) => {
-                    self.close_when_flushed_with(token, CloseReason::Shutdown);
-                }
-                None => {}
-            }
-        }
-        // Set even with no connection left: one may still join the drain
-        // (`Io::adopt`), and it must not keep the reactor from exiting.
-        self.timers.insert(
-            Instant::now() + self.config.drain_timeout,
-            TimerKind::DrainDeadline,
-        );
-    }
-
     /// Stops the reactor after the current callback: `run` returns
     /// [`Exit::Stopped`] without flushing anything.
     pub fn stop(&mut self) {
         self.state = RunState::Stopped(Exit::Stopped);
     }
 
-    pub(crate) fn close_listener(&mut self, token: Token) {
-        if let Some(Entry::Listener(listener)) = self.entries.get_mut(token) {
-            if !listener.paused {
-                let _ = self.epoll.delete(&listener.fd);
-                self.stats.epoll_ctls += 1;
-            }
-            if listener.reuseport {
-                // Out of the epoll set, open until the reactor is dropped.
-                listener.paused = true;
-                return;
-            }
-            self.entries.remove(token);
-        }
-    }
-
-    /// Ends a connection whose output is all flushed. A graceful close of
-    /// a connection with unread input, or one asked for by
-    /// [`close_lingering`](Io::close_lingering), lingers (as nginx's
-    /// lingering close): FIN now, input discarded until the peer closes or
-    /// `Config::linger_timeout` passes. Closing with unread input would
-    /// make the kernel answer with RST, and the peer would lose the output
-    /// it had not read yet: the echo of its last bytes, an error status.
-    pub(crate) fn finish_close(&mut self, token: Token, reason: CloseReason) {
-        let graceful = matches!(reason, CloseReason::Shutdown | CloseReason::Local);
-        let linger_timeout = self.config.linger_timeout;
-        let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
-            return;
-        };
-        let unread = !conn.peer_eof && (conn.must_linger || socket::unread_bytes(&conn.fd) > 0);
-        if !graceful || linger_timeout.is_zero() || conn.lingering || !unread {
-            self.close_with(token, reason);
-            return;
-        }
-        if socket::shutdown_write(&conn.fd).is_err() {
-            self.close_with(token, reason);
-            return;
-        }
-        conn.lingering = true;
-        conn.closing = Some(reason);
-        conn.read_paused = false;
-        let deadline = self.now + linger_timeout;
-        conn.linger_timer = Some(self.timers.insert(deadline, TimerKind::Linger(token)));
-        // Unread bytes raised their edge long ago: read them next pass.
-        if self.config.trigger == Trigger::Edge {
-            self.push_ready(token);
-        } else if self.dispatching != Some(token) {
-            self.sync_interest(token);
-        }
-    }
-
-    /// The lingering close of `token` ran out of time.
-    pub(crate) fn linger_expired(&mut self, token: Token) {
-        if let Some(Entry::Conn(conn)) = self.entries.get_mut(token) {
-            conn.linger_timer = None;
-            let reason = conn.closing.unwrap_or(CloseReason::Local);
-            self.close_with(token, reason);
-        }
-    }
-
-    /// Whether `pending` bytes of output break a connection's limits: over
-    /// the hard limit at once, or over the soft limit for longer than
-    /// allowed (as Redis's client-output-buffer-limit). Updates the
-    /// connection's soft-limit clock, and starts its timer: unlike Redis,
-    /// where a pub/sub client that stops reading still has output added,
-    /// a peer that stops reading here is soon not read either
-    /// (backpressure), so no further send would come to check the limit.
-    pub(crate) fn over_output_limit(&mut self, token: Token, pending: usize) -> bool {
-        let config = &self.config;
-        let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
-            return false;
-        };
-        if config.output_hard_limit > 0 && pending > config.output_hard_limit {
-            return true;
-        }
-        if config.output_soft_limit == 0 || pending <= config.output_soft_limit {
-            conn.over_soft_since = None;
-            return false;
-        }
-        let since = *conn.over_soft_since.get_or_insert(self.now);
-        if conn.soft_timer.is_none() {
-            let deadline = since + config.output_soft_time;
-            conn.soft_timer = Some(self.timers.insert(deadline, TimerKind::SoftLimit(token)));
-        }
-        self.now.saturating_duration_since(since) > config.output_soft_time
-    }
-
-    /// The soft-limit timer of `token` fired: close the connection if its
-    /// output has stayed above the soft limit that long, forget the timer
-    /// if it went back below, or set it again (it went below and back above
-    /// since the timer was set).
-    pub(crate) fn soft_limit_check(&mut self, token: Token, now: Instant) {
-        let soft_time = self.config.output_soft_time;
-        let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
-            return;
-        };
-        conn.soft_timer = None;
-        let Some(since) = conn.over_soft_since else {
-            return;
-        };
-        let deadline = since + soft_time;
-        if deadline <= now {
-            self.close_with(token, CloseReason::OutputLimit);
-        } else {
-            conn.soft_timer = Some(self.timers.insert(deadline, TimerKind::SoftLimit(token)));
-        }
-    }
-
-    /// The idle timer of `token` fired: close the connection if it has
-    /// really been idle that long, or set the timer again for the deadline
-    /// its last activity gives. Activity itself never touches the timer.
-    pub(crate) fn idle_check(&mut self, token: Token, now: Instant) {
-        let timeout = self.config.idle_timeout;
-        let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
-            return;
-        };
-        conn.idle_timer = None;
-        let deadline = conn.last_activity + timeout;
-        if deadline <= now {
-            self.close_with(token, CloseReason::IdleTimeout);
-        } else {
-            conn.idle_timer = Some(self.timers.insert(deadline, TimerKind::Idle(token)));
-        }
-    }
-
-    /// The write timer of `token` fired: close the connection if output
-    /// has waited that long without the peer taking any, forget the timer
-    /// if nothing is pending, or set it again.
-    pub(crate) fn write_check(&mut self, token: Token, now: Instant) {
-        let timeout = self.config.write_timeout;
-        let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
-            return;
-        };
-        conn.write_timer = None;
-        if conn.pending_output() == 0 {
-            return;
-        }
-        let deadline = conn.last_write_progress + timeout;
-        if deadline <= now {
-            self.close_with(token, CloseReason::WriteTimeout);
-        } else {
-            conn.write_timer = Some(self.timers.insert(deadline, TimerKind::Write(token)));
-        }
-    }
-
-    /// Closes every connection still draining when the deadline passes.
-    pub(crate) fn drain_deadline(&mut self) {
-        for token in self.entries.tokens() {
-            self.close_with(token, CloseReason::DrainTimeout);
-        }
-    }
-
-    /// Stops accepting on `listener` after EMFILE/ENFILE/ENOMEM: a
-    /// level-triggered listener with a full backlog would otherwise report
-    /// readable on every wait, and every accept would fail again: a spin.
-    /// Accepting resumes on a timer.
-    pub(crate) fn pause_accept(&mut self, listener: Token, errno: Errno) {
-        let Some(Entry::Listener(l)) = self.entries.get_mut(listener) else {
-            return;
-        };
-        if l.paused {
-            return;
-        }
-        let _ = self.epoll.delete(&l.fd);
-        l.paused = true;
-        self.stats.epoll_ctls += 1;
-        self.stats.accept_pauses += 1;
-        // Out of descriptors, the pause repeats every retry period: log
-        // the 1st, 2nd, 4th, 8th… so the log says it without flooding.
-        if self.stats.accept_pauses.is_power_of_two() {
-            warn!(
-                "accept failed ({}), pausing accepts for {:?} ({} pauses so far)",
-                io::Error::from(errno),
-                self.config.accept_retry,
-                self.stats.accept_pauses
-            );
-        }
-        let retry = Instant::now() + self.config.accept_retry;
-        self.timers.insert(retry, TimerKind::ResumeAccept(listener));
-    }
-
-    /// The pause of `listener` is over: put it back in the epoll set. If
-    /// the re-add fails (ENOMEM, or ENOSPC at `max_user_watches`), the
-    /// listener stays paused and the re-add is tried again after another
-    /// `accept_retry`, for as long as it fails: given up, the listener
-    /// would be out of the epoll set for good, and the server would accept
-    /// nothing more while looking alive.
-    pub(crate) fn resume_accept(&mut self, listener: Token) {
-        if self.state != RunState::Running {
-            return;
-        }
-        // Descriptors may have been freed during the pause.
-        self.reopen_spare_fd();
-        let Some(Entry::Listener(l)) = self.entries.get_mut(listener) else {
-            return;
-        };
-        if !l.paused {
-            return;
-        }
-        self.stats.epoll_ctls += 1;
-        match self.epoll.add(&l.fd, listener.to_u64(), l.interest()) {
-            Ok(()) => {
-                l.paused = false;
-                if l.failed_resumes > 0 {
-                    warn!(
-                        "accepting again after {} failed attempts to resume",
-                        l.failed_resumes
-                    );
-                    l.failed_resumes = 0;
-                }
-            }
-            Err(e) => {
-                l.failed_resumes += 1;
-                // Logged at the 1st, 2nd, 4th… failure in a row, as pauses.
-                if l.failed_resumes.is_power_of_two() {
-                    warn!(
-                        "cannot resume accepting ({e}), retrying in {:?} ({} failures in a row)",
-                        self.config.accept_retry, l.failed_resumes
-                    );
-                }
-                let retry = Instant::now() + self.config.accept_retry;
-                self.timers.insert(retry, TimerKind::ResumeAccept(listener));
-            }
-        }
-    }
-
-    /// Opens the spare descriptor again if it was lost: when reopening it
-    /// after an accept-and-close failed (`ENFILE`: another process took the
-    /// freed slot), or it could not be opened at start-up. Called where a
-    /// descriptor may have come free: a connection closed, a rejected one
-    /// dropped, an accept pause ending. Costs an `open` only while the
-    /// spare is missing.
-    pub(crate) fn reopen_spare_fd(&mut self) {
-        if self.spare_fd.is_none() {
-            self.spare_fd = socket::spare_fd().ok();
-            if self.spare_fd.is_some() {
-                debug!("spare descriptor reopened");
-            }
-        }
-    }
-
-    /// Brings a connection's epoll registration in line with its state
-    /// (level and one-shot modes; edge mode never changes it).
-    pub(crate) fn sync_interest(&mut self, token: Token) {
-        let trigger = self.config.trigger;
-        if trigger == Trigger::Edge {
-            return;
-        }
-        let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
-            return;
-        };
-        let wanted = conn.interest(trigger);
-        if conn.armed && wanted == conn.registered {
-            return;
-        }
-        let result = self.epoll.modify(&conn.fd, token.to_u64(), wanted);
-        self.stats.epoll_ctls += 1;
-        match result {
-            Ok(()) => {
-                conn.registered = wanted;
-                conn.armed = true;
-            }
-            Err(e) => {
-                let errno = e.raw_os_error().unwrap_or(0);
-                self.close_with(token, CloseReason::Error(errno));
-            }
-        }
-    }
-
-    /// Puts a connection on the ready-again list (edge mode) unless it is
-    /// already there.
-    pub(crate) fn push_ready(&mut self, token: Token) {
-        if let Some(Entry::Conn(conn)) = self.entries.get_mut(token) {
-            if conn.ready_pass == 0 {
-                conn.ready_pass = self.pass;
-                self.ready.push((token, self.pass));
-            }
-        }
-    }
-
-    fn ctl_add(&mut self, fd: &OwnedFd, token: Token, flags: EventFlags) -> io::Result<()> {
+    pub(crate) fn ctl_add(
+        &mut self,
+        fd: &OwnedFd,
+        token: Token,
+        flags: EventFlags,
+    ) -> io::Result<()> {
         self.stats.epoll_ctls += 1;
         self.epoll.add(fd, token.to_u64(), flags)
     }
+
+    /// Whether `run` must stop: `stop`, a forced shutdown, or the end of a
+    /// drain. `stop` takes effect after the current callback: the rest of
+    /// the pass (ready-again list, due timers) must not run after it.
+    pub(crate) fn stopped(&self) -> bool {
+        matches!(self.state, RunState::Stopped(_))
+    }
+
+    /// How `run` ends now, if it does: stopped, or a drain with no
+    /// connection left.
+    pub(crate) fn exit(&mut self) -> Option<Exit> {
+        if self.state == RunState::Draining && self.conns == 0 {
+            self.state = RunState::Stopped(Exit::Graceful);
+        }
+        match self.state {
+            RunState::Stopped(exit) => Some(exit),
+            _ => None,
+        }
+    }
+
+    /// Waits for events into `events`: blocking, unless the end of the
+    /// pass owes work (then with a zero timeout). Returns the wake-up
+    /// time, which becomes the pass's clock (`Io::now`), or `None` if a
+    /// signal interrupted the wait (retried by the caller, not counted as
+    /// a wake-up).
+    ///
+    /// # Errors
+    /// Any other `epoll_wait` failure: the reactor's own epoll descriptor
+    /// is broken.
+    pub(crate) fn wait(&mut self, events: &mut Vec<Event>) -> io::Result<Option<Instant>> {
+        let timeout = if self.has_deferred_work() {
+            Some(Duration::ZERO)
+        } else {
+            None
+        };
+        match self.epoll.wait(events, timeout) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(None),
+            Err(e) => {
+                error!("epoll_wait failed: {e}");
+                return Err(io::Error::new(e.kind(), format!("epoll_wait failed: {e}")));
+            }
+        }
+        let woke = Instant::now();
+        self.now = woke;
+        self.stats.epoll_waits += 1;
+        self.stats.events += events.len() as u64;
+        self.pass += 1;
+        Ok(Some(woke))
+    }
+
+    /// Counts a pass's busy time: from its wake-up to now. Re-arming the
+    /// timerfd before the next wait is left out, to keep to one extra
+    /// clock read a pass.
+    pub(crate) fn count_busy(&mut self, woke: Instant) {
+        let busy = woke.elapsed().as_nanos();
+        self.stats.busy_ns += u64::try_from(busy).unwrap_or(u64::MAX);
+    }
+
+    /// What an event's user data names.
+    pub(crate) fn target(&mut self, data: u64) -> Target {
+        match data {
+            TIMERFD_DATA => Target::Timers,
+            SIGNALFD_DATA => Target::Signals,
+            EVENTFD_DATA => Target::Wake,
+            _ => {
+                let token = Token::from_u64(data);
+                match self.entries.get(token) {
+                    Some(Entry::Listener(_)) => Target::Listener(token),
+                    Some(Entry::Conn(_)) => Target::Conn(token),
+                    None => {
+                        self.stats.stale_events += 1;
+                        Target::Stale
+                    }
+                }
+            }
+        }
+    }
+
+    /// The timerfd fired: drain it. Due timers are fired at the end of
+    /// every pass, whatever woke it.
+    pub(crate) fn timerfd_fired(&mut self) {
+        let _ = self.timerfd.drain();
+        self.timer_armed = None;
+    }
+
+    /// The eventfd fired: drain it (one `on_wake` however many wakes).
+    pub(crate) fn drain_eventfd(&self) {
+        let _ = self.eventfd.drain();
+    }
+
+    /// The next signal waiting on the signalfd, if any.
+    ///
+    /// # Errors
+    /// A failed read of the signalfd.
+    pub(crate) fn next_signal(&self) -> io::Result<Option<i32>> {
+        match &self.signalfd {
+            Some(signalfd) => signalfd.read(),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether any timer is queued: with none, the end of a pass skips
+    /// its clock read for due timers.
+    pub(crate) fn has_timers(&self) -> bool {
+        self.timers.len() != 0
+    }
+
+    /// The next timer due at `now`, if any.
+    pub(crate) fn pop_expired_timer(&mut self, now: Instant) -> Option<(TimerId, TimerKind)> {
+        self.timers.pop_expired(now)
+    }
+
+    /// Arms the timerfd for the earliest deadline, unless it is already
+    /// armed for that deadline or an earlier one (an early expiry costs one
+    /// wake-up that re-arms; re-arming on every timer change would cost a
+    /// syscall each).
+    pub(crate) fn arm_timerfd(&mut self) -> io::Result<()> {
+        match self.timers.next_deadline() {
+            None => {
+                if self.timer_armed.take().is_some() {
+                    self.stats.timer_arms += 1;
+                    self.timerfd.disarm()?;
+                }
+            }
+            Some(deadline) => {
+                if self.timer_armed.is_none_or(|armed| deadline < armed) {
+                    self.stats.timer_arms += 1;
+                    self.timerfd
+                        .arm(deadline.saturating_duration_since(Instant::now()))?;
+                    self.timer_armed = Some(deadline);
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use std::net::TcpStream;
-
-    use super::*;
-    use crate::{Handler, Reactor};
-
-    /// Stops at the first accept, or when its one timer (the watchdog)
-    /// fires.
-    #[derive(Default)]
-    struct FirstAccept {
-        accepted: bool,
-    }
-
-    impl Handler for FirstAccept {
-        fn on_accept(&mut self, io: &mut Io, _listener: Token, _conn: Token) {
-            self.accepted = true;
-            io.stop();
-        }
-
-        fn on_data(&mut self, _io: &mut Io, _conn: Token, data: &[u8]) -> usize {
-            data.len()
-        }
-
-        fn on_timer(&mut self, io: &mut Io, _timer: TimerId, _data: u64) {
-            io.stop();
-        }
-    }
-
-    /// Regression (dead listener): when an accept pause ended and the
-    /// listener's `EPOLL_CTL_ADD` failed, the listener was left out of the
-    /// epoll set and marked as no longer paused: nothing retried, and the
-    /// server accepted nothing more. The re-add is retried every
-    /// `accept_retry` until it succeeds, and the client waiting in the
-    /// backlog meanwhile is accepted then. (The listener is
-    /// level-triggered in every mode, so one mode covers all three.)
-    #[test]
-    fn regression_a_failed_listener_readd_is_retried_until_it_accepts() {
-        let config = Config {
-            accept_retry: Duration::from_millis(10),
-            ..Config::default()
-        };
-        let mut reactor = Reactor::new(config, FirstAccept::default()).unwrap();
-        let io = reactor.io();
-        let listener = io.listen("127.0.0.1:0".parse().unwrap(), 16).unwrap();
-        let addr = io.local_addr(listener).unwrap();
-        io.pause_accept(listener, Errno::MFILE);
-        // Three re-adds fail: the 10 ms pause ends, then two retries fail.
-        io.epoll.fail_adds.set(3);
-        io.add_timer(Duration::from_secs(5), 0);
-        let _client = TcpStream::connect(addr).unwrap();
-
-        reactor.run().unwrap();
-        assert!(
-            reactor.handler().accepted,
-            "no accept within 5 s after three failed re-adds: the listener is dead"
-        );
-        assert_eq!(reactor.io().epoll.fail_adds.get(), 0);
-        let Some(Entry::Listener(l)) = reactor.io().entries.get(listener) else {
-            panic!("listener gone");
-        };
-        assert!(!l.paused && l.failed_resumes == 0);
-    }
+/// What the user data of an epoll event names.
+pub(crate) enum Target {
+    Timers,
+    Signals,
+    Wake,
+    Listener(Token),
+    Conn(Token),
+    /// A connection closed earlier in the same batch (section 3 of
+    /// `docs/epoll-strategy.md`): the event is dropped.
+    Stale,
 }

@@ -29,10 +29,16 @@
 //! `examples/kv.rs`, a line-based key-value server, shows the whole API in use.
 
 mod buffer;
+mod close;
+mod close_reason;
 mod config;
 mod conn;
+mod conn_io;
+mod deadlines;
+mod deferred;
 mod handler;
 mod io;
+mod listener;
 mod output;
 mod reactor;
 pub mod signal;
@@ -44,8 +50,9 @@ mod token;
 mod waker;
 
 pub use buffer::Buffer;
+pub use close_reason::CloseReason;
 pub use config::{Config, Keepalive, Trigger};
-pub use handler::{CloseReason, Handler};
+pub use handler::Handler;
 pub use io::{Exit, Io};
 pub use reactor::Reactor;
 pub use stats::{CloseCounts, Stats};
