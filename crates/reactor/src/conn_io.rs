@@ -38,12 +38,14 @@ const SENDFILE_CHUNK: u64 = 1 << 20;
 /// Handles one epoll event of a connection. While it runs, the connection
 /// is the one being dispatched (`Io::dispatching`): sends and closes on it
 /// leave its interest alone, and `finish` syncs it once at the end.
+#[inline]
 pub(crate) fn on_event<H: Handler>(io: &mut Io, handler: &mut H, token: Token, flags: EventFlags) {
     io.dispatching = Some(token);
     handle_event(io, handler, token, flags);
     finish(io, handler, token);
 }
 
+#[inline]
 fn handle_event<H: Handler>(io: &mut Io, handler: &mut H, token: Token, flags: EventFlags) {
     let Some(Entry::Conn(conn)) = io.entries.get_mut(token) else {
         return;
@@ -90,6 +92,7 @@ fn handle_event<H: Handler>(io: &mut Io, handler: &mut H, token: Token, flags: E
 
 /// Ends the dispatch of `token`: its interest is synced once, and closes
 /// made meanwhile are reported.
+#[inline]
 pub(crate) fn finish<H: Handler>(io: &mut Io, handler: &mut H, token: Token) {
     io.dispatching = None;
     io.sync_interest(token);
@@ -239,18 +242,16 @@ pub(crate) fn flush<H: Handler>(io: &mut Io, handler: &mut H, token: Token) {
     if conn.output.is_empty() {
         return;
     }
-    match write_loop(&conn.fd, &mut conn.output, &mut io.stats, &mut io.pool) {
-        Ok(false) => {}
-        Ok(true) => {
-            conn.last_activity = io.now;
-            conn.last_write_progress = io.now;
-        }
-        Err(errno) => {
-            io.close_with(token, CloseReason::from_errno(errno));
-            return;
-        }
+    let before = conn.output.len();
+    if let Err(errno) = write_loop(&conn.fd, &mut conn.output, &mut io.stats, &mut io.pool) {
+        io.close_with(token, CloseReason::from_errno(errno));
+        return;
     }
     let pending = conn.output.len();
+    if pending < before {
+        conn.last_activity = io.now;
+        conn.last_write_progress = io.now;
+    }
     if conn.output.memory() <= io.config.output_soft_limit {
         conn.over_soft_since = None;
     }
@@ -281,9 +282,11 @@ pub(crate) fn flush<H: Handler>(io: &mut Io, handler: &mut H, token: Token) {
 /// What the write loop writes from: the bytes of one `Io::send` with
 /// nothing queued before them, or a connection's queued output.
 trait Source {
-    /// One write attempt: the bytes the kernel took and the bytes offered,
-    /// or `None` when nothing is left to write.
-    fn attempt(&mut self, fd: &OwnedFd) -> Option<Result<(usize, usize), Errno>>;
+    /// Nothing is left to write.
+    fn is_empty(&self) -> bool;
+    /// One write attempt (the source is not empty): the bytes the kernel
+    /// took and the bytes offered.
+    fn attempt(&mut self, fd: &OwnedFd) -> Result<(usize, usize), Errno>;
     /// Drops the `n` bytes just written.
     fn advance(&mut self, n: usize, pool: &mut BufferPool);
 }
@@ -295,26 +298,36 @@ struct Unqueued<'a> {
 }
 
 impl Source for Unqueued<'_> {
-    fn attempt(&mut self, fd: &OwnedFd) -> Option<Result<(usize, usize), Errno>> {
-        let rest = &self.data[self.written..];
-        if rest.is_empty() {
-            return None;
-        }
-        Some(socket::send(fd, rest).map(|n| (n, rest.len())))
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.written >= self.data.len()
     }
 
+    #[inline]
+    fn attempt(&mut self, fd: &OwnedFd) -> Result<(usize, usize), Errno> {
+        let rest = &self.data[self.written..];
+        socket::send(fd, rest).map(|n| (n, rest.len()))
+    }
+
+    #[inline]
     fn advance(&mut self, n: usize, _pool: &mut BufferPool) {
         self.written += n;
     }
 }
 
 impl Source for Output {
+    fn is_empty(&self) -> bool {
+        Output::is_empty(self)
+    }
+
     /// One gather write for the in-memory segments (up to MAX_GATHER), or
     /// sendfile for a file range at the front.
-    fn attempt(&mut self, fd: &OwnedFd) -> Option<Result<(usize, usize), Errno>> {
+    fn attempt(&mut self, fd: &OwnedFd) -> Result<(usize, usize), Errno> {
         let mut slices = [IoSlice::new(&[]); MAX_GATHER];
-        Some(match self.front(&mut slices) {
-            Front::Empty => return None,
+        match self.front(&mut slices) {
+            // Not reached: the loop checks `is_empty` first. As a full
+            // socket, it would end the loop.
+            Front::Empty => Err(Errno::AGAIN),
             Front::Bytes(n, more) => {
                 let total: usize = slices[..n].iter().map(|s| s.len()).sum();
                 let result = if n == 1 && !more {
@@ -346,7 +359,7 @@ impl Source for Output {
                     other => other.map(|written| (written, written)),
                 }
             }
-        })
+        }
     }
 
     fn advance(&mut self, n: usize, pool: &mut BufferPool) {
@@ -355,23 +368,22 @@ impl Source for Output {
 }
 
 /// The one write loop: writes `source` until it is empty or the socket is
-/// full. True if any write succeeded (the caller stamps the activity
-/// clocks); an error other than EAGAIN or EINTR is returned for the caller
-/// to close the connection with.
+/// full. An error other than EAGAIN or EINTR is returned for the caller to
+/// close the connection with; the caller stamps the activity clocks if
+/// bytes went out.
 #[inline]
 fn write_loop(
     fd: &OwnedFd,
     source: &mut impl Source,
     stats: &mut Stats,
     pool: &mut BufferPool,
-) -> Result<bool, Errno> {
-    let mut progress = false;
-    while let Some(result) = source.attempt(fd) {
+) -> Result<(), Errno> {
+    while !source.is_empty() {
+        let result = source.attempt(fd);
         stats.writes += 1;
         match result {
             Ok((n, offered)) => {
                 stats.bytes_out += n as u64;
-                progress = true;
                 source.advance(n, pool);
                 // A short write means the send buffer is full; the next
                 // call would only return EAGAIN.
@@ -384,7 +396,7 @@ fn write_loop(
             Err(errno) => return Err(errno),
         }
     }
-    Ok(progress)
+    Ok(())
 }
 
 impl Io {
@@ -400,15 +412,15 @@ impl Io {
         };
         let mut unqueued = Unqueued { data, written: 0 };
         if conn.output.is_empty() && !conn.connecting {
-            match write_loop(&conn.fd, &mut unqueued, &mut self.stats, &mut self.pool) {
-                Ok(false) => {}
+            if let Err(errno) = write_loop(&conn.fd, &mut unqueued, &mut self.stats, &mut self.pool)
+            {
+                self.close_with(token, CloseReason::from_errno(errno));
+                return false;
+            }
+            if unqueued.written > 0 {
                 // Nothing was pending, so the write clock has not started:
                 // only the idle clock moves.
-                Ok(true) => conn.last_activity = self.now,
-                Err(errno) => {
-                    self.close_with(token, CloseReason::from_errno(errno));
-                    return false;
-                }
+                conn.last_activity = self.now;
             }
             if unqueued.written == data.len() {
                 return true;

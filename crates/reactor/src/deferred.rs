@@ -24,6 +24,7 @@ impl Io {
 
     /// Whether the end of this pass has work that must not wait for an
     /// event: the next `epoll_wait` must then not block.
+    #[inline]
     pub(crate) fn has_deferred_work(&self) -> bool {
         !self.ready.is_empty() || !self.unflushed.is_empty()
     }

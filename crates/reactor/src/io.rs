@@ -319,12 +319,14 @@ impl Io {
     /// Whether `run` must stop: `stop`, a forced shutdown, or the end of a
     /// drain. `stop` takes effect after the current callback: the rest of
     /// the pass (ready-again list, due timers) must not run after it.
+    #[inline]
     pub(crate) fn stopped(&self) -> bool {
         matches!(self.state, RunState::Stopped(_))
     }
 
     /// How `run` ends now, if it does: stopped, or a drain with no
     /// connection left.
+    #[inline]
     pub(crate) fn exit(&mut self) -> Option<Exit> {
         if self.state == RunState::Draining && self.conns == 0 {
             self.state = RunState::Stopped(Exit::Graceful);
@@ -344,6 +346,7 @@ impl Io {
     /// # Errors
     /// Any other `epoll_wait` failure: the reactor's own epoll descriptor
     /// is broken.
+    #[inline]
     pub(crate) fn wait(&mut self, events: &mut Vec<Event>) -> io::Result<Option<Instant>> {
         let timeout = if self.has_deferred_work() {
             Some(Duration::ZERO)
@@ -369,12 +372,14 @@ impl Io {
     /// Counts a pass's busy time: from its wake-up to now. Re-arming the
     /// timerfd before the next wait is left out, to keep to one extra
     /// clock read a pass.
+    #[inline]
     pub(crate) fn count_busy(&mut self, woke: Instant) {
         let busy = woke.elapsed().as_nanos();
         self.stats.busy_ns += u64::try_from(busy).unwrap_or(u64::MAX);
     }
 
     /// What an event's user data names.
+    #[inline]
     pub(crate) fn target(&mut self, data: u64) -> Target {
         match data {
             TIMERFD_DATA => Target::Timers,
@@ -396,12 +401,14 @@ impl Io {
 
     /// The timerfd fired: drain it. Due timers are fired at the end of
     /// every pass, whatever woke it.
+    #[inline]
     pub(crate) fn timerfd_fired(&mut self) {
         let _ = self.timerfd.drain();
         self.timer_armed = None;
     }
 
     /// The eventfd fired: drain it (one `on_wake` however many wakes).
+    #[inline]
     pub(crate) fn drain_eventfd(&self) {
         let _ = self.eventfd.drain();
     }
@@ -419,11 +426,13 @@ impl Io {
 
     /// Whether any timer is queued: with none, the end of a pass skips
     /// its clock read for due timers.
+    #[inline]
     pub(crate) fn has_timers(&self) -> bool {
         self.timers.len() != 0
     }
 
     /// The next timer due at `now`, if any.
+    #[inline]
     pub(crate) fn pop_expired_timer(&mut self, now: Instant) -> Option<(TimerId, TimerKind)> {
         self.timers.pop_expired(now)
     }
@@ -432,6 +441,7 @@ impl Io {
     /// armed for that deadline or an earlier one (an early expiry costs one
     /// wake-up that re-arms; re-arming on every timer change would cost a
     /// syscall each).
+    #[inline]
     pub(crate) fn arm_timerfd(&mut self) -> io::Result<()> {
         match self.timers.next_deadline() {
             None => {

@@ -38,6 +38,8 @@ mod deadlines;
 mod deferred;
 mod handler;
 mod io;
+#[cfg(test)]
+mod layers;
 mod listener;
 mod output;
 mod reactor;
