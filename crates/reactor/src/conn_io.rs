@@ -371,7 +371,7 @@ impl Source for Output {
 /// full. An error other than EAGAIN or EINTR is returned for the caller to
 /// close the connection with; the caller stamps the activity clocks if
 /// bytes went out.
-#[inline]
+#[inline(always)]
 fn write_loop(
     fd: &OwnedFd,
     source: &mut impl Source,

@@ -37,10 +37,14 @@ impl Io {
 /// was read since it was queued (an event came) is dropped: that read
 /// did what the entry owed, and queued the connection anew if it
 /// stopped at the budget again.
+#[inline]
 pub(crate) fn serve_ready_again<H: Handler>(io: &mut Io, handler: &mut H) {
-    if io.ready.is_empty() {
-        return;
+    if !io.ready.is_empty() {
+        serve_ready_list(io, handler);
     }
+}
+
+fn serve_ready_list<H: Handler>(io: &mut Io, handler: &mut H) {
     let mut ready = mem::take(&mut io.ready);
     let mut deferred = Vec::new();
     for &(token, queued) in &ready {
@@ -73,7 +77,14 @@ pub(crate) fn serve_ready_again<H: Handler>(io: &mut Io, handler: &mut H) {
 /// one gather write each, however many messages they got. Messages
 /// queued by callbacks of these flushes wait for the next pass (which
 /// then does not block).
+#[inline]
 pub(crate) fn flush_unflushed<H: Handler>(io: &mut Io, handler: &mut H) {
+    if !io.unflushed.is_empty() {
+        flush_unflushed_list(io, handler);
+    }
+}
+
+fn flush_unflushed_list<H: Handler>(io: &mut Io, handler: &mut H) {
     let tokens = mem::take(&mut io.unflushed);
     for &token in &tokens {
         io.dispatching = Some(token);

@@ -346,7 +346,7 @@ impl Io {
     /// # Errors
     /// Any other `epoll_wait` failure: the reactor's own epoll descriptor
     /// is broken.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn wait(&mut self, events: &mut Vec<Event>) -> io::Result<Option<Instant>> {
         let timeout = if self.has_deferred_work() {
             Some(Duration::ZERO)
