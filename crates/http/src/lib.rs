@@ -29,6 +29,7 @@ pub mod client;
 pub mod date;
 pub mod metrics;
 pub mod middleware;
+mod ows;
 pub mod parse;
 pub mod response;
 pub mod router;

@@ -4,6 +4,7 @@
 //! [`super`]).
 
 use super::{refuse, Refusal};
+use crate::ows;
 
 pub(super) enum BodyKind {
     None,
@@ -79,7 +80,7 @@ impl Framing {
                 hosts += 1;
                 continue;
             }
-            let value = trim_ows(header.value);
+            let value = ows::trim(header.value);
             match name {
                 FramingHeader::ContentLength => {
                     // Digits only: "+5", " 5 5" or "0x5" are smuggling material.
@@ -105,7 +106,7 @@ impl Framing {
                 }
                 FramingHeader::Connection => {
                     for token in value.split(|&b| b == b',') {
-                        let token = trim_ows(token);
+                        let token = ows::trim(token);
                         if token.eq_ignore_ascii_case(b"close") {
                             close = true;
                         } else if token.eq_ignore_ascii_case(b"keep-alive") {
@@ -153,18 +154,6 @@ impl Framing {
             expect_continue: expect_continue && version == 1,
         })
     }
-}
-
-/// `value` without the optional whitespace (SP, HTAB) around it.
-#[inline]
-pub(crate) fn trim_ows(value: &[u8]) -> &[u8] {
-    let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
-    let start = value.iter().position(|b| !is_ows(b)).unwrap_or(value.len());
-    let end = value
-        .iter()
-        .rposition(|b| !is_ows(b))
-        .map_or(start, |at| at + 1);
-    &value[start..end]
 }
 
 /// Decodes a chunked body at the start of `buf`: the body and the bytes it
