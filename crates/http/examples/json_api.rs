@@ -6,19 +6,21 @@
 //! curl -s localhost:7100/todos
 //! curl -s localhost:7100/todos/1
 //! curl -s -X DELETE localhost:7100/todos/1
-//! curl -s localhost:7100/stats        # per-route figures from middleware
+//! curl -s localhost:7100/stats        # per-route figures the router counts
 //! curl -s localhost:7100/whoami -A $'caf\xe9'   # a header value with obs-text
 //! ```
 //!
 //! Routes share state through `Rc<RefCell<..>>`: the reactor is one
-//! thread, so no lock is needed. Middleware: a request log, request ids,
-//! and per-route statistics.
+//! thread, so no lock is needed. Middleware: a request log and request
+//! ids; per-route statistics are the router's own (`count_into`).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::sync::Arc;
 
-use http::middleware::{RequestId, RequestLog, RouteStats};
+use http::middleware::{RequestId, RequestLog};
+use http::route_stats::RouteStats;
 use http::router::Router;
 use http::{HttpConfig, HttpServer, Method, Response};
 use reactor::{Config, Reactor};
@@ -40,7 +42,7 @@ fn error(status: u16, message: &str) -> Response {
 
 fn router() -> Router {
     let todos = Rc::new(RefCell::new(Todos::default()));
-    let stats = Rc::new(RefCell::new(RouteStats::default()));
+    let stats = Arc::new(RouteStats::new());
     let mut router = Router::new();
 
     let list = todos.clone();
@@ -97,16 +99,15 @@ fn router() -> Router {
     let report = stats.clone();
     router.route(Method::Get, "/stats", move |_, _| {
         let routes: serde_json::Map<String, Value> = report
-            .borrow()
-            .routes
+            .snapshot()
             .iter()
-            .map(|(route, f)| {
+            .map(|f| {
                 let value = json!({
-                    "requests": f.requests,
-                    "errors": f.errors,
-                    "total_us": f.total_time.as_micros() as u64,
+                    "requests": f.requests(),
+                    "errors": f.responses[5],
+                    "total_us": f.sum_ns / 1000,
                 });
-                (route.clone(), value)
+                (format!("{} {}", f.method, f.route), value)
             })
             .collect();
         json_response(200, &Value::Object(routes))
@@ -115,7 +116,7 @@ fn router() -> Router {
     router
         .wrap(RequestLog)
         .wrap(RequestId::default())
-        .wrap(stats);
+        .count_into(&stats);
     router
 }
 

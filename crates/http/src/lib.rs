@@ -12,9 +12,12 @@
 //!
 //! For applications: a [`router::Router`] by method and path with
 //! parameters (`/users/:id`) and a wildcard tail (`/files/*path`), 404 and
-//! 405 (with `Allow`) answered for you, and [`middleware`] layers around
-//! the handlers (request log, request ids, per-route statistics);
-//! [`metrics::render`] gives the counters in Prometheus text format.
+//! 405 (with `Allow`) answered for you, [`middleware`] layers around
+//! the handlers (request log, request ids), and per-route statistics
+//! counted by the router itself ([`route_stats`]: requests by status class
+//! and a duration histogram, cached routes included at the cost of one
+//! counter bump); [`metrics::render`] gives the counters in Prometheus
+//! text format.
 //! [`static_files::StaticFiles`] serves a directory: ETag and
 //! Last-Modified with 304s, single ranges, bodies sent with `sendfile`,
 //! and paths confined to the root by `openat2(RESOLVE_BENEATH)`.
@@ -32,6 +35,7 @@ pub mod middleware;
 mod ows;
 pub mod parse;
 pub mod response;
+pub mod route_stats;
 pub mod router;
 pub mod server;
 pub mod static_files;

@@ -9,13 +9,24 @@
 //! acceptor thread). Separate families, not a label on the totals, so that
 //! `sum(tenk_worker_connections_active)` equals `tenk_connections_active`
 //! instead of counting everything twice.
+//!
+//! Per-route series ([`route_stats`](crate::route_stats)), summed over
+//! workers, are labelled by the route's `method` and `route` (its
+//! pattern, so `/users/:id` is one series however many users): requests
+//! by status `class`, and a duration histogram.
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use reactor::Stats;
 
+use crate::route_stats::RouteFigures;
 use crate::server::HttpStats;
+
+mod board;
+mod routes;
+
+pub use board::HttpBoard;
+use routes::render_routes;
 
 /// The Content-Type of the exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -55,8 +66,13 @@ fn seconds(ns: u64) -> String {
 }
 
 /// Renders the process's reactor counters (`reactor`, a total over
-/// threads), each worker's, and the HTTP layer's.
-pub fn render(reactor: &Stats, workers: &[WorkerFigures], http: &HttpStats) -> String {
+/// threads), each worker's, the HTTP layer's, and each route's.
+pub fn render(
+    reactor: &Stats,
+    workers: &[WorkerFigures],
+    http: &HttpStats,
+    routes: &[RouteFigures],
+) -> String {
     let mut out = String::with_capacity(4096 + 1024 * workers.len());
     single(
         &mut out,
@@ -193,6 +209,7 @@ pub fn render(reactor: &Stats, workers: &[WorkerFigures], http: &HttpStats) -> S
         "Request heads cut by the header timeout (408).",
         http.header_timeouts,
     );
+    render_routes(&mut out, routes);
     out
 }
 
@@ -252,67 +269,6 @@ fn render_workers(out: &mut String, workers: &[WorkerFigures]) {
     }
 }
 
-/// Each worker's HTTP counters, shared by the workers of one server so any
-/// of them can answer `/metrics` for all. Each worker writes only its own
-/// slot, with relaxed stores to a cache line of its own: no lock and no
-/// shared line on the request path. A reader may see one slot's fields
-/// from different moments; each field on its own only grows.
-pub struct HttpBoard {
-    slots: Vec<Slot>,
-}
-
-/// One worker's slot, aligned so neighbours never share a cache line
-/// (128 bytes: adjacent-line prefetch pairs 64-byte lines).
-#[repr(align(128))]
-#[derive(Default)]
-struct Slot {
-    responses: [AtomicU64; 6],
-    refused: AtomicU64,
-    header_timeouts: AtomicU64,
-}
-
-impl HttpBoard {
-    /// A board for `workers` workers, all zero.
-    pub fn new(workers: usize) -> HttpBoard {
-        HttpBoard {
-            slots: (0..workers).map(|_| Slot::default()).collect(),
-        }
-    }
-
-    /// Records worker `worker`'s counters. Only that worker's thread may
-    /// call this (one writer per slot); out-of-range workers are ignored.
-    pub fn record(&self, worker: usize, http: &HttpStats) {
-        let Some(slot) = self.slots.get(worker) else {
-            return;
-        };
-        for (mine, value) in slot.responses.iter().zip(http.responses) {
-            mine.store(value, Ordering::Relaxed);
-        }
-        slot.refused.store(http.refused, Ordering::Relaxed);
-        slot.header_timeouts
-            .store(http.header_timeouts, Ordering::Relaxed);
-    }
-
-    /// Worker `worker`'s counters as last recorded.
-    pub fn read(&self, worker: usize) -> HttpStats {
-        let Some(slot) = self.slots.get(worker) else {
-            return HttpStats::default();
-        };
-        let mut http = HttpStats::default();
-        for (value, theirs) in http.responses.iter_mut().zip(&slot.responses) {
-            *value = theirs.load(Ordering::Relaxed);
-        }
-        http.refused = slot.refused.load(Ordering::Relaxed);
-        http.header_timeouts = slot.header_timeouts.load(Ordering::Relaxed);
-        http
-    }
-
-    /// How many workers it has slots for.
-    pub fn workers(&self) -> usize {
-        self.slots.len()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,23 +288,34 @@ mod tests {
 
     /// Checks the exposition's shape: each family's HELP and TYPE once,
     /// before its samples; counters end in `_total`; values are numbers.
-    fn check_shape(text: &str) {
+    pub(crate) fn check_shape(text: &str) {
         let mut typed = std::collections::HashSet::new();
         let mut helped = std::collections::HashSet::new();
+        let mut histograms = std::collections::HashSet::new();
         for line in text.lines() {
             if let Some(rest) = line.strip_prefix("# HELP ") {
                 let name = rest.split(' ').next().unwrap();
                 assert!(helped.insert(name.to_string()), "HELP twice: {name}");
             } else if let Some(rest) = line.strip_prefix("# TYPE ") {
                 let (name, kind) = rest.split_once(' ').unwrap();
-                assert!(["counter", "gauge"].contains(&kind), "{line}");
+                assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
+                if kind == "histogram" {
+                    histograms.insert(name.to_string());
+                }
                 if kind == "counter" {
                     assert!(name.ends_with("_total"), "counters end in _total: {name}");
                 }
                 assert!(typed.insert(name.to_string()), "TYPE twice: {name}");
             } else {
                 let (series, value) = line.rsplit_once(' ').unwrap();
-                let name = series.split('{').next().unwrap();
+                let mut name = series.split('{').next().unwrap();
+                if let Some(base) = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|s| name.strip_suffix(s))
+                    .filter(|base| histograms.contains(*base))
+                {
+                    name = base;
+                }
                 assert!(typed.contains(name), "{name} has no TYPE before it");
                 assert!(helped.contains(name), "{name} has no HELP before it");
                 value.parse::<f64>().unwrap();
@@ -367,7 +334,7 @@ mod tests {
         reactor.closes.idle_timeout = 1;
         let mut http = HttpStats::default();
         http.responses[2] = 10;
-        let text = render(&reactor, &[worker("0", 2, 7, Some(10))], &http);
+        let text = render(&reactor, &[worker("0", 2, 7, Some(10))], &http, &[]);
         check_shape(&text);
         assert!(text.contains("tenk_connections_accepted_total 3\n"));
         assert!(text.contains("tenk_connections_closed_total{cause=\"idle_timeout\"} 1\n"));
@@ -384,7 +351,7 @@ mod tests {
             worker("1", 2, 500, Some(4)),
             worker("acceptor", 0, 9, None),
         ];
-        let text = render(&Stats::default(), &workers, &HttpStats::default());
+        let text = render(&Stats::default(), &workers, &HttpStats::default(), &[]);
         check_shape(&text);
         for (label, active) in [("0", 3), ("1", 2), ("acceptor", 0)] {
             let series = format!("tenk_worker_connections_active{{worker=\"{label}\"}} {active}\n");
@@ -402,23 +369,10 @@ mod tests {
             &Stats::default(),
             &[worker("0", 0, 0, None)],
             &HttpStats::default(),
+            &[],
         );
         check_shape(&text);
         assert!(!text.contains("tenk_worker_http_responses_total"));
         assert!(text.contains("tenk_worker_epoll_waits_total{worker=\"0\"} 0\n"));
-    }
-
-    #[test]
-    fn board_slots_hold_each_workers_latest_figures() {
-        let board = HttpBoard::new(2);
-        let mut http = HttpStats::default();
-        http.responses[2] = 7;
-        http.refused = 1;
-        board.record(1, &http);
-        board.record(5, &http); // no such worker: ignored
-        assert_eq!(board.read(1), http);
-        assert_eq!(board.read(0), HttpStats::default());
-        assert_eq!(board.workers(), 2);
-        assert_eq!(std::mem::align_of::<Slot>(), 128);
     }
 }

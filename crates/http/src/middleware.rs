@@ -2,10 +2,12 @@
 //! request and a `next` it may call (or not) to run the layers inside it
 //! and the route; it can change the response on the way out.
 //!
-//! Shipped layers: [`RequestLog`], [`RequestId`], [`RouteStats`].
+//! Shipped layers: [`RequestLog`], [`RequestId`]. Per-route statistics
+//! are not a layer but the router's own counters
+//! ([`Router::count_into`](crate::router::Router::count_into)): a layer
+//! sees `Response`s, which a cached route does not build.
 
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::parse::Request;
 use crate::response::Response;
@@ -84,39 +86,6 @@ impl Middleware for RequestId {
         };
         let (response, matched) = next(request);
         (response.header("X-Request-Id", id), matched)
-    }
-}
-
-/// Requests, errors and total time per route pattern.
-#[derive(Default, Debug, Clone)]
-pub struct RouteStats {
-    pub routes: BTreeMap<String, RouteFigures>,
-}
-
-/// The figures of one route.
-#[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RouteFigures {
-    pub requests: u64,
-    /// Responses with a 5xx status.
-    pub errors: u64,
-    pub total_time: Duration,
-}
-
-impl Middleware for std::rc::Rc<std::cell::RefCell<RouteStats>> {
-    fn call(&mut self, request: &Request<'_, '_>, next: Next<'_>) -> (Response, Matched) {
-        let started = Instant::now();
-        let (response, matched) = next(request);
-        let key = match &matched {
-            Matched::Route(pattern) => pattern.to_string(),
-            Matched::NotFound => "(not found)".to_string(),
-            Matched::MethodNotAllowed => "(method not allowed)".to_string(),
-        };
-        let mut stats = self.borrow_mut();
-        let figures = stats.routes.entry(key).or_default();
-        figures.requests += 1;
-        figures.errors += u64::from(response.status >= 500);
-        figures.total_time += started.elapsed();
-        (response, matched)
     }
 }
 
@@ -200,24 +169,5 @@ mod tests {
             id(&router.dispatch(&get("/", &theirs))).as_deref(),
             Some("abc-123")
         );
-    }
-
-    #[test]
-    fn route_stats_count_per_pattern() {
-        let stats = Rc::new(RefCell::new(RouteStats::default()));
-        let mut router = Router::new();
-        router
-            .route(Method::Get, "/users/:id", |_, _| {
-                Response::text(200, &b"ok"[..])
-            })
-            .route(Method::Get, "/boom", |_, _| Response::text(500, &b"no"[..]))
-            .wrap(stats.clone());
-        for target in ["/users/1", "/users/2", "/boom", "/missing"] {
-            router.dispatch(&get(target, &[]));
-        }
-        let stats = stats.borrow();
-        assert_eq!(stats.routes["/users/:id"].requests, 2);
-        assert_eq!(stats.routes["/boom"].errors, 1);
-        assert_eq!(stats.routes["(not found)"].requests, 1);
     }
 }

@@ -16,6 +16,11 @@
 //! response; without middleware, cached and reply routes skip building
 //! a `Response`.
 //!
+//! [`Router::count_into`] counts every route's requests by status class
+//! and duration ([`route_stats`](crate::route_stats)), cached routes
+//! included, without a middleware layer and so without building a
+//! `Response` for them.
+//!
 //! ```
 //! use http::router::{Params, Router};
 //! use http::{Method, Request, Response};
@@ -32,7 +37,10 @@ use std::sync::Arc;
 use crate::middleware::{run_chain, Middleware};
 use crate::parse::{Method, Request};
 use crate::response::{CachedResponse, Response};
-use crate::server::{App, Reply};
+use crate::route_stats::{Counters, RouteStats, RouteTable};
+use crate::server::Reply;
+
+mod answer;
 
 /// Parameters captured from the path.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -70,7 +78,9 @@ pub type FallbackFn = Box<dyn FnMut(&Request<'_, '_>, &mut Reply<'_>)>;
 /// How a route answers.
 enum Endpoint {
     Respond(HandlerFn),
-    Cached(CachedResponse),
+    /// With its counter once the router counts ([`Router::count_into`]):
+    /// held here so the fast path bumps it without a table look-up.
+    Cached(CachedResponse, Option<Arc<Counters>>),
     Reply(ReplyFn),
 }
 
@@ -102,6 +112,8 @@ pub struct Router {
     middleware: Vec<Box<dyn Middleware>>,
     /// Answers requests whose path no route matches (404 without one).
     fallback: Option<FallbackFn>,
+    /// This router's counters, if it counts ([`Router::count_into`]).
+    counts: Option<Arc<RouteTable>>,
 }
 
 impl Router {
@@ -131,7 +143,7 @@ impl Router {
         self.add(
             method,
             pattern,
-            Endpoint::Cached(CachedResponse::new(response)),
+            Endpoint::Cached(CachedResponse::new(response), None),
         )
     }
 
@@ -158,7 +170,46 @@ impl Router {
         self
     }
 
+    /// Counts every request in `stats`, by route (method and pattern) and
+    /// status class, with its duration (see [`route_stats`](crate::route_stats)
+    /// for what is timed and how); the misses under `(fallback)`,
+    /// `(not found)` and `(method not allowed)`, and answers a middleware
+    /// layer gave without calling `next` under `(middleware)`. One `stats` may serve the
+    /// routers of several workers: they are summed by route. Requests
+    /// answered through [`App::handle`](crate::server::App::handle) are counted, not those of
+    /// [`Router::dispatch`] (which has no connection to time against).
+    ///
+    /// # Panics
+    /// If called twice, or if a route is added after it: the counters are
+    /// laid out for the routes declared so far (a start-up bug).
+    pub fn count_into(&mut self, stats: &RouteStats) -> &mut Router {
+        assert!(self.counts.is_none(), "count_into called twice");
+        let routes = self
+            .routes
+            .iter()
+            .map(|r| {
+                let fixed = match &r.endpoint {
+                    Endpoint::Cached(cached, _) => Some(cached.status()),
+                    _ => None,
+                };
+                (r.method.as_str(), r.pattern.clone(), fixed)
+            })
+            .collect();
+        let table = stats.register(routes);
+        for (i, route) in self.routes.iter_mut().enumerate() {
+            if let Endpoint::Cached(_, hits) = &mut route.endpoint {
+                *hits = Some(table.counters(i));
+            }
+        }
+        self.counts = Some(table);
+        self
+    }
+
     fn add(&mut self, method: Method, pattern: &str, endpoint: Endpoint) -> &mut Router {
+        assert!(
+            self.counts.is_none(),
+            "route {pattern:?} added after count_into"
+        );
         let segments: Vec<Segment> = split(pattern)
             .map(|s| {
                 if let Some(name) = s.strip_prefix(':') {
@@ -199,7 +250,7 @@ impl Router {
 
     /// Answers `request`: through the middleware, to the matching route,
     /// as a [`Response`] (a reply route's or the fallback's answer cannot
-    /// be one: 500). [`App::handle`] is the full way, for the server.
+    /// be one: 500). [`App::handle`](crate::server::App::handle) is the full way, for the server.
     pub fn dispatch(&mut self, request: &Request<'_, '_>) -> Response {
         let routes = &mut self.routes;
         run_chain(
@@ -210,7 +261,7 @@ impl Router {
                     let route = &mut routes[i];
                     let response = match &mut route.endpoint {
                         Endpoint::Respond(handler) => handler(request, &params),
-                        Endpoint::Cached(cached) => cached.response().clone(),
+                        Endpoint::Cached(cached, _) => cached.response().clone(),
                         Endpoint::Reply(_) => Response::text(500, &b"a reply route\n"[..]),
                     };
                     (response, Matched::Route(route.pattern.clone()))
@@ -346,191 +397,5 @@ fn match_path(segments: &[Segment], path: &str) -> Option<Params> {
     parts.next().is_none().then_some(params)
 }
 
-impl App for Router {
-    #[inline]
-    fn handle(&mut self, request: &Request<'_, '_>, reply: &mut Reply<'_>) {
-        if !self.middleware.is_empty() {
-            self.handle_through_middleware(request, reply);
-            return;
-        }
-        // No middleware: each kind answers straight into the reply.
-        let path = request.path();
-        if let Some(i) = first(&self.routes, request.method, path) {
-            let route = &mut self.routes[i];
-            match &mut route.endpoint {
-                Endpoint::Cached(cached) => reply.send_cached(cached),
-                Endpoint::Respond(handler) => {
-                    let params = route_params(&route.literal, &route.segments, path);
-                    reply.send(&handler(request, &params));
-                }
-                Endpoint::Reply(handler) => {
-                    let params = route_params(&route.literal, &route.segments, path);
-                    handler(request, &params, reply);
-                }
-            }
-            return;
-        }
-        match missed(&self.routes, path) {
-            Found::Route(..) | Found::Nothing => match &mut self.fallback {
-                Some(fallback) => fallback(request, reply),
-                None => reply.send(&not_found()),
-            },
-            Found::NotAllowed(allow) => reply.send(&not_allowed(&allow)),
-        }
-    }
-}
-
-impl Router {
-    /// The chain runs on `Response`s: what a reply route or the fallback
-    /// writes is captured as one (a file stays aside, to be sent after
-    /// the head the chain returns), and the chain's answer is sent.
-    fn handle_through_middleware(&mut self, request: &Request<'_, '_>, reply: &mut Reply<'_>) {
-        let routes = &mut self.routes;
-        let fallback = &mut self.fallback;
-        let reply_cell = std::cell::RefCell::new(&mut *reply);
-        let response = run_chain(&mut self.middleware, request, &mut |request| {
-            let mut reply = reply_cell.borrow_mut();
-            match find(routes, request) {
-                Found::Route(i, params) => {
-                    let route = &mut routes[i];
-                    let response = match &mut route.endpoint {
-                        Endpoint::Respond(handler) => handler(request, &params),
-                        Endpoint::Cached(cached) => cached.response().clone(),
-                        Endpoint::Reply(handler) => {
-                            reply.capture(|reply| handler(request, &params, reply))
-                        }
-                    };
-                    (response, Matched::Route(route.pattern.clone()))
-                }
-                Found::NotAllowed(allow) => (not_allowed(&allow), Matched::MethodNotAllowed),
-                Found::Nothing => match fallback {
-                    Some(fallback) => (
-                        reply.capture(|reply| fallback(request, reply)),
-                        Matched::NotFound,
-                    ),
-                    None => (not_found(), Matched::NotFound),
-                },
-            }
-        });
-        reply_cell.into_inner().send_captured(&response);
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn request<'b>(
-        method: Method,
-        target: &'b str,
-        headers: &'b [httparse::Header<'b>],
-    ) -> Request<'b, 'b> {
-        Request {
-            method,
-            target,
-            version: 1,
-            headers,
-            body: std::borrow::Cow::Borrowed(&[]),
-            keep_alive: true,
-        }
-    }
-
-    fn router() -> Router {
-        let mut r = Router::new();
-        r.route(Method::Get, "/", |_, _| Response::text(200, &b"root"[..]))
-            .route(Method::Get, "/users/:id", |_, p| {
-                Response::text(200, format!("get {}", p.get("id").unwrap()).into_bytes())
-            })
-            .route(Method::Delete, "/users/:id", |_, p| {
-                Response::text(200, format!("delete {}", p.get("id").unwrap()).into_bytes())
-            })
-            .route(Method::Get, "/users/:id/posts/:post", |_, p| {
-                let text = format!("{}/{}", p.get("id").unwrap(), p.get("post").unwrap());
-                Response::text(200, text.into_bytes())
-            })
-            .route(Method::Get, "/files/*path", |_, p| {
-                Response::text(
-                    200,
-                    format!("file {:?}", p.get("path").unwrap()).into_bytes(),
-                )
-            });
-        r
-    }
-
-    fn answer(r: &mut Router, method: Method, target: &str) -> (u16, String, Option<String>) {
-        let response = r.dispatch(&request(method, target, &[]));
-        let allow = response
-            .headers
-            .iter()
-            .find(|(n, _)| n == "Allow")
-            .map(|(_, v)| v.to_string());
-        (
-            response.status,
-            String::from_utf8_lossy(&response.body).into_owned(),
-            allow,
-        )
-    }
-
-    #[test]
-    fn routes_params_and_tails() {
-        let mut r = router();
-        let cases = [
-            (Method::Get, "/", 200, "root"),
-            (Method::Get, "/users/7", 200, "get 7"),
-            (Method::Get, "/users/7?x=1", 200, "get 7"),
-            (Method::Head, "/users/7", 200, "get 7"),
-            (Method::Delete, "/users/42", 200, "delete 42"),
-            (Method::Get, "/users/7/posts/9", 200, "7/9"),
-            (Method::Get, "/files/a/b/c.txt", 200, "file \"a/b/c.txt\""),
-            (Method::Get, "/files", 200, "file \"\""),
-            (Method::Get, "/users", 404, "404 Not Found\n"),
-            (Method::Get, "/users/7/extra", 404, "404 Not Found\n"),
-            (Method::Get, "/nope", 404, "404 Not Found\n"),
-        ];
-        for (method, target, status, body) in cases {
-            let (got_status, got_body, _) = answer(&mut r, method, target);
-            assert_eq!(
-                (got_status, got_body.as_str()),
-                (status, body),
-                "{method:?} {target}"
-            );
-        }
-    }
-
-    #[test]
-    fn wrong_method_is_405_with_allow() {
-        let mut r = router();
-        let (status, _, allow) = answer(&mut r, Method::Post, "/users/7");
-        assert_eq!(status, 405);
-        assert_eq!(allow.as_deref(), Some("GET, DELETE, HEAD"));
-        let (status, _, allow) = answer(&mut r, Method::Put, "/");
-        assert_eq!((status, allow.as_deref()), (405, Some("GET, HEAD")));
-    }
-
-    #[test]
-    fn paths_match_exactly() {
-        let mut r = router();
-        for target in ["/users/7/", "//users/7", "/users//7", "/users/", "//"] {
-            let (status, _, _) = answer(&mut r, Method::Get, target);
-            assert_eq!(status, 404, "{target}");
-        }
-        assert_eq!(answer(&mut r, Method::Get, "/files/").1, "file \"\"");
-    }
-
-    #[test]
-    fn cached_routes_answer_their_response() {
-        let mut r = Router::new();
-        r.cached(Method::Get, "/hi", Response::text(200, &b"hi"[..]));
-        assert_eq!(answer(&mut r, Method::Get, "/hi"), (200, "hi".into(), None));
-        let (status, _, allow) = answer(&mut r, Method::Post, "/hi");
-        assert_eq!((status, allow.as_deref()), (405, Some("GET, HEAD")));
-    }
-
-    #[test]
-    #[should_panic(expected = "must end pattern")]
-    fn a_tail_in_the_middle_is_a_bug() {
-        Router::new().route(Method::Get, "/a/*rest/b", |_, _| {
-            Response::text(200, &b""[..])
-        });
-    }
-}
+mod tests;

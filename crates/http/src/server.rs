@@ -138,6 +138,18 @@ impl Reply<'_> {
 pub const ACCESS_LOG: &str = "http::access";
 
 impl<'a> Reply<'a> {
+    /// The status answered so far; an unanswered request's is the 500 the
+    /// server will send.
+    #[inline(always)]
+    pub(crate) fn status(&self) -> u16 {
+        self.written.map_or(500, |(status, _)| status)
+    }
+
+    /// When the loop pass answering began ([`Io::now`]).
+    pub(crate) fn pass(&self) -> Instant {
+        self.io.now()
+    }
+
     /// Runs `answer` with this reply capturing what it sends, and gives
     /// that as a `Response` (500 if nothing): for a router's middleware,
     /// which works on `Response`s. A file sent stays aside for
@@ -299,8 +311,7 @@ impl<A: App> HttpServer<A> {
     }
 
     fn count(&mut self, status: u16) {
-        let class = usize::from(status / 100);
-        self.stats.responses[if (1..=5).contains(&class) { class } else { 0 }] += 1;
+        self.stats.responses[crate::route_stats::class(status)] += 1;
     }
 
     fn log(&self, io: &Io, conn: Token, request: &Request<'_, '_>, status: u16, len: usize) {

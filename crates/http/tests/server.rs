@@ -6,13 +6,18 @@
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::fd::OwnedFd;
 use std::sync::mpsc;
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use http::middleware::{Middleware, Next};
 use http::response::CachedResponse;
+use http::route_stats::RouteStats;
+use http::router::{Matched, Params, Router};
 use http::server::{HttpStats, Reply};
-use http::{App, HttpConfig, HttpServer, Limits, Request, Response};
+use http::{App, HttpConfig, HttpServer, Limits, Method, Request, Response};
 use reactor::{CloseReason, Config, Handler, Io, Reactor, TimerId, Token, Trigger, Waker};
 
 const TRIGGERS: [Trigger; 3] = [Trigger::Edge, Trigger::Level, Trigger::OneShot];
@@ -109,9 +114,22 @@ struct Running {
 
 impl Running {
     fn start(trigger: Trigger, config: HttpConfig) -> Running {
+        Running::start_app(trigger, config, Scripted::default, |app| {
+            std::mem::take(&mut app.seen)
+        })
+    }
+
+    /// Serves the app `make` builds on the server's thread (a router is
+    /// not `Send`); `seen` gives what it recorded, at the end.
+    fn start_app<A: App + 'static>(
+        trigger: Trigger,
+        config: HttpConfig,
+        make: impl FnOnce() -> A + Send + 'static,
+        seen: fn(&mut A) -> Vec<String>,
+    ) -> Running {
         let (tx, rx) = mpsc::channel();
         let thread = thread::spawn(move || {
-            let server = HttpServer::new(Scripted::default(), config);
+            let server = HttpServer::new(make(), config);
             let reactor_config = Config {
                 trigger,
                 ..Config::default()
@@ -130,7 +148,7 @@ impl Running {
             tx.send((addr, io.waker())).expect("report address");
             reactor.run().expect("reactor run");
             let harness = reactor.handler();
-            let seen = std::mem::take(&mut harness.server.app().seen);
+            let seen = seen(harness.server.app());
             (harness.server.stats(), seen, harness.timed_out)
         });
         let (addr, waker) = rx.recv_timeout(LIMIT).expect("server started");
@@ -214,6 +232,21 @@ impl Client {
     fn get(&mut self, target: &str) -> Answer {
         self.send(format!("GET {target} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
         self.answer()
+    }
+
+    /// A HEAD: the head only, whatever its Content-Length says.
+    fn head(&mut self, target: &str) -> Answer {
+        self.send(format!("HEAD {target} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+        let mut headers = String::new();
+        while !headers.ends_with("\r\n\r\n") {
+            let n = self.reader.read_line(&mut headers).expect("read head");
+            assert!(n > 0, "EOF inside a head: {headers:?}");
+        }
+        Answer {
+            status: headers[9..12].parse().expect("status"),
+            headers,
+            body: Vec::new(),
+        }
     }
 
     /// Reads to EOF, which must come cleanly with nothing before it.
@@ -377,4 +410,113 @@ fn header_timeout_answers_408() {
         assert_eq!(stats.refused, 1);
         assert_eq!(seen, ["/split"]);
     }
+}
+
+/// Marks every response it sees (`X-Layer: <status>`), and replaces the
+/// answer to `/replaced` with its own: what a router's middleware can do
+/// to answers written through the `Reply` (captured for it as responses).
+struct Mark;
+
+impl Middleware for Mark {
+    fn call(&mut self, request: &Request<'_, '_>, next: Next<'_>) -> (Response, Matched) {
+        let (response, matched) = next(request);
+        if request.path() == "/replaced" {
+            return (Response::text(203, &b"layer's own"[..]), matched);
+        }
+        let status = response.status.to_string();
+        (response.header("X-Layer", status), matched)
+    }
+}
+
+/// Under middleware, what reply routes, cached routes and the fallback
+/// write to the `Reply` is captured as a `Response` for the chain, and
+/// the chain's answer is what is sent: a file still goes out with
+/// `sendfile` after the marked head (none for HEAD); a file the layer
+/// replaced is not sent. The router counts each route with the status
+/// the chain sent.
+#[test]
+fn middleware_sees_what_reply_routes_write() {
+    let contents = b"file bytes, sent with sendfile\n".repeat(100);
+    let path = std::env::temp_dir().join(format!("tenk-http-capture-{}", std::process::id()));
+    std::fs::write(&path, &contents).unwrap();
+    for trigger in TRIGGERS {
+        let stats = Arc::new(RouteStats::new());
+        let (file, counted) = (path.clone(), stats.clone());
+        let server = Running::start_app(
+            trigger,
+            HttpConfig::default(),
+            move || {
+                let mut router = Router::new();
+                let sendfile = move |_: &Request<'_, '_>, _: &Params, reply: &mut Reply<'_>| {
+                    let fd = OwnedFd::from(std::fs::File::open(&file).unwrap());
+                    let len = std::fs::metadata(&file).unwrap().len();
+                    let head = Response::new(200, "text/plain", &b""[..]);
+                    reply.send_file(&head, fd, 0, len);
+                };
+                let mut hello = CachedResponse::new(Response::text(200, &b"hello"[..]));
+                router
+                    .reply(Method::Get, "/file", sendfile.clone())
+                    .reply(Method::Get, "/replaced", sendfile)
+                    .reply(Method::Get, "/reply-cached", move |_, _, reply| {
+                        reply.send_cached(&mut hello)
+                    })
+                    .cached(Method::Get, "/cached", Response::text(200, &b"fixed"[..]))
+                    .fallback(|request, reply| {
+                        reply.send(&Response::text(404, request.path().as_bytes().to_vec()))
+                    })
+                    .wrap(Mark)
+                    .count_into(&counted);
+                router
+            },
+            |_| Vec::new(),
+        );
+        let mut client = Client::connect(server.addr);
+        let a = client.get("/file");
+        assert_eq!(
+            (a.status, a.body.len()),
+            (200, contents.len()),
+            "{trigger:?}"
+        );
+        assert!(a.body == contents, "{trigger:?}: the file's bytes");
+        assert!(a.has("X-Layer: 200"), "{}", a.headers);
+        let a = client.head("/file");
+        assert!(a.has("X-Layer: 200"), "{}", a.headers);
+        assert!(
+            a.has(&format!("Content-Length: {}", contents.len())),
+            "{}",
+            a.headers
+        );
+        let a = client.get("/replaced");
+        assert_eq!((a.status, &a.body[..]), (203, &b"layer's own"[..]));
+        for (target, body) in [("/reply-cached", "hello"), ("/cached", "fixed")] {
+            let a = client.get(target);
+            assert_eq!((a.status, &a.body[..]), (200, body.as_bytes()), "{target}");
+            assert!(a.has("X-Layer: 200"), "{target}: {}", a.headers);
+        }
+        let a = client.get("/elsewhere");
+        assert_eq!((a.status, &a.body[..]), (404, &b"/elsewhere"[..]));
+        assert!(a.has("X-Layer: 404"), "{}", a.headers);
+        // The stream is still in step after the file and the HEAD.
+        assert_eq!(client.get("/cached").body, b"fixed");
+        drop(client);
+        let (http, _) = server.stop();
+        assert_eq!(http.responses, [0, 0, 6, 0, 1, 0], "{trigger:?}");
+        let counts: Vec<(String, [u64; 6])> = stats
+            .snapshot()
+            .iter()
+            .map(|f| (format!("{} {}", f.method, f.route), f.responses))
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                ("GET /file".to_string(), [0, 0, 2, 0, 0, 0]),
+                ("GET /replaced".to_string(), [0, 0, 1, 0, 0, 0]),
+                ("GET /reply-cached".to_string(), [0, 0, 1, 0, 0, 0]),
+                ("GET /cached".to_string(), [0, 0, 2, 0, 0, 0]),
+                ("any (fallback)".to_string(), [0, 0, 0, 0, 1, 0]),
+            ],
+            "{trigger:?}"
+        );
+    }
+    std::fs::remove_file(&path).unwrap();
 }

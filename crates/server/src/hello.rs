@@ -10,6 +10,11 @@
 //! counters), the files the router's fallback; 404 and 405 with `Allow`
 //! are the router's.
 //!
+//! The router counts every route ([`Router::count_into`]): `/metrics`
+//! gives requests by route and status class and a duration histogram per
+//! route, summed over workers. The cached routes are counted too, at the
+//! cost of two counter bumps (see [`http::route_stats`]).
+//!
 //! `/metrics` labels each reactor thread's figures by worker. With
 //! `--threads`, the worker answering shows its own figures live and the
 //! others' as last shared: their HTTP counters exactly (each worker
@@ -19,6 +24,7 @@
 use std::sync::Arc;
 
 use http::metrics::{HttpBoard, WorkerFigures};
+use http::route_stats::RouteStats;
 use http::router::Router;
 use http::server::{HttpStats, Reply};
 use http::static_files::{self, Miss, StaticFiles};
@@ -40,9 +46,10 @@ pub struct Worker {
     pub board: Arc<HttpBoard>,
 }
 
-/// The app's routes, serving `files` (if any) for every other path;
-/// `worker`, with other workers, for `/metrics` to show them all.
-pub fn app(files: Option<StaticFiles>, worker: Option<Worker>) -> Router {
+/// The app's routes, serving `files` (if any) for every other path,
+/// counted in `routes`; `worker`, with other workers, for `/metrics` to
+/// show them all.
+pub fn app(files: Option<StaticFiles>, worker: Option<Worker>, routes: Arc<RouteStats>) -> Router {
     let hello = Response::text(200, &b"Hello, World!"[..]);
     let health = Response::new(200, "application/json", &b"{\"status\":\"ok\"}"[..]);
     let mut router = Router::new();
@@ -72,30 +79,36 @@ pub fn app(files: Option<StaticFiles>, worker: Option<Worker>) -> Router {
                 .to_string();
             Response::new(200, content_type, request.body.to_vec())
         })
-        .reply(Method::Get, "/metrics", move |_, _, reply| {
-            let text = metrics(worker.as_ref(), reply);
-            reply.send(&Response::new(
-                200,
-                http::metrics::CONTENT_TYPE,
-                text.into_bytes(),
-            ));
+        .reply(Method::Get, "/metrics", {
+            let routes = routes.clone();
+            move |_, _, reply| {
+                let text = metrics(worker.as_ref(), &routes, reply);
+                reply.send(&Response::new(
+                    200,
+                    http::metrics::CONTENT_TYPE,
+                    text.into_bytes(),
+                ));
+            }
         });
     if let Some(files) = files {
         router.fallback(move |request, reply| files.serve(request, reply));
     }
+    router.count_into(&routes);
     router
 }
 
 /// The app serving `files` with `config` as worker `id` of `group`. With
 /// other workers, it shares its HTTP counters on `board` (recorded after
 /// each callback that can change them) and its `/metrics` shows every
-/// worker's; alone, its figures are only its own.
+/// worker's; alone, its figures are only its own. Every worker counts its
+/// routes in `routes`, summed in every worker's `/metrics`.
 pub fn in_group(
     files: Option<StaticFiles>,
     config: HttpConfig,
     id: usize,
     group: &Arc<Group>,
     board: &Arc<HttpBoard>,
+    routes: &Arc<RouteStats>,
 ) -> HelloServer {
     let worker = (group.workers() > 1).then(|| Worker {
         id,
@@ -103,7 +116,7 @@ pub fn in_group(
         board: board.clone(),
     });
     let shared = worker.is_some();
-    let mut server = HttpServer::new(app(files, worker), config);
+    let mut server = HttpServer::new(app(files, worker, routes.clone()), config);
     if shared {
         server.share_stats(board.clone(), id);
     }
@@ -111,17 +124,18 @@ pub fn in_group(
 }
 
 /// The `/metrics` text: this reactor's live figures and, in a group,
-/// the others' as last shared.
-fn metrics(worker: Option<&Worker>, reply: &Reply<'_>) -> String {
+/// the others' as last shared; every worker's routes.
+fn metrics(worker: Option<&Worker>, routes: &RouteStats, reply: &Reply<'_>) -> String {
     let live = reply.reactor_stats();
     let http = reply.http_stats();
+    let routes = routes.snapshot();
     let Some(me) = worker else {
         let figures = WorkerFigures {
             label: "0".to_string(),
             reactor: live,
             responses: Some(http.total()),
         };
-        return http::metrics::render(&live, &[figures], &http);
+        return http::metrics::render(&live, &[figures], &http, &routes);
     };
     // Share this worker's live figures first: the boards then hold
     // nothing older than what an earlier scrape showed, so counters
@@ -147,5 +161,5 @@ fn metrics(worker: Option<&Worker>, reply: &Reply<'_>) -> String {
             responses: None,
         });
     }
-    http::metrics::render(&board.total(), &figures, &total_http)
+    http::metrics::render(&board.total(), &figures, &total_http, &routes)
 }

@@ -91,8 +91,10 @@ fn run_http(args: &crate::cli::HttpArgs, signals: signal::SignalSet) -> anyhow::
     // With threads, every worker's /metrics shows all workers: they share
     // the group's reactor figures and this board of HTTP figures.
     let board = Arc::new(http::metrics::HttpBoard::new(args.serve.threads));
-    let make =
-        |id, group: &Arc<Group>| hello::in_group(files.clone(), config.clone(), id, group, &board);
+    let routes = Arc::new(http::route_stats::RouteStats::new());
+    let make = |id, group: &Arc<Group>| {
+        hello::in_group(files.clone(), config.clone(), id, group, &board, &routes)
+    };
     let report =
         server::serve("http", options, make, |h| h.stats()).context("http server failed")?;
     println!("{}", summary("http", &report));
