@@ -12,7 +12,7 @@ pub enum CloseReason {
     Error(i32),
     /// An outbound connect failed, with its errno value.
     ConnectFailed(i32),
-    /// The protocol closed it ([`Io::close`] or [`Io::close_when_flushed`]).
+    /// The protocol closed it ([`Io::close`](crate::Io::close) or [`Io::close_when_flushed`](crate::Io::close_when_flushed)).
     Local,
     /// The protocol left more unconsumed input than
     /// [`Config::max_input`](crate::Config::max_input).

@@ -8,7 +8,7 @@
 //!
 //! # How current the per-worker figures are
 //!
-//! Each reactor thread publishes its [`Stats`] to [`Group::board`](crate::group::Group::board). With
+//! Each reactor thread publishes its [`Stats`](reactor::Stats) to [`Group::board`](crate::group::Group::board). With
 //! `--stats` it does so on every tick. Without, a publish timer is armed
 //! lazily: the first handler callback after a publish arms it for
 //! [`PUBLISH_EVERY`] (1 s); when it fires the figures are published, and

@@ -2,7 +2,7 @@
 //! thread, each with its own epoll instance, buffers and timers; nothing
 //! shared on the hot path but the process-wide connection count for
 //! `--max-conns`. Here: how the threads share the port (the accept
-//! strategies, the acceptor thread's [`Dispatcher`]) and one thread's
+//! strategies, the acceptor thread's `Dispatcher`) and one thread's
 //! part of the run.
 
 pub mod stall;
