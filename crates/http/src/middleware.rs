@@ -66,10 +66,29 @@ impl Middleware for RequestLog {
 }
 
 /// Gives every response an `X-Request-Id`: the client's if it sent one
-/// (so a trace crosses services), else a fresh one.
-#[derive(Default)]
+/// (so a trace crosses services), else a fresh one, `PREFIX-N` with `N`
+/// counting up in hex. The prefix is what makes fresh ids unique beyond
+/// one layer: give each worker of each process its own (see
+/// [`RequestId::with_prefix`]); [`RequestId::default`] uses `tenk`.
 pub struct RequestId {
+    prefix: String,
     next: u64,
+}
+
+impl Default for RequestId {
+    fn default() -> RequestId {
+        RequestId::with_prefix("tenk")
+    }
+}
+
+impl RequestId {
+    /// Fresh ids are `{prefix}-{n:x}`.
+    pub fn with_prefix(prefix: impl Into<String>) -> RequestId {
+        RequestId {
+            prefix: prefix.into(),
+            next: 0,
+        }
+    }
 }
 
 impl Middleware for RequestId {
@@ -81,7 +100,7 @@ impl Middleware for RequestId {
             Some(theirs) => theirs.to_string(),
             None => {
                 self.next += 1;
-                format!("tenk-{:016x}", self.next)
+                format!("{}-{:x}", self.prefix, self.next)
             }
         };
         let (response, matched) = next(request);

@@ -24,6 +24,7 @@
 use std::sync::Arc;
 
 use http::metrics::{HttpBoard, WorkerFigures};
+use http::middleware::RequestId;
 use http::route_stats::RouteStats;
 use http::router::Router;
 use http::server::{HttpStats, Reply};
@@ -49,7 +50,12 @@ pub struct Worker {
 /// The app's routes, serving `files` (if any) for every other path,
 /// counted in `routes`; `worker`, with other workers, for `/metrics` to
 /// show them all.
-pub fn app(files: Option<StaticFiles>, worker: Option<Worker>, routes: Arc<RouteStats>) -> Router {
+pub fn app(
+    files: Option<StaticFiles>,
+    worker: Option<Worker>,
+    routes: Arc<RouteStats>,
+    request_ids: Option<RequestId>,
+) -> Router {
     let hello = Response::text(200, &b"Hello, World!"[..]);
     let health = Response::new(200, "application/json", &b"{\"status\":\"ok\"}"[..]);
     let mut router = Router::new();
@@ -93,8 +99,24 @@ pub fn app(files: Option<StaticFiles>, worker: Option<Worker>, routes: Arc<Route
     if let Some(files) = files {
         router.fallback(move |request, reply| files.serve(request, reply));
     }
+    if let Some(layer) = request_ids {
+        // Middleware: every answer, cached ones included, is built as a
+        // response the layer amends. That costs the cached fast path its
+        // speed, which is why it is opt-in (`--request-id`).
+        router.wrap(layer);
+    }
     router.count_into(&routes);
     router
+}
+
+/// The request-id layer of worker `id`: fresh ids carry this process's
+/// start time and pid and the worker, so that they do not repeat across
+/// workers, restarts or the processes behind one balancer.
+pub fn request_ids(id: usize) -> RequestId {
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis());
+    RequestId::with_prefix(format!("{started:x}-{:x}-{id}", std::process::id()))
 }
 
 /// The app serving `files` with `config` as worker `id` of `group`. With
@@ -109,6 +131,7 @@ pub fn in_group(
     group: &Arc<Group>,
     board: &Arc<HttpBoard>,
     routes: &Arc<RouteStats>,
+    request_id: bool,
 ) -> HelloServer {
     let worker = (group.workers() > 1).then(|| Worker {
         id,
@@ -116,7 +139,15 @@ pub fn in_group(
         board: board.clone(),
     });
     let shared = worker.is_some();
-    let mut server = HttpServer::new(app(files, worker, routes.clone()), config);
+    let mut server = HttpServer::new(
+        app(
+            files,
+            worker,
+            routes.clone(),
+            request_id.then(|| request_ids(id)),
+        ),
+        config,
+    );
     if shared {
         server.share_stats(board.clone(), id);
     }

@@ -85,6 +85,11 @@ pub struct HttpArgs {
     /// Log every request on stdout.
     #[arg(long)]
     pub access_log: bool,
+    /// Give every response an X-Request-Id header: the client's, if it
+    /// sent one, else a fresh id unique to this process and worker. Off by
+    /// default: it builds every answer, the cached ones too, per request.
+    #[arg(long)]
+    pub request_id: bool,
     /// Serve the files under this directory for every path the built-in
     /// routes do not take (`/` too, when it holds an index.html).
     #[arg(long, value_name = "DIR")]

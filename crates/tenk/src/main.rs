@@ -93,7 +93,15 @@ fn run_http(args: &crate::cli::HttpArgs, signals: signal::SignalSet) -> anyhow::
     let board = Arc::new(http::metrics::HttpBoard::new(args.serve.threads));
     let routes = Arc::new(http::route_stats::RouteStats::new());
     let make = |id, group: &Arc<Group>| {
-        hello::in_group(files.clone(), config.clone(), id, group, &board, &routes)
+        hello::in_group(
+            files.clone(),
+            config.clone(),
+            id,
+            group,
+            &board,
+            &routes,
+            args.request_id,
+        )
     };
     let report =
         server::serve("http", options, make, |h| h.stats()).context("http server failed")?;

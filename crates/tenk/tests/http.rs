@@ -1066,6 +1066,37 @@ fn routes_answer_404_405_with_allow_and_head() {
 
 const METRICS_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// `--request-id` (the library's request-id middleware around every
+/// route): each answer, cached ones included, carries an `X-Request-Id`,
+/// fresh ones all different, a client's passed through; without the flag
+/// no answer has one (the fixed bytes above).
+#[test]
+fn request_id_flag_tags_every_answer() {
+    let server = serve("edge", &["--request-id"]);
+    let mut client = Client::connect(server.addr);
+    let mut seen = std::collections::HashSet::new();
+    for request in [
+        get("/"),
+        get("/"),
+        get("/health"),
+        get("/no/such/page"),
+        b"POST /echo HTTP/1.1\r\nHost: tenk\r\nContent-Length: 2\r\n\r\nhi".to_vec(),
+    ] {
+        let r = client.exchange(&request);
+        let id = r
+            .header("x-request-id")
+            .unwrap_or_else(|| panic!("no X-Request-Id: {}", r.head));
+        assert!(seen.insert(id.to_string()), "{id} given twice");
+    }
+    let r = client.get_with("/", "X-Request-Id: trace-42\r\n");
+    assert_eq!(r.header("x-request-id"), Some("trace-42"), "{}", r.head);
+    r.expect(200, HELLO);
+
+    let plain = serve("edge", &[]);
+    let r = Client::connect(plain.addr).get("/");
+    assert_eq!(r.header("x-request-id"), None, "{}", r.head);
+}
+
 /// Pins the exact bytes of the fixed responses (the cached fast path of
 /// `GET /` and `/health`, served over and over on one connection, and as
 /// encoded afresh for HTTP/1.0 and HEAD) and of 404 and 405.
