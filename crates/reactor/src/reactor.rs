@@ -2,7 +2,7 @@
 //! or the reactor's own descriptors, then the end of the pass (the
 //! ready-again list, due timers, the unflushed list).
 //!
-//! The loop only routes: what an event does is in `conn_io.rs` (a
+//! The loop only routes: what an event does is in `conn_io/read.rs` (a
 //! connection), `listener.rs` (a listener), `deadlines.rs` (a reactor
 //! timer); `deferred.rs` holds the end-of-pass lists.
 

@@ -1,23 +1,13 @@
-//! Connection I/O: one event of a connection from start to finish (read,
-//! deliver to the handler, send, queue, flush), with the one write loop
-//! that both `Io::send` and `flush` go through.
-//!
-//! The echo byte's whole path after `epoll_wait` stays in this file (plus
-//! the syscall wrappers in `sys/socket.rs` and the handler): `on_event` →
-//! `read` → `deliver` → `Handler::on_data` → `Io::send` → `write_loop`,
-//! then `finish` syncs the interest and reports closes, all before control
-//! goes back to the loop in `reactor.rs`. See `docs/architecture.md`.
-//!
-//! (Slightly over the crate's ~500-line guide: read, deliver, send, queue
-//! and flush are one concept, kept in one file so that the path above
-//! never leaves it except for the handler and the syscalls.)
+//! The write side of a connection: what a handler sends (`Io::send`,
+//! `send_shared`, `send_file`), the queue and its bookkeeping, `flush`
+//! (on `EPOLLOUT` and at the end of a pass), and the one write loop that
+//! `Io::send` and `flush` both go through.
 
 use std::io::IoSlice;
 use std::mem;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
-use rustix::event::epoll::EventFlags;
 use rustix::io::Errno;
 
 use crate::buffer::BufferPool;
@@ -34,202 +24,6 @@ use crate::token::Token;
 /// Bytes handed to one `sendfile`: large enough to fill a socket buffer,
 /// small enough that one connection's big file does not hold the loop.
 const SENDFILE_CHUNK: u64 = 1 << 20;
-
-/// Handles one epoll event of a connection. While it runs, the connection
-/// is the one being dispatched (`Io::dispatching`): sends and closes on it
-/// leave its interest alone, and `finish` syncs it once at the end.
-#[inline]
-pub(crate) fn on_event<H: Handler>(io: &mut Io, handler: &mut H, token: Token, flags: EventFlags) {
-    io.dispatching = Some(token);
-    handle_event(io, handler, token, flags);
-    finish(io, handler, token);
-}
-
-#[inline]
-fn handle_event<H: Handler>(io: &mut Io, handler: &mut H, token: Token, flags: EventFlags) {
-    let Some(Entry::Conn(conn)) = io.entries.get_mut(token) else {
-        return;
-    };
-    // One-shot: the kernel disarmed the registration by reporting it.
-    // (Only one-shot: clearing it in level mode would cost an
-    // EPOLL_CTL_MOD with unchanged flags after every event.)
-    if io.config.trigger == Trigger::OneShot {
-        conn.armed = false;
-    }
-    if flags.intersects(EventFlags::RDHUP | EventFlags::HUP) {
-        conn.hangup = true;
-    }
-
-    if conn.connecting {
-        if !flags.intersects(EventFlags::OUT | EventFlags::ERR | EventFlags::HUP) {
-            return;
-        }
-        if let Err(errno) = socket::socket_error(&conn.fd) {
-            let errno = errno.raw_os_error();
-            io.close_with(token, CloseReason::ConnectFailed(errno));
-            return;
-        }
-        conn.connecting = false;
-        io.stats.connected += 1;
-        handler.on_connect(io, token);
-        // Data sent before the connect completed is flushed below.
-        flush(io, handler, token);
-    } else if flags.contains(EventFlags::ERR) {
-        let reason = match socket::socket_error(&conn.fd) {
-            Err(errno) => CloseReason::from_errno(errno),
-            Ok(()) => CloseReason::Error(0),
-        };
-        io.close_with(token, reason);
-        return;
-    } else if flags.contains(EventFlags::OUT) {
-        flush(io, handler, token);
-    }
-
-    if flags.intersects(EventFlags::IN | EventFlags::RDHUP | EventFlags::HUP) {
-        read(io, handler, token);
-    }
-}
-
-/// Ends the dispatch of `token`: its interest is synced once, and closes
-/// made meanwhile are reported.
-#[inline]
-pub(crate) fn finish<H: Handler>(io: &mut Io, handler: &mut H, token: Token) {
-    io.dispatching = None;
-    io.sync_interest(token);
-    report_closes(io, handler);
-}
-
-/// Reads until EAGAIN, a short read, EOF or the per-pass budget.
-///
-/// A short read (fewer bytes than asked) means the socket was drained
-/// at that moment (epoll(7) allows stopping there), which saves one
-/// failing `read` per request. A connection stopped by the budget in
-/// edge mode goes on the ready-again list; in level and one-shot modes
-/// the kernel reports it again by itself.
-///
-/// Once RDHUP or HUP has been reported (`Conn::hangup`), a short read
-/// is no proof of a drained socket: the FIN behind the data must be
-/// read too, and no further edge will report it. That holds on the
-/// ready-again list as well, which is served without an event.
-///
-/// Any read takes the connection off the ready-again list: it does what
-/// the list owed, and one stopped by the budget again goes back on,
-/// for the next pass. Otherwise a connection on the list that also got
-/// an event would be read for the event and again from the list, two
-/// budgets in one pass.
-pub(crate) fn read<H: Handler>(io: &mut Io, handler: &mut H, token: Token) {
-    if let Some(Entry::Conn(conn)) = io.entries.get_mut(token) {
-        conn.ready_pass = 0;
-    }
-    let mut budget = io.config.read_budget.max(1);
-    loop {
-        let Some(Entry::Conn(conn)) = io.entries.get_mut(token) else {
-            return;
-        };
-        if !conn.wants_read() {
-            conn.read_missed |= conn.read_paused;
-            return;
-        }
-        if budget == 0 {
-            io.stats.budget_stops += 1;
-            if io.config.trigger == Trigger::Edge {
-                io.push_ready(token);
-            }
-            return;
-        }
-        let hangup = conn.hangup;
-        let want = budget.min(io.scratch.len());
-        let result = socket::read(&conn.fd, &mut io.scratch[..want]);
-        io.stats.reads += 1;
-        match result {
-            Ok(0) => {
-                conn.peer_eof = true;
-                if conn.lingering {
-                    let reason = conn.closing.unwrap_or(CloseReason::Local);
-                    io.close_with(token, reason);
-                    return;
-                }
-                handler.on_eof(io, token);
-                return;
-            }
-            Ok(n) if conn.lingering => {
-                // A lingering close discards input until the peer's FIN.
-                io.stats.bytes_in += n as u64;
-                budget -= n;
-            }
-            Ok(n) => {
-                io.stats.bytes_in += n as u64;
-                conn.last_activity = io.now;
-                budget -= n;
-                deliver(io, handler, token, n);
-                if n < want && !hangup {
-                    return;
-                }
-            }
-            Err(Errno::AGAIN) => return,
-            Err(Errno::INTR) => continue,
-            Err(errno) => {
-                io.close_with(token, CloseReason::from_errno(errno));
-                return;
-            }
-        }
-    }
-}
-
-/// Hands `n` freshly read bytes (in the scratch buffer) to the handler,
-/// after any bytes it left unconsumed before. Only what it leaves
-/// unconsumed now is copied into the connection's own buffer.
-fn deliver<H: Handler>(io: &mut Io, handler: &mut H, token: Token, n: usize) {
-    let scratch = mem::take(&mut io.scratch);
-    let fresh = &scratch[..n];
-    let leftover = match io.entries.get_mut(token) {
-        Some(Entry::Conn(conn)) => conn.input.take(),
-        _ => None,
-    };
-    let unconsumed = match leftover {
-        None => {
-            let consumed = handler.on_data(io, token, fresh);
-            let rest = &fresh[consumed.min(n)..];
-            if rest.is_empty() {
-                None
-            } else {
-                let mut buffer = io.pool.take();
-                buffer.extend(rest);
-                Some(buffer)
-            }
-        }
-        Some(mut buffer) => {
-            buffer.extend(fresh);
-            let consumed = handler.on_data(io, token, buffer.as_slice());
-            buffer.consume(consumed.min(buffer.len()));
-            Some(buffer)
-        }
-    };
-    io.scratch = scratch;
-
-    let Some(buffer) = unconsumed else { return };
-    match io.entries.get_mut(token) {
-        Some(Entry::Conn(conn)) if !buffer.is_empty() => {
-            let over = buffer.len() > io.config.max_input;
-            conn.input = Some(buffer);
-            if over {
-                io.close_with(token, CloseReason::InputLimit);
-            }
-        }
-        _ => io.pool.give(buffer),
-    }
-}
-
-/// Reports closes to the handler, including closes its `on_close`
-/// causes in turn.
-pub(crate) fn report_closes<H: Handler>(io: &mut Io, handler: &mut H) {
-    while !io.closed.is_empty() {
-        let closed = mem::take(&mut io.closed);
-        for &(token, reason) in &closed {
-            handler.on_close(io, token, reason);
-        }
-    }
-}
 
 /// Writes pending output until it is gone or the socket is full, then
 /// resumes reading below the low watermark and completes a close that
@@ -531,34 +325,6 @@ impl Io {
         match self.entries.get(token) {
             Some(Entry::Conn(conn)) => conn.pending_output(),
             _ => 0,
-        }
-    }
-
-    /// Brings a connection's epoll registration in line with its state
-    /// (level and one-shot modes; edge mode never changes it).
-    pub(crate) fn sync_interest(&mut self, token: Token) {
-        let trigger = self.config.trigger;
-        if trigger == Trigger::Edge {
-            return;
-        }
-        let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
-            return;
-        };
-        let wanted = conn.interest(trigger);
-        if conn.armed && wanted == conn.registered {
-            return;
-        }
-        let result = self.epoll.modify(&conn.fd, token.to_u64(), wanted);
-        self.stats.epoll_ctls += 1;
-        match result {
-            Ok(()) => {
-                conn.registered = wanted;
-                conn.armed = true;
-            }
-            Err(e) => {
-                let errno = e.raw_os_error().unwrap_or(0);
-                self.close_with(token, CloseReason::Error(errno));
-            }
         }
     }
 }
