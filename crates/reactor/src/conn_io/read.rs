@@ -204,7 +204,19 @@ fn deliver<H: Handler>(io: &mut Io, handler: &mut H, token: Token, n: usize) {
 
 /// Reports closes to the handler, including closes its `on_close`
 /// causes in turn.
+///
+/// Inline, the check alone: it runs at the end of every dispatch, most
+/// close nothing, and a call only to find that out cost about 15
+/// instructions per event.
+#[inline]
 pub(crate) fn report_closes<H: Handler>(io: &mut Io, handler: &mut H) {
+    if !io.closed.is_empty() {
+        report_closes_now(io, handler);
+    }
+}
+
+#[inline(never)]
+fn report_closes_now<H: Handler>(io: &mut Io, handler: &mut H) {
     while !io.closed.is_empty() {
         let closed = mem::take(&mut io.closed);
         for &(token, reason) in &closed {
@@ -216,11 +228,20 @@ pub(crate) fn report_closes<H: Handler>(io: &mut Io, handler: &mut H) {
 impl Io {
     /// Brings a connection's epoll registration in line with its state
     /// (level and one-shot modes; edge mode never changes it).
+    ///
+    /// Inline, the edge-mode check alone: it runs at the end of every
+    /// dispatch, and in edge mode a call only to return cost more than
+    /// the check.
+    #[inline]
     pub(crate) fn sync_interest(&mut self, token: Token) {
-        let trigger = self.config.trigger;
-        if trigger == Trigger::Edge {
-            return;
+        if self.config.trigger != Trigger::Edge {
+            self.sync_registration(token);
         }
+    }
+
+    #[inline(never)]
+    fn sync_registration(&mut self, token: Token) {
+        let trigger = self.config.trigger;
         let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
             return;
         };

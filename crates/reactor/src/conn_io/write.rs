@@ -76,6 +76,9 @@ pub(crate) fn flush<H: Handler>(io: &mut Io, handler: &mut H, token: Token) {
 /// What the write loop writes from: the bytes of one `Io::send` with
 /// nothing queued before them, or a connection's queued output.
 trait Source {
+    /// Every attempt offers all that is left, so a write the kernel takes
+    /// whole leaves the source empty, and the loop ends without asking.
+    const OFFERS_ALL: bool;
     /// Nothing is left to write.
     fn is_empty(&self) -> bool;
     /// One write attempt (the source is not empty): the bytes the kernel
@@ -92,6 +95,8 @@ struct Unqueued<'a> {
 }
 
 impl Source for Unqueued<'_> {
+    const OFFERS_ALL: bool = true;
+
     #[inline]
     fn is_empty(&self) -> bool {
         self.written >= self.data.len()
@@ -110,6 +115,10 @@ impl Source for Unqueued<'_> {
 }
 
 impl Source for Output {
+    // More segments than one gather write takes, or a file larger than a
+    // chunk, remain after a whole write.
+    const OFFERS_ALL: bool = false;
+
     fn is_empty(&self) -> bool {
         Output::is_empty(self)
     }
@@ -166,9 +175,9 @@ impl Source for Output {
 /// close the connection with; the caller stamps the activity clocks if
 /// bytes went out.
 #[inline(always)]
-fn write_loop(
+fn write_loop<S: Source>(
     fd: &OwnedFd,
-    source: &mut impl Source,
+    source: &mut S,
     stats: &mut Stats,
     pool: &mut BufferPool,
 ) -> Result<(), Errno> {
@@ -181,7 +190,7 @@ fn write_loop(
                 source.advance(n, pool);
                 // A short write means the send buffer is full; the next
                 // call would only return EAGAIN.
-                if n < offered {
+                if n < offered || S::OFFERS_ALL {
                     break;
                 }
             }
