@@ -1,5 +1,6 @@
 //! Deadlines: the idle, write, soft-output-limit and linger timers of a
-//! connection, and the drain of a graceful shutdown.
+//! connection, the drain of a graceful shutdown, and the end of a bounded
+//! run (`Reactor::run_until`).
 //!
 //! Connection deadlines are lazy: activity only stamps the connection
 //! (`Conn::last_activity`, `Conn::last_write_progress`), and a timer that
@@ -12,6 +13,7 @@ use std::time::Instant;
 use crate::close_reason::CloseReason;
 use crate::conn::Entry;
 use crate::io::{Exit, Io, RunState, TimerKind};
+use crate::timer::TimerId;
 use crate::token::Token;
 
 impl Io {
@@ -26,7 +28,15 @@ impl Io {
             TimerKind::Write(token) => self.write_check(token, now),
             TimerKind::Linger(token) => self.linger_expired(token),
             TimerKind::SoftLimit(token) => self.soft_limit_check(token, now),
+            TimerKind::RunDeadline => self.state = RunState::Stopped(Exit::Deadline),
         }
+    }
+
+    /// Sets the deadline of `Reactor::run_until`: a timer like any other,
+    /// so the run's own loop pays nothing for it, and an idle reactor
+    /// sleeps until it (through the timerfd) instead of polling the clock.
+    pub(crate) fn set_run_deadline(&mut self, deadline: Instant) -> TimerId {
+        self.timers.insert(deadline, TimerKind::RunDeadline)
     }
 
     /// Starts a graceful shutdown: listeners are closed, connections stop

@@ -17,13 +17,12 @@ use crate::conn::{Conn, Entry};
 use crate::slab::Slab;
 use crate::stats::Stats;
 use crate::sys::epoll::Epoll;
-use crate::sys::eventfd::EventFd;
 use crate::sys::signal::{SignalFd, SignalSet};
 use crate::sys::socket;
 use crate::sys::timerfd::TimerFd;
 use crate::timer::{TimerId, TimerQueue};
 use crate::token::Token;
-use crate::waker::Waker;
+use crate::waker::{Wake, Waker};
 
 /// epoll user data of the reactor's own descriptors. Connection tokens
 /// never reach these: a slab index of `u32::MAX - 3` would need billions of
@@ -52,6 +51,8 @@ pub(crate) enum TimerKind {
     /// A connection's soft output limit deadline, lazy: the real one is
     /// `over_soft_since + output_soft_time`.
     SoftLimit(Token),
+    /// The deadline of `Reactor::run_until`.
+    RunDeadline,
 }
 
 /// Where the reactor is in its life.
@@ -70,8 +71,12 @@ pub enum Exit {
     Graceful,
     /// A second shutdown request during the drain: stopped at once.
     Forced,
-    /// [`Io::stop`] was called.
+    /// [`Io::stop`] or [`Waker::stop`] was called.
     Stopped,
+    /// The deadline given to
+    /// [`Reactor::run_until`](crate::Reactor::run_until) passed first
+    /// ([`Reactor::run`](crate::Reactor::run) never returns it).
+    Deadline,
 }
 
 /// The reactor's state, handed to every [`Handler`](crate::Handler)
@@ -90,7 +95,7 @@ pub struct Io {
     /// The deadline the timerfd is armed for, if any.
     pub(crate) timer_armed: Option<Instant>,
     pub(crate) signalfd: Option<SignalFd>,
-    pub(crate) eventfd: Arc<EventFd>,
+    pub(crate) wake: Arc<Wake>,
     /// The ready-again list (edge mode): connections owed a read with no
     /// edge to come for it. Stopped by the read budget, resuming from
     /// backpressure, or starting a lingering close; served on a later pass
@@ -126,8 +131,8 @@ impl Io {
         let epoll = Epoll::new()?;
         let timerfd = TimerFd::new()?;
         epoll.add(&timerfd, TIMERFD_DATA, EventFlags::IN)?;
-        let eventfd = Arc::new(EventFd::new()?);
-        epoll.add(&*eventfd, EVENTFD_DATA, EventFlags::IN)?;
+        let wake = Arc::new(Wake::new()?);
+        epoll.add(&*wake, EVENTFD_DATA, EventFlags::IN)?;
         Ok(Io {
             epoll,
             entries: Slab::new(),
@@ -139,7 +144,7 @@ impl Io {
             timerfd,
             timer_armed: None,
             signalfd: None,
-            eventfd,
+            wake,
             ready: Vec::new(),
             pass: 1,
             closed: Vec::new(),
@@ -196,9 +201,9 @@ impl Io {
         self.state == RunState::Draining
     }
 
-    /// A handle other threads use to wake this reactor.
+    /// A handle other threads use to wake or stop this reactor.
     pub fn waker(&self) -> Waker {
-        Waker::new(self.eventfd.clone())
+        Waker::new(self.wake.clone())
     }
 
     /// The local address of a listener or connection (to learn the port
@@ -407,10 +412,11 @@ impl Io {
         self.timer_armed = None;
     }
 
-    /// The eventfd fired: drain it (one `on_wake` however many wakes).
+    /// The eventfd fired: drain it (one `on_wake` however many wakes);
+    /// `true` if a [`Waker::stop`] came with it.
     #[inline]
-    pub(crate) fn drain_eventfd(&self) {
-        let _ = self.eventfd.drain();
+    pub(crate) fn drain_wake(&self) -> bool {
+        self.wake.drain()
     }
 
     /// The next signal waiting on the signalfd, if any.

@@ -19,8 +19,9 @@
 //!   unconsumed input and unsent output live with a connection, in pooled
 //!   buffers. An idle connection holds no buffer.
 //! - **Timers** on one `timerfd`, **signals** on a `signalfd`, **wake-ups**
-//!   from other threads on an `eventfd` ([`Waker`]). An idle reactor makes
-//!   no wake-ups at all.
+//!   and stops from other threads on an `eventfd` ([`Waker`]). An idle
+//!   reactor makes no wake-ups at all; a run can be bounded by a deadline
+//!   ([`Reactor::run_until`]) at no cost to one that is not.
 //! - **Accept** with `accept4`, a batch per wake-up, a connection cap, and
 //!   a timed pause on EMFILE/ENFILE instead of a spin.
 //! - **Outbound** non-blocking connects ([`Io::connect`]) on the same loop.

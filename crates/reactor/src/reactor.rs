@@ -84,7 +84,9 @@ impl<H: Handler> Reactor<H> {
         self.handler
     }
 
-    /// Runs the loop until a shutdown completes or [`Io::stop`] is called.
+    /// Runs the loop until a shutdown completes or [`Io::stop`] (or
+    /// [`Waker::stop`](crate::Waker::stop)) is called; see
+    /// [`Reactor::run_until`] to bound it in time.
     ///
     /// `epoll_wait` blocks indefinitely unless the ready-again list has
     /// work, so an idle reactor makes no wake-ups at all; timers wake it
@@ -107,6 +109,27 @@ impl<H: Handler> Reactor<H> {
             }
             self.turn()?;
         }
+    }
+
+    /// Like [`Reactor::run`], but returns [`Exit::Deadline`] if `deadline`
+    /// passes first: a bound on the whole run, e.g. a test's watchdog, so
+    /// a lost event fails the test instead of hanging it.
+    ///
+    /// The deadline is a timer like [`Io::add_timer`]'s: an idle reactor
+    /// sleeps until it (no polling), and it is checked with the other due
+    /// timers at the end of a pass, so a pass under way when it passes
+    /// finishes first. It is removed when the run returns, whatever ended
+    /// it; `run` itself pays nothing for this.
+    ///
+    /// # Errors
+    /// Those of [`Reactor::run`].
+    pub fn run_until(&mut self, deadline: Instant) -> io::Result<Exit> {
+        let timer = self.io.set_run_deadline(deadline);
+        let exit = self.run();
+        // Gone already if it fired; otherwise dropped, so the queue keeps
+        // only what the handler set.
+        self.io.cancel_timer(timer);
+        exit
     }
 
     /// One pass: wait for events (without blocking if the ready-again list
@@ -151,9 +174,12 @@ impl<H: Handler> Reactor<H> {
             Target::Timers => io.timerfd_fired(),
             Target::Signals => self.on_signals(),
             Target::Wake => {
-                io.drain_eventfd();
+                let stop = io.drain_wake();
                 handler.on_wake(io);
                 report_closes(io, handler);
+                if stop {
+                    io.stop();
+                }
             }
             Target::Stale => {}
         }

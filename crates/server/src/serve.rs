@@ -319,6 +319,8 @@ pub fn summary<X>(name: &str, report: &ServeReport<X>) -> String {
         Exit::Graceful => "shut down gracefully",
         Exit::Forced => "stopped at once (second signal)",
         Exit::Stopped => "stopped",
+        // Servers run without a deadline (`Reactor::run`).
+        Exit::Deadline => "stopped at its deadline",
     };
     let c = &s.closes;
     format!(

@@ -186,7 +186,7 @@ fn print_notices() -> Notify {
 fn exit_code(exit: Exit) -> ExitCode {
     match exit {
         Exit::Forced => ExitCode::from(EXIT_FORCED),
-        Exit::Graceful | Exit::Stopped => ExitCode::SUCCESS,
+        Exit::Graceful | Exit::Stopped | Exit::Deadline => ExitCode::SUCCESS,
     }
 }
 
