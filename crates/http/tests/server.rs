@@ -10,7 +10,7 @@ use std::os::fd::OwnedFd;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::middleware::{Middleware, Next};
 use http::response::CachedResponse;
@@ -18,15 +18,12 @@ use http::route_stats::RouteStats;
 use http::router::{Matched, Params, Router};
 use http::server::{HttpStats, Reply};
 use http::{App, HttpConfig, HttpServer, Limits, Method, Request, Response};
-use reactor::{CloseReason, Config, Handler, Io, Reactor, TimerId, Token, Trigger, Waker};
+use reactor::{Config, Exit, Reactor, Trigger, Waker};
 
 const TRIGGERS: [Trigger; 3] = [Trigger::Edge, Trigger::Level, Trigger::OneShot];
 
 /// Bound on socket reads and on a whole reactor run.
 const LIMIT: Duration = Duration::from_secs(10);
-
-/// Timer data of the watchdog; the server's own timers use small numbers.
-const WATCHDOG: u64 = u64::MAX;
 
 /// Answers by path: `/silent` not at all, `/twice` twice, `/close` with a
 /// response that ends the connection, `/cached-close` with the same as a
@@ -66,45 +63,6 @@ impl App for Scripted {
     }
 }
 
-/// Forwards every callback to the server; a wake-up stops the reactor,
-/// and so does the watchdog (marking the run as failed).
-struct Harness<A> {
-    server: HttpServer<A>,
-    timed_out: bool,
-}
-
-impl<A: App> Handler for Harness<A> {
-    fn on_accept(&mut self, io: &mut Io, listener: Token, conn: Token) {
-        self.server.on_accept(io, listener, conn);
-    }
-    fn on_connect(&mut self, io: &mut Io, conn: Token) {
-        self.server.on_connect(io, conn);
-    }
-    fn on_data(&mut self, io: &mut Io, conn: Token, data: &[u8]) -> usize {
-        self.server.on_data(io, conn, data)
-    }
-    fn on_eof(&mut self, io: &mut Io, conn: Token) {
-        self.server.on_eof(io, conn);
-    }
-    fn on_flushed(&mut self, io: &mut Io, conn: Token) {
-        self.server.on_flushed(io, conn);
-    }
-    fn on_close(&mut self, io: &mut Io, conn: Token, reason: CloseReason) {
-        self.server.on_close(io, conn, reason);
-    }
-    fn on_timer(&mut self, io: &mut Io, timer: TimerId, data: u64) {
-        if data == WATCHDOG {
-            self.timed_out = true;
-            io.stop();
-        } else {
-            self.server.on_timer(io, timer, data);
-        }
-    }
-    fn on_wake(&mut self, io: &mut Io) {
-        io.stop();
-    }
-}
-
 /// A server running on its own thread.
 struct Running {
     addr: SocketAddr,
@@ -134,22 +92,19 @@ impl Running {
                 trigger,
                 ..Config::default()
             };
-            let harness = Harness {
-                server,
-                timed_out: false,
-            };
-            let mut reactor = Reactor::new(reactor_config, harness).expect("reactor");
+            let mut reactor = Reactor::new(reactor_config, server).expect("reactor");
             let io = reactor.io();
             let listener = io
                 .listen("127.0.0.1:0".parse().unwrap(), 128)
                 .expect("listen");
             let addr = io.local_addr(listener).expect("local addr");
-            io.add_timer(LIMIT, WATCHDOG);
             tx.send((addr, io.waker())).expect("report address");
-            reactor.run().expect("reactor run");
-            let harness = reactor.handler();
-            let seen = seen(harness.server.app());
-            (harness.server.stats(), seen, harness.timed_out)
+            let exit = reactor
+                .run_until(Instant::now() + LIMIT)
+                .expect("reactor run");
+            let server = reactor.handler();
+            let seen = seen(server.app());
+            (server.stats(), seen, exit == Exit::Deadline)
         });
         let (addr, waker) = rx.recv_timeout(LIMIT).expect("server started");
         Running {
@@ -161,7 +116,7 @@ impl Running {
 
     /// Stops the server; its counters and the targets its app saw.
     fn stop(self) -> (HttpStats, Vec<String>) {
-        self.waker.wake().expect("wake");
+        self.waker.stop().expect("stop");
         let (stats, seen, timed_out) = self.thread.join().expect("server thread");
         assert!(!timed_out, "watchdog: the test did not finish in {LIMIT:?}");
         (stats, seen)

@@ -89,7 +89,7 @@ fn accepted_options(config: Config) -> (bool, Duration, Duration, u32) {
     let addr = r.io().local_addr(listener).expect("local addr");
     let _peer = TcpStream::connect(addr).expect("connect");
     run(&mut r);
-    r.into_handler().inner.seen.expect("no connection accepted")
+    r.into_handler().seen.expect("no connection accepted")
 }
 
 /// Regression (issue 14, item 4): chat users who only read were thrown out
@@ -163,7 +163,7 @@ fn a_silent_live_peer_is_kept() {
         r.io()
             .add_timer(FAST.dead_after() + Duration::from_secs(1), 1);
         run(&mut r);
-        let h = r.into_handler().inner;
+        let h = r.into_handler();
         assert_eq!(h.close, None, "{trigger:?}: live silent peer closed");
         assert_eq!(h.open_at_timer, Some(1), "{trigger:?}: open connections");
     }
@@ -188,7 +188,7 @@ fn a_vanished_peer_is_closed_and_counted() {
         let peer = link.connect_from_namespace(addr);
         link.set_peer_up(false);
         run(&mut r);
-        let h = r.into_handler().inner;
+        let h = r.into_handler();
         let (reason, after, errors) = h
             .close
             .unwrap_or_else(|| panic!("{trigger:?}: vanished peer not closed"));

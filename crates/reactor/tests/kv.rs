@@ -3,8 +3,8 @@
 //! The example's own handler is compiled into this test (its `main` goes
 //! unused), so what is tested is exactly what a reader of the example
 //! learns from. Its reactor runs on a thread; the test drives it with
-//! blocking loopback clients whose reads time out, and ends the run with a
-//! `Waker`.
+//! blocking loopback clients whose reads time out, and ends the run with
+//! `Waker::stop`.
 
 mod util;
 
@@ -35,7 +35,6 @@ impl Server {
             // Stats would only add noise: one line an hour.
             let kv = kv::Kv::new(Duration::from_secs(3600));
             let mut r = util::reactor(trigger, kv);
-            r.handler().stop_on_wake = true;
             let listener = r.io().listen(any_port(), 128).unwrap();
             let addr = r.io().local_addr(listener).unwrap();
             tx.send((addr, r.io().waker())).unwrap();
@@ -60,7 +59,7 @@ impl Server {
     }
 
     fn stop(self) {
-        self.waker.wake().unwrap();
+        self.waker.stop().unwrap();
         assert_eq!(self.thread.join().expect("server thread"), Exit::Stopped);
     }
 }

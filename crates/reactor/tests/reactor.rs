@@ -92,10 +92,10 @@ fn connect_completes_and_data_flows_both_ways() {
         let mut r = reactor(trigger, PingPong::default());
         let (_, addr) = listen(r.io());
         let client = r.io().connect(addr, None).expect("connect");
-        r.handler().inner.client = Some(client);
+        r.handler().client = Some(client);
 
         assert_eq!(run(&mut r), Exit::Stopped);
-        let h = &r.handler().inner;
+        let h = &r.handler();
         assert_eq!(h.connected, 1, "{trigger:?}: on_connect exactly once");
         assert_eq!(h.server_got, b"ping", "{trigger:?}");
         assert_eq!(h.client_got, b"pong", "{trigger:?}");
@@ -136,7 +136,7 @@ fn connect_to_a_closed_port_reports_connect_failed() {
 
         assert_eq!(run(&mut r), Exit::Stopped);
         assert_eq!(
-            r.handler().inner.closed,
+            r.handler().closed,
             Some((client, CloseReason::ConnectFailed(libc::ECONNREFUSED))),
             "{trigger:?}"
         );
@@ -176,7 +176,7 @@ fn data_sent_before_connect_completes_is_delivered() {
         let mut r = reactor(trigger, Early::default());
         let (_, addr) = listen(r.io());
         let client = r.io().connect(addr, None).expect("connect");
-        r.handler().inner.client = Some(client);
+        r.handler().client = Some(client);
         assert!(r.io().send(client, b"early"));
         assert_eq!(
             r.io().pending_output(client),
@@ -185,7 +185,7 @@ fn data_sent_before_connect_completes_is_delivered() {
         );
 
         assert_eq!(run(&mut r), Exit::Stopped);
-        let h = &r.handler().inner;
+        let h = &r.handler();
         assert!(h.connected, "{trigger:?}");
         assert_eq!(h.server_got, b"early late", "{trigger:?}");
         assert_eq!(r.io().pending_output(client), 0, "{trigger:?}");
@@ -254,10 +254,10 @@ fn bulk_echo_survives_budgets_backpressure_and_partial_consumes() {
         let mut r = reactor_with(config, bulk);
         let (_, addr) = listen(r.io());
         let client = r.io().connect(addr, None).expect("connect");
-        r.handler().inner.client = Some(client);
+        r.handler().client = Some(client);
 
         assert_eq!(run(&mut r), Exit::Stopped);
-        assert_eq!(r.handler().inner.checked, 4 << 20, "{trigger:?}");
+        assert_eq!(r.handler().checked, 4 << 20, "{trigger:?}");
         let stats = r.io().stats();
         assert!(stats.budget_stops > 0, "{trigger:?}: {stats:?}");
     }
@@ -319,7 +319,7 @@ fn regression_a_connection_reads_at_most_one_budget_per_pass() {
 
         assert_eq!(run(&mut r), Exit::Stopped);
         writer.join().unwrap();
-        let h = &r.handler().inner;
+        let h = &r.handler();
         assert!(
             h.got == sent,
             "{trigger:?}: {} of {} bytes, or out of order",
@@ -389,10 +389,10 @@ fn unconsumed_bytes_are_offered_again_with_the_next_ones() {
         let mut r = reactor(trigger, Lines::default());
         let (_, addr) = listen(r.io());
         let client = r.io().connect(addr, None).expect("connect");
-        r.handler().inner.client = Some(client);
+        r.handler().client = Some(client);
 
         assert_eq!(run(&mut r), Exit::Stopped);
-        let h = &r.handler().inner;
+        let h = &r.handler();
         assert_eq!(h.lines, ["one", "two", "three"], "{trigger:?}");
         assert!(
             h.offered.iter().any(|data| data.starts_with(b"two\n")),
@@ -438,11 +438,11 @@ fn input_beyond_max_input_closes_with_input_limit() {
         let mut r = reactor_with(config, Hoarder::default());
         let (_, addr) = listen(r.io());
         let client = r.io().connect(addr, None).expect("connect");
-        r.handler().inner.client = Some(client);
+        r.handler().client = Some(client);
 
         assert_eq!(run(&mut r), Exit::Stopped);
         assert_eq!(
-            r.handler().inner.server_close,
+            r.handler().server_close,
             Some(CloseReason::InputLimit),
             "{trigger:?}"
         );
@@ -493,11 +493,11 @@ fn peer_close_is_reported_after_its_data() {
         let mut r = reactor(trigger, Bye::default());
         let (_, addr) = listen(r.io());
         let client = r.io().connect(addr, None).expect("connect");
-        r.handler().inner.client = Some(client);
+        r.handler().client = Some(client);
 
         assert_eq!(run(&mut r), Exit::Stopped);
         assert_eq!(
-            r.handler().inner.events,
+            r.handler().events,
             ["client Local", "data bye", "eof", "server PeerClosed"],
             "{trigger:?}"
         );
@@ -561,12 +561,12 @@ fn a_reused_slot_gets_a_new_token_and_the_old_one_is_dead() {
             },
         );
         let (_, addr) = listen(r.io());
-        let h = &mut r.handler().inner;
+        let h = &mut r.handler();
         h.addr = addr;
         h.peers.push(TcpStream::connect(addr).unwrap());
 
         assert_eq!(run(&mut r), Exit::Stopped);
-        let h = &r.handler().inner;
+        let h = &r.handler();
         let (old, new) = (h.first.unwrap(), h.second.unwrap());
         assert_eq!(old.index(), new.index(), "{trigger:?}: the slot is reused");
         assert_ne!(old.generation(), new.generation(), "{trigger:?}");
@@ -614,7 +614,7 @@ fn an_event_for_a_connection_closed_earlier_in_the_batch_is_dropped() {
     for trigger in TRIGGERS {
         let mut r = reactor(trigger, SameBatch::default());
         let (_, addr) = listen(r.io());
-        r.handler().inner.addr = Some(addr);
+        r.handler().addr = Some(addr);
         // Both connect and send before the reactor runs, so both accepted
         // sockets are readable the moment they are registered.
         let mut peers = [
@@ -626,7 +626,7 @@ fn an_event_for_a_connection_closed_earlier_in_the_batch_is_dropped() {
         }
 
         assert_eq!(run(&mut r), Exit::Stopped);
-        let h = &r.handler().inner;
+        let h = &r.handler();
         let (victim, newcomer) = (h.victim.unwrap(), h.newcomer.unwrap());
         // The newcomer may or may not have been accepted before it stopped.
         assert!(h.accepted.len() >= 2, "{trigger:?}");
@@ -684,10 +684,10 @@ fn timers_fire_in_deadline_order_and_cancelled_ones_do_not() {
     let cancelled_in_callback = io.add_timer(ms(25), 25);
     assert!(io.cancel_timer(cancelled));
     assert!(!io.cancel_timer(cancelled), "cancelling twice");
-    r.handler().inner.to_cancel = Some(cancelled_in_callback);
+    r.handler().to_cancel = Some(cancelled_in_callback);
 
     assert_eq!(run(&mut r), Exit::Stopped);
-    assert_eq!(r.handler().inner.fired, [10, 20, 30, 40]);
+    assert_eq!(r.handler().fired, [10, 20, 30, 40]);
 }
 
 /// Stops in the first of two timers that are due in the same pass.
@@ -717,7 +717,7 @@ fn stop_in_a_timer_fires_no_further_timers() {
     r.io().add_timer(Duration::ZERO, 2);
 
     assert_eq!(run(&mut r), Exit::Stopped);
-    assert_eq!(r.handler().inner.fired, [1]);
+    assert_eq!(r.handler().fired, [1]);
 }
 
 /// On a zero timer (once the reactor runs), lets a thread wake the reactor.
@@ -756,7 +756,7 @@ fn a_waker_on_another_thread_triggers_on_wake() {
 
     assert_eq!(run(&mut r), Exit::Stopped);
     thread.join().unwrap();
-    assert_eq!(r.handler().inner.woken, 1);
+    assert_eq!(r.handler().woken, 1);
 }
 
 /// Stops as soon as a connection is accepted, with output pending.
@@ -785,7 +785,7 @@ fn stop_returns_stopped_without_flushing() {
         let _peer = TcpStream::connect(addr).unwrap();
 
         assert_eq!(run(&mut r), Exit::Stopped);
-        let conn = r.handler().inner.conn.unwrap();
+        let conn = r.handler().conn.unwrap();
         assert!(r.io().pending_output(conn) > 0, "{trigger:?}: not flushed");
         assert_eq!(r.io().connection_count(), 1, "{trigger:?}: nothing closed");
         assert_eq!(r.io().stats().closed, 0, "{trigger:?}");
@@ -868,7 +868,7 @@ fn shutdown_flushes_pending_output_then_exits_graceful() {
 
         assert_eq!(run(&mut r), Exit::Graceful, "{trigger:?}");
         let got = reader.join().unwrap().expect("read to EOF");
-        let h = &r.handler().inner;
+        let h = &r.handler();
         assert!(
             h.pending_at_shutdown > 0,
             "{trigger:?}: the payload must outgrow the socket buffers"
@@ -891,9 +891,9 @@ fn shutdown_cuts_a_peer_that_never_reads_at_the_drain_deadline() {
         let _peer = TcpStream::connect(addr).unwrap();
 
         assert_eq!(run(&mut r), Exit::Graceful, "{trigger:?}");
-        assert!(r.handler().inner.pending_at_shutdown > 0, "{trigger:?}");
+        assert!(r.handler().pending_at_shutdown > 0, "{trigger:?}");
         assert_eq!(
-            r.handler().inner.closes,
+            r.handler().closes,
             [CloseReason::DrainTimeout],
             "{trigger:?}"
         );
@@ -910,7 +910,7 @@ fn a_second_shutdown_forces_the_exit() {
         let _peer = TcpStream::connect(addr).unwrap();
 
         assert_eq!(run(&mut r), Exit::Forced, "{trigger:?}");
-        assert!(r.handler().inner.closes.is_empty(), "{trigger:?}");
+        assert!(r.handler().closes.is_empty(), "{trigger:?}");
     }
 }
 
@@ -974,7 +974,7 @@ fn regression_a_connection_adopted_while_draining_is_drained() {
 
         let started = Instant::now();
         assert_eq!(run(&mut r), Exit::Graceful, "{trigger:?}");
-        let h = &r.handler().inner;
+        let h = &r.handler();
         assert!(h.adopted_while_draining, "{trigger:?}");
         assert_eq!(h.closes, [CloseReason::Shutdown], "{trigger:?}");
         // Closed at once, not at the drain deadline (5 s).
@@ -1010,7 +1010,7 @@ fn regression_the_drain_deadline_bounds_a_connection_that_joined_the_drain() {
         assert_eq!(run(&mut r), Exit::Graceful, "{trigger:?}");
         let elapsed = started.elapsed();
         assert_eq!(
-            r.handler().inner.closes,
+            r.handler().closes,
             [CloseReason::DrainTimeout],
             "{trigger:?}"
         );
@@ -1050,7 +1050,7 @@ fn closes_made_before_run_are_reported() {
 
         assert_eq!(run(&mut r), Exit::Graceful, "{trigger:?}");
         assert_eq!(
-            r.handler().inner.closes,
+            r.handler().closes,
             [(client, CloseReason::Shutdown)],
             "{trigger:?}"
         );
@@ -1102,9 +1102,9 @@ fn steady_state_epoll_ctl_calls_per_mode() {
         let mut r = reactor(trigger, RoundTrips::default());
         let (_, addr) = listen(r.io());
         let client = r.io().connect(addr, None).expect("connect");
-        r.handler().inner.client = Some(client);
+        r.handler().client = Some(client);
         assert_eq!(run(&mut r), Exit::Stopped);
-        let h = &r.handler().inner;
+        let h = &r.handler();
         assert_eq!(h.rounds, ROUNDS, "{trigger:?}");
         match trigger {
             reactor::Trigger::OneShot => assert!(
@@ -1181,10 +1181,10 @@ fn shared_messages_keep_order_and_go_out_in_one_write_per_pass() {
         );
         let (_, addr) = listen(r.io());
         let client = r.io().connect(addr, None).expect("connect");
-        r.handler().inner.client = Some(client);
+        r.handler().client = Some(client);
         let writes_before = r.io().stats().writes;
         assert_eq!(run(&mut r), Exit::Stopped);
-        let h = &r.handler().inner;
+        let h = &r.handler();
         assert_eq!(
             h.got, expected,
             "{trigger:?}: order across shared and copied bytes"
@@ -1291,9 +1291,9 @@ fn regression_sendfile_short_at_end_of_file_closes_instead_of_stalling() {
         );
         let (_, addr) = listen(r.io());
         let client = r.io().connect(addr, None).expect("connect");
-        r.handler().inner.client = Some(client);
+        r.handler().client = Some(client);
         assert_eq!(run(&mut r), Exit::Stopped, "{trigger:?}");
-        let h = &r.handler().inner;
+        let h = &r.handler();
         let mut expected = b"head:".to_vec();
         expected.extend_from_slice(&contents);
         assert!(

@@ -96,7 +96,7 @@ fn against_silent_peer(config: Config, handler: Deadline) -> Deadline {
     let addr = listen(r.io());
     let _peer = TcpStream::connect(addr).expect("connect");
     run(&mut r);
-    r.into_handler().inner
+    r.into_handler()
 }
 
 fn assert_closed(what: &str, h: &Deadline, reason: CloseReason, not_before: Duration) -> Duration {
@@ -300,7 +300,7 @@ fn output_back_under_the_soft_limit_in_time_is_not_closed() {
         });
         run(&mut r);
         let _peer = reader.join().expect("reader");
-        let h = r.into_handler().inner;
+        let h = r.into_handler();
         assert!(h.flushed, "{trigger:?}: output never flushed");
         assert_eq!(
             h.close, None,
@@ -413,9 +413,9 @@ fn idle_deadline_resets_under_traffic_cost_no_timerfd_arms() {
             traffic.timer_arms
         );
         assert!(
-            r.handler().inner.closes.is_empty(),
+            r.handler().closes.is_empty(),
             "{trigger:?}: closes during the traffic: {:?}",
-            r.handler().inner.closes
+            r.handler().closes
         );
     }
 }

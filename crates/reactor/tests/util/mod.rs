@@ -1,28 +1,25 @@
 //! Shared helpers for the socket tests: a watchdog that bounds every run,
 //! the three trigger modes, loopback addresses.
 //!
-//! Tests synchronise on reactor callbacks (readiness), never on sleeps. Each
-//! reactor gets a watchdog timer: if a test has not stopped its reactor by
-//! then, the watchdog stops it and [`run`] fails the test, so a lost event
-//! shows up as a failure instead of a hang.
+//! Tests synchronise on reactor callbacks (readiness), never on sleeps.
+//! [`run`] bounds each run with a deadline (`Reactor::run_until`): if a
+//! test has not stopped its reactor by then, the run ends and the test
+//! fails, so a lost event shows up as a failure instead of a hang.
 
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::OwnedFd;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use reactor::{CloseReason, Config, Exit, Handler, Io, Reactor, TimerId, Token, Trigger};
+use reactor::{Config, Exit, Handler, Reactor, Trigger};
 
 /// Every test that moves bytes runs in each mode.
 pub const TRIGGERS: [Trigger; 3] = [Trigger::Edge, Trigger::Level, Trigger::OneShot];
 
 /// How long any one reactor run may take.
 pub const WATCHDOG_AFTER: Duration = Duration::from_secs(10);
-
-/// Timer data reserved for the watchdog; test handlers use other values.
-pub const WATCHDOG: u64 = u64::MAX;
 
 /// A loopback address with a port the kernel picks.
 pub fn any_port() -> SocketAddr {
@@ -49,59 +46,8 @@ pub fn std_listener() -> (TcpListener, SocketAddr) {
     (listener, addr)
 }
 
-/// Wraps a test's handler: forwards every callback, except that the
-/// watchdog timer stops the reactor and marks the run as timed out.
-pub struct Bounded<H> {
-    pub inner: H,
-    pub timed_out: bool,
-    /// Stop after forwarding `on_wake`: lets a test thread driving the
-    /// reactor's peers end the run through a [`reactor::Waker`].
-    pub stop_on_wake: bool,
-}
-
-impl<H: Handler> Handler for Bounded<H> {
-    fn on_accepted_fd(&mut self, io: &mut Io, listener: Token, fd: OwnedFd) -> Option<OwnedFd> {
-        self.inner.on_accepted_fd(io, listener, fd)
-    }
-    fn on_accept(&mut self, io: &mut Io, listener: Token, conn: Token) {
-        self.inner.on_accept(io, listener, conn);
-    }
-    fn on_connect(&mut self, io: &mut Io, conn: Token) {
-        self.inner.on_connect(io, conn);
-    }
-    fn on_data(&mut self, io: &mut Io, conn: Token, data: &[u8]) -> usize {
-        self.inner.on_data(io, conn, data)
-    }
-    fn on_eof(&mut self, io: &mut Io, conn: Token) {
-        self.inner.on_eof(io, conn);
-    }
-    fn on_flushed(&mut self, io: &mut Io, conn: Token) {
-        self.inner.on_flushed(io, conn);
-    }
-    fn on_close(&mut self, io: &mut Io, conn: Token, reason: CloseReason) {
-        self.inner.on_close(io, conn, reason);
-    }
-    fn on_timer(&mut self, io: &mut Io, timer: TimerId, data: u64) {
-        if data == WATCHDOG {
-            self.timed_out = true;
-            io.stop();
-        } else {
-            self.inner.on_timer(io, timer, data);
-        }
-    }
-    fn on_signal(&mut self, io: &mut Io, signal: i32) {
-        self.inner.on_signal(io, signal);
-    }
-    fn on_wake(&mut self, io: &mut Io) {
-        self.inner.on_wake(io);
-        if self.stop_on_wake {
-            io.stop();
-        }
-    }
-}
-
-/// A reactor in `trigger` mode running `handler` under a watchdog.
-pub fn reactor<H: Handler>(trigger: Trigger, handler: H) -> Reactor<Bounded<H>> {
+/// A reactor in `trigger` mode running `handler`.
+pub fn reactor<H: Handler>(trigger: Trigger, handler: H) -> Reactor<H> {
     reactor_with(
         Config {
             trigger,
@@ -112,26 +58,19 @@ pub fn reactor<H: Handler>(trigger: Trigger, handler: H) -> Reactor<Bounded<H>> 
 }
 
 /// Like [`reactor`], with a full configuration.
-pub fn reactor_with<H: Handler>(config: Config, handler: H) -> Reactor<Bounded<H>> {
-    let mut reactor = Reactor::new(
-        config,
-        Bounded {
-            inner: handler,
-            timed_out: false,
-            stop_on_wake: false,
-        },
-    )
-    .expect("create reactor");
-    reactor.io().add_timer(WATCHDOG_AFTER, WATCHDOG);
-    reactor
+pub fn reactor_with<H: Handler>(config: Config, handler: H) -> Reactor<H> {
+    Reactor::new(config, handler).expect("create reactor")
 }
 
-/// Runs the reactor to its end; fails the test if the watchdog fired.
-pub fn run<H: Handler>(reactor: &mut Reactor<Bounded<H>>) -> Exit {
-    let exit = reactor.run().expect("reactor run");
+/// Runs the reactor to its end, at most [`WATCHDOG_AFTER`]; fails the test
+/// if that deadline passed first.
+pub fn run<H: Handler>(reactor: &mut Reactor<H>) -> Exit {
+    let exit = reactor
+        .run_until(Instant::now() + WATCHDOG_AFTER)
+        .expect("reactor run");
     let trigger = reactor.io().config().trigger;
     assert!(
-        !reactor.handler().timed_out,
+        exit != Exit::Deadline,
         "watchdog: not done within {WATCHDOG_AFTER:?} ({} mode)",
         trigger.name()
     );
