@@ -229,15 +229,27 @@ fn every_route_is_counted_by_route_and_class() {
         let total = route_sample(&scrape, &format!("{histogram}_count"), method, route, None);
         assert_eq!(total, Some(&Value::Untyped(count)), "{method} {route}");
     }
-    // With workers, every one served some of it: the figures above are
-    // sums over workers, not one worker's.
+    // With workers, the figures above are sums over workers only if every
+    // worker served some of it. Round-robin dispatch alternates the fresh
+    // connections, so there it must hold; the kernel's choice (reuseport's
+    // hash, exclusive's first waiter) may give one worker all of them.
+    let round_robin =
+        std::env::var("TENK_TEST_SERVE_ARGS").is_ok_and(|a| a.contains("round-robin"));
     for sample in &scrape.samples {
         if sample.metric == "tenk_worker_http_responses_total" {
-            assert!(
-                matches!(sample.value, Value::Counter(v) if v > 0.0),
-                "{:?} served nothing: the test would not check the sum",
-                sample.labels
-            );
+            let served = matches!(sample.value, Value::Counter(v) if v > 0.0);
+            if round_robin {
+                assert!(
+                    served,
+                    "{:?} served nothing: the test would not check the sum",
+                    sample.labels
+                );
+            } else if !served {
+                eprintln!(
+                    "note: {:?} served nothing; the sums were not exercised",
+                    sample.labels
+                );
+            }
         }
     }
 }
