@@ -42,5 +42,5 @@ mod totals;
 mod worker;
 
 pub use report::Report;
-pub use run::run;
+pub use run::{run, Progress};
 pub use spec::{LoadSpec, Stop, Workload};

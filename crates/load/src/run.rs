@@ -1,7 +1,7 @@
-//! Running a load: one reactor per thread, a progress line each second,
-//! and the merged report at the end.
+//! Running a load: one reactor per thread, a [`Progress`] each second for
+//! the caller to show, and the merged report at the end.
 
-use std::io::{self, Write as _};
+use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
@@ -17,24 +17,51 @@ use crate::client::Client;
 use crate::report::Report;
 use crate::spec::{LoadSpec, Workload};
 use crate::totals::Totals;
-use crate::worker::{Shared, Worker};
+use crate::worker::{Live, Shared, Worker};
+
+/// Where a run stands, once a second while it runs (with
+/// [`LoadSpec::progress`]): the library reports it, the caller decides
+/// whether and where to show it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Progress {
+    /// Since the threads started.
+    pub elapsed: Duration,
+    /// Replies (chat: deliveries) per second since the last progress.
+    pub rate: f64,
+    /// What `rate` counts: `req` or `deliveries`.
+    pub unit: &'static str,
+    /// Connections open now, of `connections` asked for.
+    pub open: u64,
+    pub connections: usize,
+    /// Errors so far.
+    pub errors: u64,
+}
 
 /// Runs `spec` to the end and reports. `signals`, if given (blocked by the
-/// caller beforehand), end the run early on every thread.
+/// caller beforehand), end the run early on every thread. With
+/// `spec.progress`, `on_progress` is called once a second.
 ///
 /// # Errors
 /// Failing to create a reactor (e.g. out of descriptors) or a thread, and
 /// fatal `epoll_wait` errors.
-pub fn run(spec: LoadSpec, signals: Option<SignalSet>) -> io::Result<Report> {
+pub fn run(
+    spec: LoadSpec,
+    signals: Option<SignalSet>,
+    on_progress: impl FnMut(&Progress),
+) -> io::Result<Report> {
     match spec.workload {
-        Workload::Echo { .. } => run_with::<EchoClient>(spec, signals),
-        Workload::Http { .. } => run_with::<HttpClient>(spec, signals),
-        Workload::Chat { .. } => run_with::<ChatLoadClient>(spec, signals),
+        Workload::Echo { .. } => run_with::<EchoClient>(spec, signals, on_progress),
+        Workload::Http { .. } => run_with::<HttpClient>(spec, signals, on_progress),
+        Workload::Chat { .. } => run_with::<ChatLoadClient>(spec, signals, on_progress),
     }
 }
 
 /// [`run`], every connection speaking `C`.
-fn run_with<C: Client>(spec: LoadSpec, signals: Option<SignalSet>) -> io::Result<Report> {
+fn run_with<C: Client>(
+    spec: LoadSpec,
+    signals: Option<SignalSet>,
+    mut on_progress: impl FnMut(&Progress),
+) -> io::Result<Report> {
     let threads = spec.threads;
     let progress = spec.progress;
     let shared = Arc::new(Shared::new(spec));
@@ -120,7 +147,9 @@ fn run_with<C: Client>(spec: LoadSpec, signals: Option<SignalSet>) -> io::Result
             Ok(result) => results.push(result),
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 if progress {
-                    last = print_progress(&shared, started, last);
+                    let (now, requests, report) = progress_since(&shared, started, last);
+                    on_progress(&report);
+                    last = (now, requests);
                 }
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -139,34 +168,26 @@ fn run_with<C: Client>(spec: LoadSpec, signals: Option<SignalSet>) -> io::Result
     Ok(Report::new(&shared.spec, &totals))
 }
 
-/// `[  3s] 123456 req/s | 100/100 open | errors 0` on stderr.
-fn print_progress(shared: &Shared, started: Instant, last: (Instant, u64)) -> (Instant, u64) {
+/// The run's [`Progress`] since `last` (when, and the replies counted
+/// then), with the time and count to pass as `last` next.
+fn progress_since(
+    shared: &Shared,
+    started: Instant,
+    last: (Instant, u64),
+) -> (Instant, u64, Progress) {
     let now = Instant::now();
-    let requests: u64 = shared
-        .live
-        .iter()
-        .map(|l| l.requests.load(Ordering::Relaxed))
-        .sum();
-    let errors: u64 = shared
-        .live
-        .iter()
-        .map(|l| l.errors.load(Ordering::Relaxed))
-        .sum();
-    let open: u64 = shared
-        .live
-        .iter()
-        .map(|l| l.open.load(Ordering::Relaxed))
-        .sum();
-    let rate = (requests - last.1) as f64 / (now - last.0).as_secs_f64().max(1e-9);
-    let unit = match shared.spec.workload {
-        Workload::Chat { .. } => "deliveries",
-        _ => "req",
+    let sum = |counter: fn(&Live) -> u64| -> u64 { shared.live.iter().map(counter).sum() };
+    let requests = sum(|l| l.requests.load(Ordering::Relaxed));
+    let progress = Progress {
+        elapsed: now - started,
+        rate: (requests - last.1) as f64 / (now - last.0).as_secs_f64().max(1e-9),
+        unit: match shared.spec.workload {
+            Workload::Chat { .. } => "deliveries",
+            _ => "req",
+        },
+        open: sum(|l| l.open.load(Ordering::Relaxed)),
+        connections: shared.spec.connections,
+        errors: sum(|l| l.errors.load(Ordering::Relaxed)),
     };
-    let _ = writeln!(
-        io::stderr().lock(),
-        "[{:>4.0}s] {rate:.0} {unit}/s | {open}/{} open | errors {errors}",
-        (now - started).as_secs_f64(),
-        shared.spec.connections,
-    );
-    (now, requests)
+    (now, requests, progress)
 }

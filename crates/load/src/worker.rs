@@ -49,8 +49,8 @@ mod window;
 
 use phase::Phase;
 use send::Schedule;
-pub(crate) use shared::Shared;
-use shared::{ChatShared, Live};
+use shared::ChatShared;
+pub(crate) use shared::{Live, Shared};
 use window::Window;
 
 const TIMER_END: u64 = 1;

@@ -244,7 +244,20 @@ fn run_load(command: Load, signals: signal::SignalSet) -> anyhow::Result<ExitCod
         return Ok(usage_error(&e));
     }
     rlimit::raise_nofile_limit();
-    let report = load::run(spec, Some(signals)).context("load run failed")?;
+    // `[  3s] 123456 req/s | 100/100 open | errors 0`, on stderr so that
+    // stdout stays the report (and `--json` stays parseable).
+    let report = load::run(spec, Some(signals), |p| {
+        eprintln!(
+            "[{:>4.0}s] {:.0} {}/s | {}/{} open | errors {}",
+            p.elapsed.as_secs_f64(),
+            p.rate,
+            p.unit,
+            p.open,
+            p.connections,
+            p.errors
+        );
+    })
+    .context("load run failed")?;
     if common.json {
         println!("{}", report.to_json());
     } else {

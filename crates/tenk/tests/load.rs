@@ -364,6 +364,41 @@ fn requests_count_exactly() {
     assert_eq!(r["workload"], "echo");
 }
 
+/// `--progress`: a line a second on stderr, printed by the binary from the
+/// library's progress figures (the library prints nothing), while stdout
+/// stays the report alone (here JSON, which must still parse).
+#[test]
+fn progress_lines_go_to_stderr_and_the_report_to_stdout() {
+    let server = Server::echo(&[]);
+    let addr = server.addr.to_string();
+    let run = tenk_load(&[
+        "echo",
+        &addr,
+        "-c",
+        "4",
+        "-d",
+        "2200ms",
+        "--progress",
+        "--json",
+    ]);
+    run.assert_code(0);
+    assert_clean(&run.json());
+    let lines: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with('[')).collect();
+    assert!(lines.len() >= 2, "no progress lines in {:?}", run.stderr);
+    for line in lines {
+        // `[   1s] 12345 req/s | 4/4 open | errors 0`
+        let (rate, rest) = line
+            .split_once("] ")
+            .and_then(|(_, rest)| rest.split_once(" req/s | "))
+            .unwrap_or_else(|| panic!("progress line {line:?}"));
+        assert!(rate.parse::<f64>().is_ok(), "{line:?}");
+        assert!(
+            rest.ends_with(" open | errors 0") && rest.contains("/4"),
+            "{line:?}"
+        );
+    }
+}
+
 /// A pipelined timed run measures for the time asked and is clean.
 #[test]
 fn pipelined_run_is_clean() {
