@@ -31,6 +31,7 @@
 pub mod chat;
 mod client;
 pub mod echo;
+pub mod find_max_rate;
 mod inflight;
 pub mod pattern;
 pub mod recorder;
@@ -41,6 +42,7 @@ pub mod target;
 mod totals;
 mod worker;
 
+pub use find_max_rate::{find_max_rate, MaxRate, Search};
 pub use report::Report;
 pub use run::{run, Progress};
 pub use spec::{LoadSpec, Stop, Workload};

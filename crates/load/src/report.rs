@@ -140,6 +140,9 @@ pub struct Report {
     pub cpu_s: f64,
     pub cpu_us_per_request: f64,
     pub chat: Option<ChatReport>,
+    /// Ended early by a signal (shown only then).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
 }
 
 impl Report {
@@ -212,6 +215,7 @@ impl Report {
             cpu_s: totals.cpu.as_secs_f64(),
             cpu_us_per_request: per_request,
             chat,
+            interrupted: false,
         }
     }
 

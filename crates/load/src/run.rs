@@ -165,7 +165,9 @@ fn run_with<C: Client>(
     for result in results {
         totals.merge(&result?);
     }
-    Ok(Report::new(&shared.spec, &totals))
+    let mut report = Report::new(&shared.spec, &totals);
+    report.interrupted = shared.interrupted.load(Ordering::Acquire);
+    Ok(report)
 }
 
 /// The run's [`Progress`] since `last` (when, and the replies counted

@@ -49,6 +49,8 @@ pub struct EchoArgs {
     pub size: u32,
     #[command(flatten)]
     pub common: CommonArgs,
+    #[command(flatten)]
+    pub max_rate: MaxRateArgs,
 }
 
 #[derive(Args, Debug)]
@@ -66,6 +68,8 @@ pub struct HttpArgs {
     pub body: String,
     #[command(flatten)]
     pub common: CommonArgs,
+    #[command(flatten)]
+    pub max_rate: MaxRateArgs,
 }
 
 /// Options both workloads take.
@@ -130,6 +134,74 @@ pub struct CommonArgs {
     /// lost and reordered deliveries together).
     #[arg(long, default_value_t = 0)]
     pub max_errors: u64,
+}
+
+/// `--find-max-rate` and its settings (echo and HTTP).
+#[derive(Args, Debug)]
+pub struct MaxRateArgs {
+    /// Search for the highest open-loop rate whose corrected p99 stays
+    /// within --p99 with no errors, no request left waiting past the bound
+    /// and an achieved rate within 2 % of the target: a closed-loop probe
+    /// finds the ceiling, a ramp from 1/16 of it (or --rate-min) finds a
+    /// failing rate, then bisection to 3 %; at most 20 steps, each with
+    /// its own connections and a 1 s warm-up. Prints each step (target,
+    /// achieved, p50, p99, max, errors) and `max_rate` (with --json:
+    /// `steps` and `max_rate`); exit 1 when even the lowest step fails.
+    #[arg(long)]
+    pub find_max_rate: bool,
+    /// The bound on the corrected p99 for --find-max-rate (e.g. 1ms).
+    #[arg(long, value_parser = humantime::parse_duration, requires = "find_max_rate")]
+    pub p99: Option<Duration>,
+    /// Measured length of each --find-max-rate step (after its warm-up).
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration, requires = "find_max_rate")]
+    pub step_duration: Duration,
+    /// The first --find-max-rate step's rate, requests/s.
+    #[arg(long, requires = "find_max_rate")]
+    pub rate_min: Option<f64>,
+    /// The highest rate --find-max-rate tries, requests/s.
+    #[arg(long, requires = "find_max_rate")]
+    pub rate_max: Option<f64>,
+}
+
+impl MaxRateArgs {
+    /// The search asked for, if any, checked against the run's other
+    /// settings.
+    ///
+    /// # Errors
+    /// A message naming the flag at fault.
+    pub fn search(&self, common: &CommonArgs) -> Result<Option<load::Search>, String> {
+        if !self.find_max_rate {
+            return Ok(None);
+        }
+        let conflict = |flag: &str| {
+            Err(format!(
+                "--find-max-rate chooses the rates and step lengths itself: drop {flag}"
+            ))
+        };
+        if common.rate.is_some() {
+            return conflict("--rate");
+        }
+        if common.requests.is_some() {
+            return conflict("--requests (-n)");
+        }
+        if common.duration.is_some() {
+            return conflict("--duration (-d; see --step-duration)");
+        }
+        if !common.warmup.is_zero() {
+            return conflict("--warmup (each step warms up for 1 s)");
+        }
+        let Some(p99) = self.p99 else {
+            return Err("--find-max-rate needs --p99, the latency bound (e.g. --p99 1ms)".into());
+        };
+        let search = load::Search {
+            p99,
+            step: self.step_duration,
+            rate_min: self.rate_min,
+            rate_max: self.rate_max,
+        };
+        search.validate()?;
+        Ok(Some(search))
+    }
 }
 
 /// Default measured duration when neither `-d` nor `-n` is given.

@@ -194,7 +194,7 @@ fn exit_code(exit: Exit) -> ExitCode {
 const EXIT_USAGE: u8 = 2;
 
 fn run_load(command: Load, signals: signal::SignalSet) -> anyhow::Result<ExitCode> {
-    let (spec, common) = match &command {
+    let (spec, common, max_rate) = match &command {
         Load::Echo(args) => {
             let target = match load::target::resolve(&args.target) {
                 Ok(addr) => addr,
@@ -204,7 +204,8 @@ fn run_load(command: Load, signals: signal::SignalSet) -> anyhow::Result<ExitCod
                 size: args.size as usize,
             };
             let label = format!("echo {}", args.target);
-            (args.common.spec(target, label, workload), &args.common)
+            let spec = args.common.spec(target, label, workload);
+            (spec, &args.common, Some(&args.max_rate))
         }
         Load::Http(args) => {
             let target = match load::target::http_target(&args.url) {
@@ -223,7 +224,8 @@ fn run_load(command: Load, signals: signal::SignalSet) -> anyhow::Result<ExitCod
                 method: args.method.clone(),
             };
             let label = format!("http {}", args.url);
-            (args.common.spec(target.addr, label, workload), &args.common)
+            let spec = args.common.spec(target.addr, label, workload);
+            (spec, &args.common, Some(&args.max_rate))
         }
         Load::Chat(args) => {
             let target = match load::target::resolve(&args.target) {
@@ -237,27 +239,21 @@ fn run_load(command: Load, signals: signal::SignalSet) -> anyhow::Result<ExitCod
             let label = format!("chat {}", args.target);
             let mut spec = args.common.spec(target, label, workload);
             spec.rate = Some(spec.rate.unwrap_or(load_cli::CHAT_DEFAULT_RATE));
-            (spec, &args.common)
+            (spec, &args.common, None)
         }
     };
     if let Err(e) = spec.validate() {
         return Ok(usage_error(&e));
     }
+    let search = match max_rate.map(|m| m.search(common)).transpose() {
+        Ok(search) => search.flatten(),
+        Err(e) => return Ok(usage_error(&e)),
+    };
     rlimit::raise_nofile_limit();
-    // `[  3s] 123456 req/s | 100/100 open | errors 0`, on stderr so that
-    // stdout stays the report (and `--json` stays parseable).
-    let report = load::run(spec, Some(signals), |p| {
-        eprintln!(
-            "[{:>4.0}s] {:.0} {}/s | {}/{} open | errors {}",
-            p.elapsed.as_secs_f64(),
-            p.rate,
-            p.unit,
-            p.open,
-            p.connections,
-            p.errors
-        );
-    })
-    .context("load run failed")?;
+    if let Some(search) = search {
+        return run_find_max_rate(&spec, &search, common.json, signals);
+    }
+    let report = load::run(spec, Some(signals), print_progress).context("load run failed")?;
     if common.json {
         println!("{}", report.to_json());
     } else {
@@ -267,6 +263,60 @@ fn run_load(command: Load, signals: signal::SignalSet) -> anyhow::Result<ExitCod
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+/// `[  3s] 123456 req/s | 100/100 open | errors 0`, on stderr so that
+/// stdout stays the report (and `--json` stays parseable).
+fn print_progress(p: &load::Progress) {
+    eprintln!(
+        "[{:>4.0}s] {:.0} {}/s | {}/{} open | errors {}",
+        p.elapsed.as_secs_f64(),
+        p.rate,
+        p.unit,
+        p.open,
+        p.connections,
+        p.errors
+    );
+}
+
+/// `--find-max-rate`: each step on stderr as it ends (with progress), the
+/// table or JSON on stdout; exit 1 when no step passed.
+fn run_find_max_rate(
+    spec: &load::LoadSpec,
+    search: &load::Search,
+    json: bool,
+    signals: signal::SignalSet,
+) -> anyhow::Result<ExitCode> {
+    let progress = spec.progress;
+    let found = load::find_max_rate(
+        spec,
+        search,
+        Some(signals),
+        |step| {
+            if progress {
+                eprintln!(
+                    "step {:.0} req/s: achieved {:.0}, p99 {:.0} µs, errors {} -> {}",
+                    step.target_rate,
+                    step.achieved_rate,
+                    step.p99_us,
+                    step.errors,
+                    step.failed_on.unwrap_or("pass")
+                );
+            }
+        },
+        print_progress,
+    )
+    .context("load run failed")?;
+    if json {
+        println!("{}", found.to_json());
+    } else {
+        println!("{}", found.to_human());
+    }
+    Ok(if found.max_rate > 0.0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     })
 }
 

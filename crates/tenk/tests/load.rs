@@ -12,7 +12,8 @@
 //! open-loop latency is corrected for a server stall; 5,000 connections
 //! establish; `--source` goes beyond one address's port range inside a
 //! network namespace; bad arguments exit 2; HTTP framing and status classes
-//! are counted.
+//! are counted; `--find-max-rate` finds the highest passing step against
+//! `tenk serve echo` and none (exit 1) against a silent server.
 //!
 //! Socket-heavy: run with `--test-threads=1`. In-test servers are blocking
 //! `std::net` servers on 127.0.0.1:0, a thread per connection, every socket
@@ -871,6 +872,65 @@ fn bad_arguments_exit_2_with_a_message() {
             &["echo", target, "-d", "1s", "-n", "5"],
             "cannot be used with",
         ),
+        (
+            &["echo", target, "--find-max-rate"],
+            "--find-max-rate needs --p99",
+        ),
+        (
+            &[
+                "echo",
+                target,
+                "--find-max-rate",
+                "--p99",
+                "1ms",
+                "--rate",
+                "10",
+            ],
+            "drop --rate",
+        ),
+        (
+            &[
+                "http",
+                "http://127.0.0.1:9/",
+                "--find-max-rate",
+                "--p99",
+                "1ms",
+                "-n",
+                "10",
+            ],
+            "drop --requests",
+        ),
+        (
+            &[
+                "echo",
+                target,
+                "--find-max-rate",
+                "--p99",
+                "1ms",
+                "-d",
+                "1s",
+            ],
+            "drop --duration",
+        ),
+        (
+            &["echo", target, "--find-max-rate", "--p99", "0s"],
+            "--p99 must be longer than 0",
+        ),
+        (
+            &[
+                "echo",
+                target,
+                "--find-max-rate",
+                "--p99",
+                "1ms",
+                "--rate-min",
+                "9",
+                "--rate-max",
+                "3",
+            ],
+            "--rate-min 9 exceeds --rate-max 3",
+        ),
+        (&["echo", target, "--p99", "1ms"], "--find-max-rate"),
     ];
     for (args, message) in cases {
         let run = tenk_load(args);
@@ -1086,4 +1146,96 @@ fn regression_silent_http_server_is_not_reported_healthy() {
     let max = f64_at(&r, &["latency_us", "max"]);
     assert!(max >= 500_000.0, "max {max}µs hides the stall: {r:#}");
     assert_eq!(u64_at(&r, &["status", "2xx"]), u64_at(&r, &["requests"]));
+}
+
+// ---- 8. --find-max-rate ----------------------------------------------------------
+
+/// The fields every `--find-max-rate` step has.
+const STEP_FIELDS: [&str; 6] = [
+    "target_rate",
+    "achieved_rate",
+    "p50_us",
+    "p99_us",
+    "max_us",
+    "errors",
+];
+
+/// `tenk load echo ADDR --find-max-rate --p99 50ms` with short steps,
+/// checked for exit status `code`; the JSON result.
+fn find_max_rate(addr: SocketAddr, code: i32) -> Value {
+    let addr = addr.to_string();
+    let run = tenk_load(&[
+        "echo",
+        &addr,
+        "-c",
+        "10",
+        "--find-max-rate",
+        "--p99",
+        "50ms",
+        "--step-duration",
+        "300ms",
+        "--rate-max",
+        "5000",
+        "--json",
+    ]);
+    run.assert_code(code);
+    let result = run.json();
+    eprintln!("{result:#}");
+    result
+}
+
+/// Against `tenk serve echo`, a generous bound and a rate cap well under
+/// its ceiling: a rate is found, it is the highest passing step's target,
+/// and every passing step really holds the bound.
+#[test]
+fn find_max_rate_finds_a_passing_rate() {
+    let server = Server::echo(&[]);
+    let r = find_max_rate(server.addr, 0);
+    let max_rate = f64_at(&r, &["max_rate"]);
+    assert!(max_rate > 0.0, "{r:#}");
+    let steps = r["steps"].as_array().expect("steps");
+    assert!(!steps.is_empty() && steps.len() < 20, "{r:#}");
+    let mut passing = Vec::new();
+    for step in steps {
+        for field in STEP_FIELDS {
+            assert!(step[field].is_number(), "step lacks {field}: {step:#}");
+        }
+        let target = f64_at(step, &["target_rate"]);
+        assert!(target <= 5000.0, "--rate-max exceeded: {step:#}");
+        if step["passed"] == Value::Bool(true) {
+            assert!(f64_at(step, &["p99_us"]) <= 50_000.0, "{step:#}");
+            assert_eq!(u64_at(step, &["errors"]), 0, "{step:#}");
+            assert!(
+                f64_at(step, &["achieved_rate"]) >= 0.98 * target,
+                "{step:#}"
+            );
+            passing.push(target);
+        } else {
+            assert!(step["failed_on"].is_string(), "{step:#}");
+        }
+    }
+    assert!(
+        passing.contains(&max_rate),
+        "{max_rate} is no passing step's target"
+    );
+    assert!(
+        passing.iter().all(|&t| t <= max_rate),
+        "{passing:?} above {max_rate}"
+    );
+}
+
+/// Against a server that never answers, the lowest step fails (its
+/// requests are unanswered, their waits past the bound): exit 1, max_rate 0.
+#[test]
+fn find_max_rate_against_a_silent_server_finds_none() {
+    let server = echo_server_at(Fault::Truncate, 0);
+    let r = find_max_rate(server.addr, 1);
+    assert_eq!(f64_at(&r, &["max_rate"]), 0.0, "{r:#}");
+    let steps = r["steps"].as_array().expect("steps");
+    assert_eq!(
+        steps.len(),
+        1,
+        "the search goes on past a failing lowest step"
+    );
+    assert_eq!(steps[0]["passed"], Value::Bool(false), "{r:#}");
 }
