@@ -26,7 +26,8 @@
 //! workload's protocol (`client.rs`, one type per protocol behind one
 //! trait; the protocols' own I/O-free logic in [`echo`], [`chat`], and
 //! `http::client` for HTTP framing). Threads hand back what they measured
-//! ([`recorder`]), merged into the [`report`].
+//! ([`recorder`]), merged into the [`report`]. [`find_max_rate()`] runs
+//! [`run()`] step after step to find the highest rate within a p99 bound.
 
 pub mod chat;
 mod client;
