@@ -1,0 +1,87 @@
+//! The transport hook: a layer between a connection's socket and its
+//! protocol, such as TLS. The reactor still reads and writes the socket,
+//! with its budgets, watermarks, limits and timers; a transport only turns
+//! the wire bytes it reads into the plaintext the protocol gets, and the
+//! plaintext the protocol sends into wire bytes. The reactor knows no
+//! transport protocol: `crates/tls` implements this trait with rustls.
+//!
+//! Output is queued as plaintext (copied, shared and file segments as for
+//! a plain connection) and sealed a bounded chunk at a time, only once the
+//! transport has written what it sealed before: memory stays flat for a
+//! large file or a slow reader, the output limits apply to the plaintext
+//! queue as they do without a transport, and a message shared by many
+//! connections is sealed for each, from the one copy.
+
+use std::fmt;
+use std::io;
+
+/// What a transport made of wire bytes it was given.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Received {
+    /// The handshake finished with these bytes: application data may flow
+    /// (the reactor calls `Handler::on_established`).
+    pub established: bool,
+    /// The peer closed the transport's session (a TLS `close_notify`):
+    /// treated as the end of the stream, as a TCP FIN.
+    pub peer_closed: bool,
+}
+
+/// The peer's bytes broke the transport's protocol (a failed handshake, a
+/// corrupt record). The transport may have queued a message saying so (a
+/// TLS alert), which the reactor tries once to write before it closes the
+/// connection with [`CloseReason::Transport`](crate::CloseReason::Transport).
+#[derive(Debug)]
+pub struct TransportError(pub String);
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One connection's transport (e.g. a TLS session).
+pub trait Transport {
+    /// Wire bytes read from the socket: every byte is taken, and the
+    /// plaintext they complete is appended to `plain`. Plaintext the
+    /// transport decrypted must all be handed out here, never held: the
+    /// reactor learns of readable data only from the socket, and in edge
+    /// mode no new edge would report plaintext left inside the transport.
+    ///
+    /// # Errors
+    /// The bytes broke the protocol; the connection is closed.
+    fn receive(&mut self, wire: &[u8], plain: &mut Vec<u8>) -> Result<Received, TransportError>;
+
+    /// The handshake is done: [`seal`](Transport::seal) may be called.
+    fn is_established(&self) -> bool;
+
+    /// Seals plaintext from the front of `data` into wire bytes the
+    /// transport holds until [`write_wire`](Transport::write_wire). Returns
+    /// how many bytes it took: fewer than offered (even 0) when its own
+    /// buffer is full, and the rest is offered again once the wire bytes
+    /// were written.
+    fn seal(&mut self, data: &[u8]) -> usize;
+
+    /// Wire bytes waiting to be written.
+    fn wire_pending(&self) -> usize;
+
+    /// Writes waiting wire bytes to `socket` with at most one write call,
+    /// returning the bytes written. `WouldBlock` means the socket is full.
+    ///
+    /// # Errors
+    /// Those of the socket.
+    fn write_wire(&mut self, socket: &mut dyn io::Write) -> io::Result<usize>;
+
+    /// Queues the message that ends the session cleanly (a TLS
+    /// `close_notify`); the reactor writes it before a graceful close.
+    fn close(&mut self);
+}
+
+/// Makes the transport of each inbound connection (accepted or adopted) of
+/// a reactor; one is shared by every reactor of a server, through
+/// [`Config::transport`](crate::Config::transport), so that they share
+/// its state (for TLS: the certificate, the session cache and the ticket
+/// keys).
+pub trait TransportFactory: fmt::Debug + Send + Sync {
+    /// The transport of a new inbound connection.
+    fn new_transport(&self) -> Box<dyn Transport>;
+}
