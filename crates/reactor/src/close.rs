@@ -10,6 +10,7 @@ use tracing::debug;
 use crate::close_reason::CloseReason;
 use crate::config::Trigger;
 use crate::conn::Entry;
+use crate::conn_io::write_wire;
 use crate::io::{Io, TimerKind};
 use crate::sys::socket;
 use crate::token::Token;
@@ -53,7 +54,12 @@ impl Io {
         let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
             return;
         };
-        if conn.pending_output() == 0 {
+        // A connection still in its transport's handshake has exchanged
+        // no application data: output queued for after the handshake is
+        // not worth waiting for it (and reads stop now, so it would never
+        // finish).
+        let handshaking = conn.transport.as_ref().is_some_and(|t| !t.is_established());
+        if conn.pending_output() == 0 || handshaking {
             self.finish_close(token, reason);
         } else {
             conn.closing = Some(reason);
@@ -82,6 +88,7 @@ impl Io {
                 conn.write_timer,
                 conn.linger_timer,
                 conn.soft_timer,
+                conn.handshake_timer,
             ];
             for timer in timers.into_iter().flatten() {
                 self.timers.cancel(timer);
@@ -114,6 +121,15 @@ impl Io {
         let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
             return;
         };
+        if let Some(transport) = conn.transport.as_mut() {
+            // The transport's goodbye (TLS close_notify), so the peer can
+            // tell the end from a truncation. The output was just flushed,
+            // so the socket has room; if not, the close goes on without it.
+            if transport.is_established() {
+                transport.close();
+                let _ = write_wire(&conn.fd, transport.as_mut(), &mut self.stats);
+            }
+        }
         let unread = !conn.peer_eof && (conn.must_linger || socket::unread_bytes(&conn.fd) > 0);
         if !graceful || linger_timeout.is_zero() || conn.lingering || !unread {
             self.close_with(token, reason);

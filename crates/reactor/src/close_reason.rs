@@ -29,6 +29,14 @@ pub enum CloseReason {
     /// Pending output passed the hard limit, or stayed above the soft limit
     /// too long ([`Config::output_hard_limit`](crate::Config::output_hard_limit)).
     OutputLimit,
+    /// The connection's transport rejected the peer's bytes: a failed
+    /// handshake (no common protocol version or cipher, a bad
+    /// certificate), a corrupt record, bytes that are not the transport's
+    /// protocol at all.
+    Transport,
+    /// The transport's handshake did not finish within
+    /// [`Config::handshake_timeout`](crate::Config::handshake_timeout).
+    HandshakeTimeout,
 }
 
 impl CloseReason {

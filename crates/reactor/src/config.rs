@@ -4,6 +4,8 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::transport::TransportFactory;
+
 /// How connections are registered with epoll.
 ///
 /// Listeners are always level-triggered, and so are the reactor's own
@@ -100,6 +102,15 @@ pub struct Config {
     /// Useful where `idle_timeout` is off or long: a live but silent peer
     /// answers the probes and is kept.
     pub keepalive: Option<Keepalive>,
+    /// The transport (e.g. TLS) of every inbound connection; `None` (the
+    /// default) serves plain TCP. Outbound connections choose their own
+    /// ([`Io::connect_with`](crate::Io::connect_with)).
+    pub transport: Option<Arc<dyn TransportFactory>>,
+    /// A connection with a transport whose handshake has not finished this
+    /// long after it opened is closed
+    /// ([`CloseReason::HandshakeTimeout`](crate::CloseReason::HandshakeTimeout)).
+    /// Zero disables it.
+    pub handshake_timeout: Duration,
 }
 
 /// TCP keepalive settings (`SO_KEEPALIVE`, `TCP_KEEPIDLE`, `TCP_KEEPINTVL`,
@@ -164,6 +175,8 @@ impl Default for Config {
             output_soft_time: Duration::from_secs(60),
             linger_timeout: Duration::from_secs(5),
             keepalive: None,
+            transport: None,
+            handshake_timeout: Duration::from_secs(10),
         }
     }
 }

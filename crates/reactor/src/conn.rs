@@ -11,6 +11,7 @@ use crate::close_reason::CloseReason;
 use crate::config::Trigger;
 use crate::output::Output;
 use crate::timer::TimerId;
+use crate::transport::Transport;
 
 /// A slab entry: a listening socket or a connection.
 // Listeners are a handful and connections are thousands: boxing `Conn` to
@@ -114,6 +115,12 @@ pub(crate) struct Conn {
     /// protocol's sends too (backpressure), so a check made only when
     /// output is added would never come.
     pub(crate) soft_timer: Option<TimerId>,
+    /// The layer between socket and protocol (TLS), if any: `input` and
+    /// `output` then hold plaintext, and the transport the wire bytes it
+    /// sealed and has not written yet.
+    pub(crate) transport: Option<Box<dyn Transport>>,
+    /// The handshake deadline, queued while the transport's handshake runs.
+    pub(crate) handshake_timer: Option<TimerId>,
 }
 
 impl Conn {
@@ -141,11 +148,31 @@ impl Conn {
             over_soft_since: None,
             unflushed: false,
             soft_timer: None,
+            transport: None,
+            handshake_timer: None,
         }
     }
 
+    /// Output not yet taken by the kernel: queued (plaintext, with a
+    /// transport) and sealed by the transport but not written.
     pub(crate) fn pending_output(&self) -> usize {
-        self.output.len()
+        match &self.transport {
+            None => self.output.len(),
+            Some(transport) => self.output.len() + usize::from(transport.wants_write()),
+        }
+    }
+
+    /// Whether a write can make progress once the socket has room: some
+    /// output is pending and, with a transport, either sealed already or
+    /// sealable (the handshake is done). Output queued during a handshake
+    /// waits for it, and asking for EPOLLOUT then would spin in level mode.
+    pub(crate) fn wants_write(&self) -> bool {
+        match &self.transport {
+            None => !self.output.is_empty(),
+            Some(transport) => {
+                transport.wants_write() || (!self.output.is_empty() && transport.is_established())
+            }
+        }
     }
 
     /// Whether reading this connection can make progress now.
@@ -173,7 +200,7 @@ impl Conn {
         if self.wants_read() {
             flags |= EventFlags::IN | EventFlags::RDHUP;
         }
-        if self.connecting || self.pending_output() > 0 {
+        if self.connecting || self.wants_write() {
             flags |= EventFlags::OUT;
         }
         if trigger == Trigger::OneShot {

@@ -29,6 +29,19 @@ impl Io {
             TimerKind::Linger(token) => self.linger_expired(token),
             TimerKind::SoftLimit(token) => self.soft_limit_check(token, now),
             TimerKind::RunDeadline => self.state = RunState::Stopped(Exit::Deadline),
+            TimerKind::Handshake(token) => self.handshake_expired(token),
+        }
+    }
+
+    /// The handshake deadline passed: a connection still handshaking is
+    /// closed (one that finished cancelled its timer then).
+    fn handshake_expired(&mut self, token: Token) {
+        let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
+            return;
+        };
+        conn.handshake_timer = None;
+        if conn.transport.as_ref().is_some_and(|t| !t.is_established()) {
+            self.close_with(token, CloseReason::HandshakeTimeout);
         }
     }
 

@@ -37,6 +37,13 @@ pub trait Handler {
         let _ = (io, conn);
     }
 
+    /// The connection's transport finished its handshake (connections
+    /// with a [`Transport`](crate::Transport) only): application data now
+    /// flows. Output sent before it waited, queued, and is sent now.
+    fn on_established(&mut self, io: &mut Io, conn: Token) {
+        let _ = (io, conn);
+    }
+
     /// Bytes arrived. `data` is everything not yet consumed: bytes left
     /// over from earlier calls followed by the new ones. Return how many
     /// bytes were consumed; the rest is kept (in a pooled buffer) and

@@ -22,6 +22,7 @@ use crate::sys::socket;
 use crate::sys::timerfd::TimerFd;
 use crate::timer::{TimerId, TimerQueue};
 use crate::token::Token;
+use crate::transport::Transport;
 use crate::waker::{Wake, Waker};
 
 /// epoll user data of the reactor's own descriptors. Connection tokens
@@ -53,6 +54,8 @@ pub(crate) enum TimerKind {
     SoftLimit(Token),
     /// The deadline of `Reactor::run_until`.
     RunDeadline,
+    /// A connection's transport handshake deadline.
+    Handshake(Token),
 }
 
 /// Where the reactor is in its life.
@@ -89,6 +92,11 @@ pub struct Io {
     pub(crate) config: Config,
     /// Every read lands here first; only unconsumed bytes are copied out.
     pub(crate) scratch: Vec<u8>,
+    /// Plaintext a transport made of the wire bytes in `scratch`: only
+    /// connections with a transport use it (grown on first use).
+    pub(crate) plain: Vec<u8>,
+    /// File bytes read to be sealed by a transport (grown on first use).
+    pub(crate) file_buf: Vec<u8>,
     pub(crate) pool: BufferPool,
     pub(crate) timers: TimerQueue<TimerKind>,
     pub(crate) timerfd: TimerFd,
@@ -138,6 +146,8 @@ impl Io {
             entries: Slab::new(),
             conns: 0,
             scratch: vec![0; config.scratch_size.max(1)],
+            plain: Vec::new(),
+            file_buf: Vec::new(),
             config,
             pool: BufferPool::new(POOL_BUFFER_SIZE, POOL_MAX_FREE),
             timers: TimerQueue::new(),
@@ -244,9 +254,31 @@ impl Io {
     /// Immediate failures of `socket`, `bind` or `connect` (e.g.
     /// `ENETUNREACH`, `EADDRNOTAVAIL`).
     pub fn connect(&mut self, addr: SocketAddr, source: Option<IpAddr>) -> io::Result<Token> {
+        self.connect_with(addr, source, None)
+    }
+
+    /// [`connect`](Io::connect) with a transport (e.g. a TLS client
+    /// session): its handshake starts when the connect completes, after
+    /// `Handler::on_connect`, and `Handler::on_established` follows when
+    /// it is done. Data sent before then is queued.
+    ///
+    /// # Errors
+    /// Those of [`connect`](Io::connect).
+    pub fn connect_with(
+        &mut self,
+        addr: SocketAddr,
+        source: Option<IpAddr>,
+        transport: Option<Box<dyn Transport>>,
+    ) -> io::Result<Token> {
         let fd = socket::connect(addr, source)?;
         let _ = socket::set_nodelay(&fd);
-        self.register_conn(fd, true, false)
+        self.register_conn(fd, true, false, transport)
+    }
+
+    /// The transport of a new inbound connection, from
+    /// `Config::transport`.
+    pub(crate) fn inbound_transport(&self) -> Option<Box<dyn Transport>> {
+        self.config.transport.as_ref().map(|f| f.new_transport())
     }
 
     /// Registers a connection. `counted`: it is already in the shared
@@ -256,9 +288,11 @@ impl Io {
         fd: OwnedFd,
         connecting: bool,
         counted: bool,
+        transport: Option<Box<dyn Transport>>,
     ) -> io::Result<Token> {
         let now = Instant::now();
         let mut conn = Conn::new(fd, connecting, now);
+        conn.transport = transport;
         let flags = conn.interest(self.config.trigger);
         let token = self.entries.next_token();
         self.ctl_add(&conn.fd, token, flags)?;
@@ -267,6 +301,10 @@ impl Io {
         if !self.config.idle_timeout.is_zero() {
             let deadline = now + self.config.idle_timeout;
             conn.idle_timer = Some(self.timers.insert(deadline, TimerKind::Idle(token)));
+        }
+        if conn.transport.is_some() && !self.config.handshake_timeout.is_zero() {
+            let deadline = now + self.config.handshake_timeout;
+            conn.handshake_timer = Some(self.timers.insert(deadline, TimerKind::Handshake(token)));
         }
         let inserted = self.entries.insert(Entry::Conn(conn));
         debug_assert_eq!(inserted, token);

@@ -25,6 +25,8 @@
 //! - **Accept** with `accept4`, a batch per wake-up, a connection cap, and
 //!   a timed pause on EMFILE/ENFILE instead of a spin.
 //! - **Outbound** non-blocking connects ([`Io::connect`]) on the same loop.
+//! - **Transports** ([`Transport`]): a layer such as TLS between a
+//!   connection's socket and its protocol, which never knows it is there.
 //!
 //! The design and its trade-offs are in `docs/epoll-strategy.md`;
 //! `examples/kv.rs`, a line-based key-value server, shows the whole API in use.
@@ -50,6 +52,7 @@ mod stats;
 pub mod sys;
 mod timer;
 mod token;
+mod transport;
 mod waker;
 
 pub use buffer::Buffer;
@@ -61,4 +64,5 @@ pub use reactor::Reactor;
 pub use stats::{CloseCounts, Stats};
 pub use timer::TimerId;
 pub use token::Token;
+pub use transport::{Received, Transport, TransportError, TransportFactory};
 pub use waker::Waker;

@@ -95,7 +95,7 @@ impl Io {
     /// # Errors
     /// Those of `epoll_ctl`.
     pub fn adopt(&mut self, fd: OwnedFd) -> io::Result<Token> {
-        match self.register_conn(fd, false, true) {
+        match self.register_conn(fd, false, true, self.inbound_transport()) {
             Ok(token) => {
                 self.stats.accepted += 1;
                 if self.state != RunState::Running {
@@ -283,7 +283,7 @@ pub(crate) fn accept<H: Handler>(io: &mut Io, handler: &mut H, listener: Token) 
                     }
                     continue;
                 };
-                match io.register_conn(fd, false, false) {
+                match io.register_conn(fd, false, false, io.inbound_transport()) {
                     Ok(conn) => {
                         io.stats.accepted += 1;
                         handler.on_accept(io, listener, conn);

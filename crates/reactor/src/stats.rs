@@ -52,6 +52,8 @@ pub struct Stats {
     /// monotonic clock read (vDSO, no syscall) per pass; an idle reactor
     /// has no passes, so measuring adds no wake-up.
     pub busy_ns: u64,
+    /// Transport handshakes completed (connections with a transport only).
+    pub handshakes: u64,
     /// Closes by cause.
     pub closes: CloseCounts,
 }
@@ -71,6 +73,11 @@ pub struct CloseCounts {
     pub error: u64,
     /// Closed by the protocol, or by a shutdown.
     pub local: u64,
+    /// Closed because the transport rejected the peer's bytes (a failed
+    /// TLS handshake, a corrupt record).
+    pub handshake_failed: u64,
+    /// Closed because the transport's handshake took too long.
+    pub handshake_timeout: u64,
 }
 
 impl CloseCounts {
@@ -83,6 +90,8 @@ impl CloseCounts {
             R::OutputLimit | R::InputLimit => self.buffer_limit += 1,
             R::Error(_) | R::ConnectFailed(_) => self.error += 1,
             R::Local | R::Shutdown | R::DrainTimeout => self.local += 1,
+            R::Transport => self.handshake_failed += 1,
+            R::HandshakeTimeout => self.handshake_timeout += 1,
         }
     }
 
@@ -95,6 +104,8 @@ impl CloseCounts {
             buffer_limit: self.buffer_limit - earlier.buffer_limit,
             error: self.error - earlier.error,
             local: self.local - earlier.local,
+            handshake_failed: self.handshake_failed - earlier.handshake_failed,
+            handshake_timeout: self.handshake_timeout - earlier.handshake_timeout,
         }
     }
 }
@@ -121,6 +132,7 @@ impl Stats {
         total.backpressure_pauses += other.backpressure_pauses;
         total.timer_arms += other.timer_arms;
         total.busy_ns += other.busy_ns;
+        total.handshakes += other.handshakes;
         let (c, o) = (&mut total.closes, &other.closes);
         c.client += o.client;
         c.idle_timeout += o.idle_timeout;
@@ -128,6 +140,8 @@ impl Stats {
         c.buffer_limit += o.buffer_limit;
         c.error += o.error;
         c.local += o.local;
+        c.handshake_failed += o.handshake_failed;
+        c.handshake_timeout += o.handshake_timeout;
         *self = total;
     }
 
@@ -152,6 +166,7 @@ impl Stats {
             backpressure_pauses: self.backpressure_pauses - earlier.backpressure_pauses,
             timer_arms: self.timer_arms - earlier.timer_arms,
             busy_ns: self.busy_ns - earlier.busy_ns,
+            handshakes: self.handshakes - earlier.handshakes,
             closes: self.closes.since(&earlier.closes),
         }
     }

@@ -39,8 +39,9 @@ impl fmt::Display for TransportError {
     }
 }
 
-/// One connection's transport (e.g. a TLS session).
-pub trait Transport {
+/// One connection's transport (e.g. a TLS session). `Send`, as a
+/// reactor may be built on one thread and run on another.
+pub trait Transport: Send {
     /// Wire bytes read from the socket: every byte is taken, and the
     /// plaintext they complete is appended to `plain`. Plaintext the
     /// transport decrypted must all be handed out here, never held: the
@@ -61,11 +62,14 @@ pub trait Transport {
     /// were written.
     fn seal(&mut self, data: &[u8]) -> usize;
 
-    /// Wire bytes waiting to be written.
-    fn wire_pending(&self) -> usize;
+    /// Wire bytes are waiting to be written. (Whether, not how many:
+    /// rustls does not say. The reactor counts them as one byte of pending
+    /// output; they are at most one seal chunk, 64 KiB plus record
+    /// overhead.)
+    fn wants_write(&self) -> bool;
 
-    /// Writes waiting wire bytes to `socket` with at most one write call,
-    /// returning the bytes written. `WouldBlock` means the socket is full.
+    /// Writes waiting wire bytes to `socket` with one write call, returning
+    /// the bytes written. `WouldBlock` means the socket is full.
     ///
     /// # Errors
     /// Those of the socket.

@@ -11,7 +11,9 @@
 //! `read.rs` uses `write.rs` (an `EPOLLOUT` is a flush), never the reverse.
 
 mod read;
+mod sealed;
 mod write;
 
 pub(crate) use read::{finish, on_event, read, report_closes};
+pub(crate) use sealed::write_wire;
 pub(crate) use write::flush;

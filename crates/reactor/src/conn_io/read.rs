@@ -8,6 +8,9 @@ use std::mem;
 use rustix::event::epoll::EventFlags;
 use rustix::io::Errno;
 
+use tracing::debug;
+
+use super::sealed::write_wire;
 use super::write::flush;
 use crate::close_reason::CloseReason;
 use crate::config::Trigger;
@@ -143,7 +146,11 @@ pub(crate) fn read<H: Handler>(io: &mut Io, handler: &mut H, token: Token) {
                 io.stats.bytes_in += n as u64;
                 conn.last_activity = io.now;
                 budget -= n;
-                deliver(io, handler, token, n);
+                if conn.transport.is_none() {
+                    deliver(io, handler, token, n);
+                } else if !receive(io, handler, token, n) {
+                    return;
+                }
                 if n < want && !hangup {
                     return;
                 }
@@ -158,12 +165,70 @@ pub(crate) fn read<H: Handler>(io: &mut Io, handler: &mut H, token: Token) {
     }
 }
 
-/// Hands `n` freshly read bytes (in the scratch buffer) to the handler,
-/// after any bytes it left unconsumed before. Only what it leaves
-/// unconsumed now is copied into the connection's own buffer.
+/// Hands `n` wire bytes just read (in the scratch buffer) to the
+/// connection's transport, and the plaintext they complete to the handler.
+/// The transport's replies (handshake messages) and output queued while
+/// the handshake ran are written before returning. Returns `false` when
+/// reading this connection must stop: it was closed (a transport error),
+/// or the peer ended the session (handled as EOF).
+#[inline(never)]
+fn receive<H: Handler>(io: &mut Io, handler: &mut H, token: Token, n: usize) -> bool {
+    let Some(Entry::Conn(conn)) = io.entries.get_mut(token) else {
+        return false;
+    };
+    let Some(transport) = conn.transport.as_mut() else {
+        return false;
+    };
+    let mut plain = mem::take(&mut io.plain);
+    plain.clear();
+    let received = match transport.receive(&io.scratch[..n], &mut plain) {
+        Ok(received) => received,
+        Err(error) => {
+            debug!(?token, %error, "transport error");
+            // The alert that says why, if the transport queued one.
+            let _ = write_wire(&conn.fd, transport.as_mut(), &mut io.stats);
+            io.plain = plain;
+            io.close_with(token, CloseReason::Transport);
+            return false;
+        }
+    };
+    if received.established {
+        io.stats.handshakes += 1;
+        if let Some(timer) = conn.handshake_timer.take() {
+            io.timers.cancel(timer);
+        }
+        handler.on_established(io, token);
+    }
+    if !plain.is_empty() {
+        deliver_bytes(io, handler, token, &plain);
+    }
+    io.plain = plain;
+    flush(io, handler, token);
+    if received.peer_closed {
+        let Some(Entry::Conn(conn)) = io.entries.get_mut(token) else {
+            return false;
+        };
+        conn.peer_eof = true;
+        handler.on_eof(io, token);
+        return false;
+    }
+    true
+}
+
+/// Hands `n` freshly read bytes (in the scratch buffer) to the handler.
+#[inline(always)]
 fn deliver<H: Handler>(io: &mut Io, handler: &mut H, token: Token, n: usize) {
     let scratch = mem::take(&mut io.scratch);
-    let fresh = &scratch[..n];
+    deliver_bytes(io, handler, token, &scratch[..n]);
+    io.scratch = scratch;
+}
+
+/// Hands fresh bytes to the handler, after any bytes it left unconsumed
+/// before. Only what it leaves unconsumed now is copied into the
+/// connection's own buffer.
+#[inline(always)]
+fn deliver_bytes<H: Handler>(io: &mut Io, handler: &mut H, token: Token, fresh: &[u8]) {
+    let n = fresh.len();
     let leftover = match io.entries.get_mut(token) {
         Some(Entry::Conn(conn)) => conn.input.take(),
         _ => None,
@@ -187,7 +252,6 @@ fn deliver<H: Handler>(io: &mut Io, handler: &mut H, token: Token, n: usize) {
             Some(buffer)
         }
     };
-    io.scratch = scratch;
 
     let Some(buffer) = unconsumed else { return };
     match io.entries.get_mut(token) {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use rustix::io::Errno;
 
+use super::sealed::{flush_sealed, send_sealed};
 use crate::buffer::BufferPool;
 use crate::close_reason::CloseReason;
 use crate::config::Trigger;
@@ -33,15 +34,26 @@ pub(crate) fn flush<H: Handler>(io: &mut Io, handler: &mut H, token: Token) {
         return;
     };
     conn.unflushed = false;
-    if conn.output.is_empty() {
+    let before = conn.pending_output();
+    if before == 0 {
         return;
     }
-    let before = conn.output.len();
-    if let Err(errno) = write_loop(&conn.fd, &mut conn.output, &mut io.stats, &mut io.pool) {
+    let written = match &mut conn.transport {
+        None => write_loop(&conn.fd, &mut conn.output, &mut io.stats, &mut io.pool),
+        Some(transport) => flush_sealed(
+            &conn.fd,
+            transport.as_mut(),
+            &mut conn.output,
+            &mut io.stats,
+            &mut io.pool,
+            &mut io.file_buf,
+        ),
+    };
+    if let Err(errno) = written {
         io.close_with(token, CloseReason::from_errno(errno));
         return;
     }
-    let pending = conn.output.len();
+    let pending = conn.pending_output();
     if pending < before {
         conn.last_activity = io.now;
         conn.last_write_progress = io.now;
@@ -213,6 +225,9 @@ impl Io {
         let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
             return false;
         };
+        if conn.transport.is_some() {
+            return self.send_with_transport(token, data);
+        }
         let mut unqueued = Unqueued { data, written: 0 };
         if conn.output.is_empty() && !conn.connecting {
             if let Err(errno) = write_loop(&conn.fd, &mut unqueued, &mut self.stats, &mut self.pool)
@@ -235,6 +250,38 @@ impl Io {
         self.queued(token, was_empty)
     }
 
+    /// `send` on a connection with a transport: sealed and written at once
+    /// if the handshake is done and nothing is queued before it; what is
+    /// not sealed is queued as plaintext, sealed as the socket drains.
+    #[inline(never)]
+    fn send_with_transport(&mut self, token: Token, data: &[u8]) -> bool {
+        let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
+            return false;
+        };
+        let was_empty = conn.pending_output() == 0;
+        let Some(transport) = conn.transport.as_mut() else {
+            return false;
+        };
+        let mut sealed = 0;
+        if conn.output.is_empty() && !conn.connecting && transport.is_established() {
+            match send_sealed(&conn.fd, transport.as_mut(), data, &mut self.stats) {
+                Ok(n) => sealed = n,
+                Err(errno) => {
+                    self.close_with(token, CloseReason::from_errno(errno));
+                    return false;
+                }
+            }
+            if sealed > 0 {
+                conn.last_activity = self.now;
+            }
+            if sealed == data.len() && !transport.wants_write() {
+                return true;
+            }
+        }
+        conn.output.push_bytes(&data[sealed..], &mut self.pool);
+        self.queued(token, was_empty)
+    }
+
     /// Queues a shared message on a connection without copying it: a
     /// protocol that sends one message to many connections encodes it
     /// once, and every connection's queue holds a reference. Writes are
@@ -247,7 +294,7 @@ impl Io {
         let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
             return false;
         };
-        let was_empty = conn.output.is_empty();
+        let was_empty = conn.pending_output() == 0;
         conn.output.push_shared(data.clone(), 0);
         if !conn.unflushed {
             conn.unflushed = true;
@@ -281,7 +328,7 @@ impl Io {
         let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
             return false;
         };
-        let was_empty = conn.output.is_empty();
+        let was_empty = conn.pending_output() == 0;
         conn.output.push_bytes(head, &mut self.pool);
         conn.output.push_file(file, offset, len);
         if !conn.unflushed {
@@ -297,7 +344,7 @@ impl Io {
         let Some(Entry::Conn(conn)) = self.entries.get_mut(token) else {
             return false;
         };
-        let pending = conn.output.len();
+        let pending = conn.pending_output();
         // Output limits bound memory; file ranges hold a descriptor, not
         // their bytes.
         let in_memory = conn.output.memory();

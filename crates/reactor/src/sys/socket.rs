@@ -186,3 +186,9 @@ pub(crate) fn send_file(
 pub(crate) fn send(fd: impl AsFd, buf: &[u8]) -> Result<usize, Errno> {
     net::send(fd, buf, SendFlags::NOSIGNAL)
 }
+
+/// Reads part of a file at `offset` (`pread`): the bytes of a file range
+/// that must be sealed by a transport, where `sendfile` cannot go.
+pub(crate) fn read_file_at(file: impl AsFd, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
+    rustix::io::pread(file, buf, offset)
+}
