@@ -155,6 +155,7 @@ impl Conn {
 
     /// Output not yet taken by the kernel: queued (plaintext, with a
     /// transport) and sealed by the transport but not written.
+    #[inline]
     pub(crate) fn pending_output(&self) -> usize {
         match &self.transport {
             None => self.output.len(),

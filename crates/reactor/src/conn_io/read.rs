@@ -19,6 +19,7 @@ use crate::handler::Handler;
 use crate::io::Io;
 use crate::sys::socket;
 use crate::token::Token;
+use crate::transport::Received;
 
 /// Handles one epoll event of a connection. While it runs, the connection
 /// is the one being dispatched (`Io::dispatching`): sends and closes on it
@@ -146,9 +147,22 @@ pub(crate) fn read<H: Handler>(io: &mut Io, handler: &mut H, token: Token) {
                 io.stats.bytes_in += n as u64;
                 conn.last_activity = io.now;
                 budget -= n;
-                if conn.transport.is_none() {
-                    deliver(io, handler, token, n);
-                } else if !receive(io, handler, token, n) {
+                // One call site of `deliver` for plain and transport
+                // connections alike: with two, the compiler stopped
+                // inlining the handler into it (+20 instructions per echo).
+                let transport = conn.transport.is_some();
+                let mut fresh = n;
+                let mut received = Received::default();
+                if transport {
+                    match open(io, handler, token, n) {
+                        Some((plain, opened)) => (fresh, received) = (plain, opened),
+                        None => return,
+                    }
+                }
+                if fresh > 0 {
+                    deliver(io, handler, token, fresh);
+                }
+                if transport && !after_open(io, handler, token, received) {
                     return;
                 }
                 if n < want && !hangup {
@@ -166,30 +180,31 @@ pub(crate) fn read<H: Handler>(io: &mut Io, handler: &mut H, token: Token) {
 }
 
 /// Hands `n` wire bytes just read (in the scratch buffer) to the
-/// connection's transport, and the plaintext they complete to the handler.
-/// The transport's replies (handshake messages) and output queued while
-/// the handshake ran are written before returning. Returns `false` when
-/// reading this connection must stop: it was closed (a transport error),
-/// or the peer ended the session (handled as EOF).
+/// connection's transport, and leaves the plaintext they complete at the
+/// front of the scratch buffer for `deliver` (the wire bytes there are
+/// spent; the buffers trade places until `after_open`). Returns the
+/// plaintext's length, or `None` when the connection was closed (a
+/// transport error).
 #[inline(never)]
-fn receive<H: Handler>(io: &mut Io, handler: &mut H, token: Token, n: usize) -> bool {
+fn open<H: Handler>(
+    io: &mut Io,
+    handler: &mut H,
+    token: Token,
+    n: usize,
+) -> Option<(usize, Received)> {
     let Some(Entry::Conn(conn)) = io.entries.get_mut(token) else {
-        return false;
+        return None;
     };
-    let Some(transport) = conn.transport.as_mut() else {
-        return false;
-    };
-    let mut plain = mem::take(&mut io.plain);
-    plain.clear();
-    let received = match transport.receive(&io.scratch[..n], &mut plain) {
+    let transport = conn.transport.as_mut()?;
+    io.plain.clear();
+    let received = match transport.receive(&io.scratch[..n], &mut io.plain) {
         Ok(received) => received,
         Err(error) => {
             debug!(?token, %error, "transport error");
             // The alert that says why, if the transport queued one.
             let _ = write_wire(&conn.fd, transport.as_mut(), &mut io.stats);
-            io.plain = plain;
             io.close_with(token, CloseReason::Transport);
-            return false;
+            return None;
         }
     };
     if received.established {
@@ -199,10 +214,17 @@ fn receive<H: Handler>(io: &mut Io, handler: &mut H, token: Token, n: usize) -> 
         }
         handler.on_established(io, token);
     }
-    if !plain.is_empty() {
-        deliver_bytes(io, handler, token, &plain);
-    }
-    io.plain = plain;
+    mem::swap(&mut io.scratch, &mut io.plain);
+    Some((io.scratch.len(), received))
+}
+
+/// After the plaintext of `open` was delivered: the scratch buffer is put
+/// back, the transport's replies (handshake messages) and output queued
+/// while the handshake ran are written, and a peer that ended the session
+/// gets the EOF. Returns `false` when reading this connection must stop.
+#[inline(never)]
+fn after_open<H: Handler>(io: &mut Io, handler: &mut H, token: Token, received: Received) -> bool {
+    mem::swap(&mut io.scratch, &mut io.plain);
     flush(io, handler, token);
     if received.peer_closed {
         let Some(Entry::Conn(conn)) = io.entries.get_mut(token) else {
@@ -212,23 +234,19 @@ fn receive<H: Handler>(io: &mut Io, handler: &mut H, token: Token, n: usize) -> 
         handler.on_eof(io, token);
         return false;
     }
-    true
+    io.entries.get(token).is_some()
 }
 
-/// Hands `n` freshly read bytes (in the scratch buffer) to the handler.
+/// Hands `n` freshly read bytes (in the scratch buffer) to the handler,
+/// after any bytes it left unconsumed before. Only what it leaves
+/// unconsumed now is copied into the connection's own buffer.
+///
+/// Inlined: it is the hot path of every request, and a call here cost
+/// about 15 instructions per echo.
 #[inline(always)]
 fn deliver<H: Handler>(io: &mut Io, handler: &mut H, token: Token, n: usize) {
     let scratch = mem::take(&mut io.scratch);
-    deliver_bytes(io, handler, token, &scratch[..n]);
-    io.scratch = scratch;
-}
-
-/// Hands fresh bytes to the handler, after any bytes it left unconsumed
-/// before. Only what it leaves unconsumed now is copied into the
-/// connection's own buffer.
-#[inline(always)]
-fn deliver_bytes<H: Handler>(io: &mut Io, handler: &mut H, token: Token, fresh: &[u8]) {
-    let n = fresh.len();
+    let fresh = &scratch[..n];
     let leftover = match io.entries.get_mut(token) {
         Some(Entry::Conn(conn)) => conn.input.take(),
         _ => None,
@@ -252,6 +270,7 @@ fn deliver_bytes<H: Handler>(io: &mut Io, handler: &mut H, token: Token, fresh: 
             Some(buffer)
         }
     };
+    io.scratch = scratch;
 
     let Some(buffer) = unconsumed else { return };
     match io.entries.get_mut(token) {

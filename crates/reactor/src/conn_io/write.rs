@@ -34,10 +34,12 @@ pub(crate) fn flush<H: Handler>(io: &mut Io, handler: &mut H, token: Token) {
         return;
     };
     conn.unflushed = false;
-    let before = conn.pending_output();
-    if before == 0 {
+    // The common case first, and cheap: an EPOLLOUT with nothing pending
+    // comes with most reads in edge mode.
+    if conn.output.is_empty() && !conn.transport.as_ref().is_some_and(|t| t.wants_write()) {
         return;
     }
+    let before = conn.pending_output();
     let written = match &mut conn.transport {
         None => write_loop(&conn.fd, &mut conn.output, &mut io.stats, &mut io.pool),
         Some(transport) => flush_sealed(
