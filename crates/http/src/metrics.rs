@@ -10,6 +10,11 @@
 //! `sum(tenk_worker_connections_active)` equals `tenk_connections_active`
 //! instead of counting everything twice.
 //!
+//! With a transport (TLS) that counts its handshakes, its families follow
+//! the reactor's, named after its protocol (`tenk_tls_…`), and the closes
+//! gain its two causes; without one, none of them appear (not
+//! even as zeros: a plain server has no handshakes to count).
+//!
 //! Per-route series ([`route_stats`](crate::route_stats)), summed over
 //! workers, are labelled by the route's `method` and `route` (its
 //! pattern, so `/users/:id` is one series however many users): requests
@@ -17,7 +22,7 @@
 
 use std::fmt::Write as _;
 
-use reactor::Stats;
+use reactor::{Stats, TransportCounts};
 
 use crate::route_stats::RouteFigures;
 use crate::server::HttpStats;
@@ -66,9 +71,12 @@ fn seconds(ns: u64) -> String {
 }
 
 /// Renders the process's reactor counters (`reactor`, a total over
-/// threads), each worker's, the HTTP layer's, and each route's.
+/// threads), its transport's handshakes (`transport`, see
+/// [`reactor::Io::transport_counts`]), each worker's, the HTTP layer's, and
+/// each route's.
 pub fn render(
     reactor: &Stats,
+    transport: Option<&TransportCounts>,
     workers: &[WorkerFigures],
     http: &HttpStats,
     routes: &[RouteFigures],
@@ -102,14 +110,19 @@ pub fn render(
         "Connections closed, by cause.",
     );
     let c = &reactor.closes;
-    for (cause, value) in [
+    let mut causes = vec![
         ("client", c.client),
         ("idle_timeout", c.idle_timeout),
         ("write_timeout", c.write_timeout),
         ("buffer_limit", c.buffer_limit),
         ("error", c.error),
         ("local", c.local),
-    ] {
+    ];
+    if transport.is_some() {
+        causes.push(("handshake_failed", c.handshake_failed));
+        causes.push(("handshake_timeout", c.handshake_timeout));
+    }
+    for (cause, value) in causes {
         sample(
             &mut out,
             "tenk_connections_closed_total",
@@ -177,6 +190,9 @@ pub fn render(
         "",
         seconds(reactor.busy_ns),
     );
+    if let Some(transport) = transport {
+        render_transport(&mut out, transport, c.handshake_timeout);
+    }
     render_workers(&mut out, workers);
     family(
         &mut out,
@@ -211,6 +227,57 @@ pub fn render(
     );
     render_routes(&mut out, routes);
     out
+}
+
+/// The transport's families, `tenk_<protocol>_…` (for TLS:
+/// `tenk_tls_handshakes_total{kind="full"|"resumed"}`,
+/// `tenk_tls_handshake_failures_total{reason="error"|"timeout"}`,
+/// `tenk_tls_handshakes_by_version_total{version="1.2"|"1.3"}`).
+///
+/// Kinds and versions split the same completed handshakes two ways, and
+/// are two families rather than two labels of one because the transport
+/// counts them apart (no full-and-1.2 count): within each family the sum
+/// over its label is all completed handshakes, as Prometheus' naming
+/// advice asks. Failures are a family of their own: summed with the
+/// completed ones they would be attempts, not handshakes. `timeouts` are
+/// the reactor's (only it knows the clock); refusals the transport's.
+fn render_transport(out: &mut String, t: &TransportCounts, timeouts: u64) {
+    let p = t.protocol;
+    let versions: Vec<(String, u64)> = t
+        .versions
+        .iter()
+        .map(|(v, n)| (format!("version=\"{v}\""), *n))
+        .collect();
+    let families = [
+        (
+            "handshakes_total",
+            "Handshakes completed, by kind: full, or resuming an earlier session.",
+            vec![
+                ("kind=\"full\"".to_string(), t.full),
+                ("kind=\"resumed\"".to_string(), t.resumed),
+            ],
+        ),
+        (
+            "handshake_failures_total",
+            "Handshakes that did not complete, by reason: refused (error) or cut at the handshake timeout.",
+            vec![
+                ("reason=\"error\"".to_string(), t.failed),
+                ("reason=\"timeout\"".to_string(), timeouts),
+            ],
+        ),
+        (
+            "handshakes_by_version_total",
+            "Handshakes completed, by protocol version negotiated.",
+            versions,
+        ),
+    ];
+    for (suffix, help, samples) in families {
+        let name = format!("tenk_{p}_{suffix}");
+        family(out, &name, "counter", help);
+        for (labels, value) in samples {
+            sample(out, &name, &labels, value);
+        }
+    }
 }
 
 /// The `tenk_worker_*` families, one sample per worker each.
@@ -334,7 +401,7 @@ mod tests {
         reactor.closes.idle_timeout = 1;
         let mut http = HttpStats::default();
         http.responses[2] = 10;
-        let text = render(&reactor, &[worker("0", 2, 7, Some(10))], &http, &[]);
+        let text = render(&reactor, None, &[worker("0", 2, 7, Some(10))], &http, &[]);
         check_shape(&text);
         assert!(text.contains("tenk_connections_accepted_total 3\n"));
         assert!(text.contains("tenk_connections_closed_total{cause=\"idle_timeout\"} 1\n"));
@@ -345,13 +412,52 @@ mod tests {
     }
 
     #[test]
+    fn a_transport_adds_its_handshake_families_and_close_causes() {
+        let mut reactor = Stats::default();
+        reactor.closes.handshake_failed = 3;
+        reactor.closes.handshake_timeout = 1;
+        let tls = TransportCounts {
+            protocol: "tls",
+            full: 4,
+            resumed: 6,
+            failed: 2,
+            versions: vec![("1.2", 1), ("1.3", 9)],
+        };
+        let text = render(&reactor, Some(&tls), &[], &HttpStats::default(), &[]);
+        check_shape(&text);
+        for series in [
+            "tenk_tls_handshakes_total{kind=\"full\"} 4\n",
+            "tenk_tls_handshakes_total{kind=\"resumed\"} 6\n",
+            "tenk_tls_handshake_failures_total{reason=\"error\"} 2\n",
+            "tenk_tls_handshake_failures_total{reason=\"timeout\"} 1\n",
+            "tenk_tls_handshakes_by_version_total{version=\"1.2\"} 1\n",
+            "tenk_tls_handshakes_by_version_total{version=\"1.3\"} 9\n",
+            "tenk_connections_closed_total{cause=\"handshake_failed\"} 3\n",
+            "tenk_connections_closed_total{cause=\"handshake_timeout\"} 1\n",
+        ] {
+            assert!(text.contains(series), "no {series:?} in\n{text}");
+        }
+        // Without one: no trace of handshakes, not even zeros.
+        let plain = render(&reactor, None, &[], &HttpStats::default(), &[]);
+        check_shape(&plain);
+        assert!(!plain.contains("tls"), "{plain}");
+        assert!(!plain.contains("handshake"), "{plain}");
+    }
+
+    #[test]
     fn each_worker_gets_its_labelled_series_under_one_help_and_type() {
         let workers = [
             worker("0", 3, 2_000_000_000, Some(5)),
             worker("1", 2, 500, Some(4)),
             worker("acceptor", 0, 9, None),
         ];
-        let text = render(&Stats::default(), &workers, &HttpStats::default(), &[]);
+        let text = render(
+            &Stats::default(),
+            None,
+            &workers,
+            &HttpStats::default(),
+            &[],
+        );
         check_shape(&text);
         for (label, active) in [("0", 3), ("1", 2), ("acceptor", 0)] {
             let series = format!("tenk_worker_connections_active{{worker=\"{label}\"}} {active}\n");
@@ -367,6 +473,7 @@ mod tests {
     fn no_http_anywhere_leaves_the_responses_family_out() {
         let text = render(
             &Stats::default(),
+            None,
             &[worker("0", 0, 0, None)],
             &HttpStats::default(),
             &[],

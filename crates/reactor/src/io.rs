@@ -22,7 +22,7 @@ use crate::sys::socket;
 use crate::sys::timerfd::TimerFd;
 use crate::timer::{TimerId, TimerQueue};
 use crate::token::Token;
-use crate::transport::Transport;
+use crate::transport::{Transport, TransportCounts};
 use crate::waker::{Wake, Waker};
 
 /// epoll user data of the reactor's own descriptors. Connection tokens
@@ -173,6 +173,13 @@ impl Io {
     /// The settings this reactor runs with.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The handshake counters of the configured transport
+    /// ([`Config::transport`]), shared by every reactor using it: `None`
+    /// without a transport, or with one that keeps none.
+    pub fn transport_counts(&self) -> Option<TransportCounts> {
+        self.config.transport.as_ref()?.counts()
     }
 
     /// A snapshot of the counters.

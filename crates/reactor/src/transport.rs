@@ -88,4 +88,93 @@ pub trait Transport: Send {
 pub trait TransportFactory: fmt::Debug + Send + Sync {
     /// The transport of a new inbound connection.
     fn new_transport(&self) -> Box<dyn Transport>;
+
+    /// Its handshake counters so far, over every connection it made, for
+    /// a server's statistics (`--stats`, the summary, `/metrics`) to show
+    /// without knowing the protocol. `None` (the default): it keeps none.
+    /// Handshakes that timed out are the reactor's to count
+    /// ([`CloseCounts::handshake_timeout`](crate::CloseCounts::handshake_timeout)).
+    fn counts(&self) -> Option<TransportCounts> {
+        None
+    }
+}
+
+/// A transport's handshake counters, in terms any transport with a
+/// handshake has (TLS is the one there is). Totals since the factory was
+/// made; one reading for all the reactors that share it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TransportCounts {
+    /// The protocol, in lower case (`tls`): the readers name their
+    /// figures after it (`tenk_tls_handshakes_total`, `tls:` in a summary).
+    pub protocol: &'static str,
+    /// Handshakes completed in full (new keys, the certificate sent).
+    pub full: u64,
+    /// Handshakes completed by resuming an earlier session (cheaper: no
+    /// certificate, no signature).
+    pub resumed: u64,
+    /// Handshakes refused because the peer broke the protocol (bytes that
+    /// are not the protocol, no common version or cipher).
+    pub failed: u64,
+    /// Completed handshakes (full and resumed) by the protocol version
+    /// negotiated, as `(version, count)`: every version the transport
+    /// can negotiate, in a fixed order, zeros included (`("1.2", 0)`).
+    pub versions: Vec<(&'static str, u64)>,
+}
+
+impl TransportCounts {
+    /// Handshakes completed, full and resumed.
+    pub fn completed(&self) -> u64 {
+        self.full + self.resumed
+    }
+
+    /// The counts accumulated since `earlier` (a reading of the same
+    /// transport); a version `earlier` lacks counts from zero.
+    pub fn since(&self, earlier: &TransportCounts) -> TransportCounts {
+        let before = |version: &str| {
+            earlier
+                .versions
+                .iter()
+                .find(|(v, _)| *v == version)
+                .map_or(0, |(_, n)| *n)
+        };
+        TransportCounts {
+            protocol: self.protocol,
+            full: self.full.saturating_sub(earlier.full),
+            resumed: self.resumed.saturating_sub(earlier.resumed),
+            failed: self.failed.saturating_sub(earlier.failed),
+            versions: self
+                .versions
+                .iter()
+                .map(|&(v, n)| (v, n.saturating_sub(before(v))))
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_subtracts_every_counter_and_matches_versions_by_name() {
+        let earlier = TransportCounts {
+            protocol: "tls",
+            full: 2,
+            resumed: 1,
+            failed: 1,
+            versions: vec![("1.3", 3)],
+        };
+        let now = TransportCounts {
+            protocol: "tls",
+            full: 5,
+            resumed: 4,
+            failed: 1,
+            versions: vec![("1.2", 1), ("1.3", 8)],
+        };
+        let delta = now.since(&earlier);
+        assert_eq!((delta.full, delta.resumed, delta.failed), (3, 3, 0));
+        assert_eq!(delta.versions, vec![("1.2", 1), ("1.3", 5)]);
+        assert_eq!(delta.completed(), 6);
+        assert_eq!(delta.protocol, "tls");
+    }
 }

@@ -160,13 +160,16 @@ fn metrics(worker: Option<&Worker>, routes: &RouteStats, reply: &Reply<'_>) -> S
     let live = reply.reactor_stats();
     let http = reply.http_stats();
     let routes = routes.snapshot();
+    // The transport's counts are the process's already (one factory
+    // shared by every worker): no board needed.
+    let transport = reply.transport_counts();
     let Some(me) = worker else {
         let figures = WorkerFigures {
             label: "0".to_string(),
             reactor: live,
             responses: Some(http.total()),
         };
-        return http::metrics::render(&live, &[figures], &http, &routes);
+        return http::metrics::render(&live, transport.as_ref(), &[figures], &http, &routes);
     };
     // Share this worker's live figures first: the boards then hold
     // nothing older than what an earlier scrape showed, so counters
@@ -192,5 +195,11 @@ fn metrics(worker: Option<&Worker>, routes: &RouteStats, reply: &Reply<'_>) -> S
             responses: None,
         });
     }
-    http::metrics::render(&board.total(), &figures, &total_http, &routes)
+    http::metrics::render(
+        &board.total(),
+        transport.as_ref(),
+        &figures,
+        &total_http,
+        &routes,
+    )
 }

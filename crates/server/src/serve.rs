@@ -13,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use reactor::signal::SignalSet;
-use reactor::{Config, Exit, Handler, Stats, Waker};
+use reactor::{CloseCounts, Config, Exit, Handler, Stats, TransportCounts, Waker};
 
 use crate::group::Group;
 use crate::serving::Serving;
@@ -128,6 +128,9 @@ pub struct ServeReport<X = ()> {
     pub elapsed: Duration,
     /// Each worker's own final figures (e.g. HTTP counters), by id.
     pub extra: Vec<X>,
+    /// The transport's (TLS) handshake counters at the end, if it keeps
+    /// any (timeouts are in `stats.closes`).
+    pub transport: Option<TransportCounts>,
 }
 
 /// Runs server `name` on `options.threads` worker reactors until a
@@ -309,10 +312,13 @@ pub fn serve<H: Handler, X: Send>(
         stats: total,
         elapsed: started.elapsed(),
         extra: extras,
+        transport: config.transport.as_ref().and_then(|t| t.counts()),
     })
 }
 
-/// The final line: how the run ended and its totals.
+/// The final line: how the run ended and its totals; with a transport
+/// that counts its handshakes, a second line of those
+/// ([`transport_summary`]).
 pub fn summary<X>(name: &str, report: &ServeReport<X>) -> String {
     let s = &report.stats;
     let how = match report.exit {
@@ -323,7 +329,7 @@ pub fn summary<X>(name: &str, report: &ServeReport<X>) -> String {
         Exit::Deadline => "stopped at its deadline",
     };
     let c = &s.closes;
-    format!(
+    let mut line = format!(
         "tenk {name} {how} after {:.1}s: {} accepted, {} rejected (max-conns), {} closed (client {}, idle timeout {}, write timeout {}, buffer limit {}, error {}, local {}), {} in, {} out, {} wake-ups, {} accept pauses; syscalls: {} epoll_wait, {} epoll_ctl, {} read, {} write",
         report.elapsed.as_secs_f64(),
         s.accepted,
@@ -343,6 +349,34 @@ pub fn summary<X>(name: &str, report: &ServeReport<X>) -> String {
         s.epoll_ctls,
         s.reads,
         s.writes,
+    );
+    if let Some(counts) = &report.transport {
+        line.push('\n');
+        line.push_str(&transport_summary(name, counts, &s.closes));
+    }
+    line
+}
+
+/// `tenk http tls: 120 handshakes (full 40, resumed 80), 2 failed, 1 timed
+/// out; versions 1.2: 0, 1.3: 120`. Failures are the transport's count
+/// (handshakes it refused), not the reactor's `closes.handshake_failed`,
+/// which also counts a corrupt record long after the handshake; timeouts
+/// only the reactor sees.
+pub fn transport_summary(name: &str, t: &TransportCounts, closes: &CloseCounts) -> String {
+    let versions: Vec<String> = t
+        .versions
+        .iter()
+        .map(|(v, n)| format!("{v}: {n}"))
+        .collect();
+    format!(
+        "tenk {name} {}: {} handshakes (full {}, resumed {}), {} failed, {} timed out; versions {}",
+        t.protocol,
+        t.completed(),
+        t.full,
+        t.resumed,
+        t.failed,
+        closes.handshake_timeout,
+        versions.join(", "),
     )
 }
 
@@ -363,11 +397,46 @@ mod tests {
             },
             elapsed: Duration::from_millis(1500),
             extra: Vec::<()>::new(),
+            transport: None,
         };
         let line = summary("echo", &report);
+        // Without a transport: one line, no handshakes.
+        assert!(
+            !line.contains('\n') && !line.contains("handshake"),
+            "{line}"
+        );
         assert!(line.contains("second signal"), "{line}");
         assert!(line.contains("after 1.5s"), "{line}");
         assert!(line.contains("3 accepted"), "{line}");
         assert!(line.contains("2.0 kB in"), "{line}");
+    }
+
+    #[test]
+    fn summary_adds_a_transport_line_with_its_handshakes() {
+        let mut stats = Stats::default();
+        stats.closes.handshake_timeout = 1;
+        let report = ServeReport {
+            exit: Exit::Graceful,
+            stats,
+            elapsed: Duration::from_secs(1),
+            extra: Vec::<()>::new(),
+            transport: Some(TransportCounts {
+                protocol: "tls",
+                full: 40,
+                resumed: 80,
+                failed: 2,
+                versions: vec![("1.2", 20), ("1.3", 100)],
+            }),
+        };
+        let text = summary("http", &report);
+        let (first, second) = text.split_once('\n').expect("two lines");
+        assert!(
+            first.starts_with("tenk http shut down gracefully"),
+            "{first}"
+        );
+        assert_eq!(
+            second,
+            "tenk http tls: 120 handshakes (full 40, resumed 80), 2 failed, 1 timed out; versions 1.2: 20, 1.3: 100"
+        );
     }
 }

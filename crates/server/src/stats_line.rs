@@ -1,10 +1,11 @@
-//! The once-a-second `--stats` line; with `--threads`, followed by each
-//! worker's connections, busy share, accepts and events.
+//! The once-a-second `--stats` line; with a transport (TLS), followed by
+//! its handshakes; with `--threads`, by each worker's connections, busy
+//! share, accepts and events.
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use reactor::{Io, Stats, TimerId};
+use reactor::{Io, Stats, TimerId, TransportCounts};
 
 use crate::serve::{Notice, Notify};
 
@@ -13,6 +14,9 @@ use crate::serve::{Notice, Notify};
 pub struct StatsTicker {
     notify: Notify,
     last: Stats,
+    /// The transport's handshake counters at the last line (if it keeps
+    /// any): they are the process's, whichever worker reads them.
+    last_transport: Option<TransportCounts>,
     /// Each worker's figures at the last line (with `--threads`).
     last_workers: Vec<Stats>,
     last_at: Instant,
@@ -27,6 +31,7 @@ impl StatsTicker {
         StatsTicker {
             notify,
             last: io.stats(),
+            last_transport: io.transport_counts(),
             last_workers: Vec::new(),
             last_at: Instant::now(),
             period,
@@ -50,12 +55,24 @@ impl StatsTicker {
     pub fn tick_workers(&mut self, io: &mut Io, total: Stats, workers: &[Stats]) {
         let now = Instant::now();
         let elapsed = now - self.last_at;
-        let mut line = format_line(SystemTime::now(), &total.since(&self.last), elapsed);
+        let delta = total.since(&self.last);
+        let mut line = format_line(SystemTime::now(), &delta, elapsed);
+        let transport = io.transport_counts();
+        if let Some(now) = &transport {
+            let zero = TransportCounts::default();
+            let before = self.last_transport.as_ref().unwrap_or(&zero);
+            line.push_str(&format_handshakes(
+                &now.since(before),
+                delta.closes.handshake_timeout,
+                elapsed,
+            ));
+        }
         if !workers.is_empty() {
             line.push_str(&format_workers(&self.last_workers, workers, elapsed));
         }
         (self.notify)(Notice::Stats(&line));
         self.last = total;
+        self.last_transport = transport;
         self.last_workers = workers.to_vec();
         self.last_at = now;
         self.timer = io.add_timer(self.period, 0);
@@ -92,6 +109,27 @@ pub fn format_line(at: SystemTime, delta: &Stats, elapsed: Duration) -> String {
         delta.rejected,
     );
     line
+}
+
+/// ` | hs 120/s (resumed 80)`: handshakes completed per second (and how
+/// many of them resumed a session); then, only when there were any in the
+/// period, ` failed N` (refused by the transport) and ` timeout N` (closed
+/// at the handshake timeout; `timeouts`, the reactor's count), as the
+/// closes are counted: per line, not per second.
+pub fn format_handshakes(delta: &TransportCounts, timeouts: u64, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let mut out = format!(
+        " | hs {}/s (resumed {})",
+        human_count(delta.completed() as f64 / secs),
+        human_count(delta.resumed as f64 / secs),
+    );
+    if delta.failed > 0 {
+        let _ = write!(out, " failed {}", delta.failed);
+    }
+    if timeouts > 0 {
+        let _ = write!(out, " timeout {timeouts}");
+    }
+    out
 }
 
 /// ` | workers 10/12 (skew 1.20) | busy 35%/40% | accepts 5/6/s | events 1.2k/900/s`:
@@ -187,6 +225,87 @@ mod tests {
             format_line(at, &delta, Duration::from_secs(1)),
             "[10:00:01] conns 10000 active | +12/s | in 4.2 MB/s | out 4.2 MB/s | events 250k/s | wakeups 3.0k/s | closed: timeout 0 limit 0 rejected 0"
         );
+    }
+
+    fn handshakes(full: u64, resumed: u64, failed: u64) -> TransportCounts {
+        TransportCounts {
+            protocol: "tls",
+            full,
+            resumed,
+            failed,
+            versions: vec![("1.2", 0), ("1.3", full + resumed)],
+        }
+    }
+
+    #[test]
+    fn handshakes_suffix_matches_the_documented_shape() {
+        let second = Duration::from_secs(1);
+        assert_eq!(
+            format_handshakes(&handshakes(40, 80, 0), 0, second),
+            " | hs 120/s (resumed 80)"
+        );
+        // Failures and timeouts show only when there were some.
+        assert_eq!(
+            format_handshakes(&handshakes(1_000, 500, 2), 1, second),
+            " | hs 1.5k/s (resumed 500) failed 2 timeout 1"
+        );
+        assert_eq!(
+            format_handshakes(&handshakes(0, 0, 0), 3, Duration::from_secs(2)),
+            " | hs 0/s (resumed 0) timeout 3"
+        );
+    }
+
+    /// The line a ticker makes: the handshakes suffix with a transport,
+    /// none (the line as before) without one.
+    #[test]
+    fn ticker_adds_handshakes_only_with_a_transport() {
+        use std::sync::{Arc, Mutex};
+
+        use reactor::{Config, Reactor, Transport, TransportFactory};
+
+        #[derive(Debug)]
+        struct Counting;
+        impl TransportFactory for Counting {
+            fn new_transport(&self) -> Box<dyn Transport> {
+                unreachable!("no connection in this test")
+            }
+            fn counts(&self) -> Option<TransportCounts> {
+                Some(handshakes(3, 2, 0))
+            }
+        }
+        struct Idle;
+        impl reactor::Handler for Idle {
+            fn on_data(&mut self, _: &mut Io, _: reactor::Token, data: &[u8]) -> usize {
+                data.len()
+            }
+        }
+
+        for transport in [None, Some(Arc::new(Counting) as Arc<dyn TransportFactory>)] {
+            let with = transport.is_some();
+            let config = Config {
+                transport,
+                ..Config::default()
+            };
+            let mut reactor = Reactor::new(config, Idle).unwrap();
+            let lines = Arc::new(Mutex::new(Vec::new()));
+            let notify: Notify = {
+                let lines = lines.clone();
+                Arc::new(move |notice| {
+                    if let Notice::Stats(line) = notice {
+                        lines.lock().unwrap().push(line.to_string());
+                    }
+                })
+            };
+            let io = reactor.io();
+            let mut ticker = StatsTicker::start(io, Duration::from_secs(1), notify);
+            ticker.tick(io);
+            let lines = lines.lock().unwrap();
+            assert_eq!(lines.len(), 1);
+            let line = &lines[0];
+            // The counts did not move since the ticker started.
+            assert_eq!(line.contains(" | hs 0/s (resumed 0)"), with, "{line}");
+            assert!(line.ends_with("rejected 0") != with, "{line}");
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use reactor::{Transport, TransportFactory};
+use reactor::{Transport, TransportCounts, TransportFactory};
 use rustls::{ServerConfig, ServerConnection};
 
 use crate::session::TlsSession;
@@ -44,5 +44,16 @@ impl TransportFactory for TlsAcceptor {
         let conn =
             ServerConnection::new(self.config.clone()).expect("config checked by TlsAcceptor::new");
         Box::new(TlsSession::new(conn, self.stats.clone()))
+    }
+
+    fn counts(&self) -> Option<TransportCounts> {
+        let c = self.stats.counts();
+        Some(TransportCounts {
+            protocol: "tls",
+            full: c.full,
+            resumed: c.resumed,
+            failed: c.failed,
+            versions: vec![("1.2", c.tls12), ("1.3", c.tls13)],
+        })
     }
 }

@@ -44,6 +44,12 @@ impl Reply<'_> {
         self.io.stats()
     }
 
+    /// The handshake counters of the reactor's transport (TLS), if it has
+    /// one that keeps any (for a metrics endpoint).
+    pub fn transport_counts(&self) -> Option<reactor::TransportCounts> {
+        self.io.transport_counts()
+    }
+
     /// The HTTP layer's counters so far.
     pub fn http_stats(&self) -> HttpStats {
         *self.stats
