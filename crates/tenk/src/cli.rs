@@ -168,6 +168,8 @@ pub struct ServeArgs {
     /// How the acceptor thread picks a worker (with --accept dispatch).
     #[arg(long, value_enum, default_value_t = BalanceArg::RoundRobin)]
     pub balance: BalanceArg,
+    #[command(flatten)]
+    pub tls: crate::tls_cli::TlsArgs,
 }
 
 /// The kernel's limit for TCP_KEEPIDLE and TCP_KEEPINTVL (tcp(7)).

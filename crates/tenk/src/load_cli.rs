@@ -7,6 +7,8 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use load::{LoadSpec, Stop, Workload};
 
+use crate::tls_cli::TlsLoadArgs;
+
 #[derive(Subcommand, Debug)]
 pub enum Load {
     /// Drive an echo server: fixed-size messages, every reply checked byte
@@ -36,6 +38,11 @@ pub struct ChatArgs {
     /// --rate is shared between them.
     #[arg(long, default_value_t = 10)]
     pub senders: usize,
+    /// Speak TLS to the server.
+    #[arg(long = "tls")]
+    pub tls_on: bool,
+    #[command(flatten)]
+    pub tls: TlsLoadArgs,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -47,6 +54,11 @@ pub struct EchoArgs {
     /// Message size in bytes.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=16 * 1024 * 1024))]
     pub size: u32,
+    /// Speak TLS to the server.
+    #[arg(long = "tls")]
+    pub tls_on: bool,
+    #[command(flatten)]
+    pub tls: TlsLoadArgs,
     #[command(flatten)]
     pub common: CommonArgs,
     #[command(flatten)]
@@ -55,7 +67,7 @@ pub struct EchoArgs {
 
 #[derive(Args, Debug)]
 pub struct HttpArgs {
-    /// The URL (http:// only).
+    /// The URL: http://, or https:// for TLS (port 443 by default).
     pub url: String,
     /// Request method.
     #[arg(long, default_value = "GET")]
@@ -66,6 +78,8 @@ pub struct HttpArgs {
     /// Request body (sent with Content-Length).
     #[arg(long, default_value = "")]
     pub body: String,
+    #[command(flatten)]
+    pub tls: TlsLoadArgs,
     #[command(flatten)]
     pub common: CommonArgs,
     #[command(flatten)]

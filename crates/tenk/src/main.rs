@@ -3,11 +3,13 @@
 mod cli;
 mod load_cli;
 mod logs;
+mod tls_cli;
 
 use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser as _;
@@ -62,6 +64,11 @@ fn run(cli: Cli, signals: signal::SignalSet) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Load(command) => run_load(command, signals),
         Command::Serve(Serve::Echo(args)) => {
+            // Handed to the server by the transport wiring (issue 16).
+            let _tls = match serve_tls(&args, &[]) {
+                Ok(tls) => tls,
+                Err(code) => return Ok(code),
+            };
             let options = serve_options(&args, signals);
             let report = server::serve("echo", options, |_, _| Echo, |_| ())
                 .context("echo server failed")?;
@@ -77,6 +84,11 @@ fn run_http(args: &crate::cli::HttpArgs, signals: signal::SignalSet) -> anyhow::
     let files = match args.root.as_deref().map(open_root).transpose() {
         Ok(files) => files,
         Err(message) => return Ok(usage_error(&message)),
+    };
+    // Handed to the server by the transport wiring (issue 16).
+    let _tls = match serve_tls(&args.serve, &[b"http/1.1"]) {
+        Ok(tls) => tls,
+        Err(code) => return Ok(code),
     };
     let mut options = serve_options(&args.serve, signals);
     let config = HttpConfig {
@@ -139,6 +151,11 @@ fn run_chat(args: &crate::cli::ChatArgs, signals: signal::SignalSet) -> anyhow::
     if let Err(why) = server::chat::command::valid_name(&args.room) {
         return Ok(usage_error(&format!("--room {:?}: {why}", args.room)));
     }
+    // Handed to the server by the transport wiring (issue 16).
+    let _tls = match serve_tls(&args.serve, &[]) {
+        Ok(tls) => tls,
+        Err(code) => return Ok(code),
+    };
     let mut options = serve_options(&args.serve, signals);
     let config = server::chat::ChatConfig {
         max_line: args.max_line as usize,
@@ -170,6 +187,18 @@ fn run_chat(args: &crate::cli::ChatArgs, signals: signal::SignalSet) -> anyhow::
     Ok(exit_code(report.exit))
 }
 
+/// The server's TLS configuration and handshake timeout, loaded before
+/// anything listens; a bad file is a usage error.
+fn serve_tls(
+    args: &ServeArgs,
+    alpn: &[&[u8]],
+) -> Result<Option<(Arc<rustls::ServerConfig>, Duration)>, ExitCode> {
+    match args.tls.server_config(alpn) {
+        Ok(config) => Ok(config.map(|c| (c, args.tls.tls_handshake_timeout))),
+        Err(e) => Err(usage_error(&e)),
+    }
+}
+
 /// Prints what a running server has to say on stdout, each line at once
 /// (tests and scripts wait for the banner and the hook's lines).
 fn print_notices() -> Notify {
@@ -194,10 +223,15 @@ fn exit_code(exit: Exit) -> ExitCode {
 const EXIT_USAGE: u8 = 2;
 
 fn run_load(command: Load, signals: signal::SignalSet) -> anyhow::Result<ExitCode> {
-    let (spec, common, max_rate) = match &command {
+    let (spec, common, max_rate, tls) = match &command {
         Load::Echo(args) => {
             let target = match load::target::resolve(&args.target) {
                 Ok(addr) => addr,
+                Err(e) => return Ok(usage_error(&e)),
+            };
+            let host = load::target::host(&args.target);
+            let tls = match args.tls.client_config(args.tls_on, host, &[]) {
+                Ok(tls) => (tls, args.tls.new_conn_per_request),
                 Err(e) => return Ok(usage_error(&e)),
             };
             let workload = Workload::Echo {
@@ -205,11 +239,18 @@ fn run_load(command: Load, signals: signal::SignalSet) -> anyhow::Result<ExitCod
             };
             let label = format!("echo {}", args.target);
             let spec = args.common.spec(target, label, workload);
-            (spec, &args.common, Some(&args.max_rate))
+            (spec, &args.common, Some(&args.max_rate), tls)
         }
         Load::Http(args) => {
             let target = match load::target::http_target(&args.url) {
                 Ok(target) => target,
+                Err(e) => return Ok(usage_error(&e)),
+            };
+            let tls = match args
+                .tls
+                .client_config(target.tls, &target.name, &[b"http/1.1"])
+            {
+                Ok(tls) => (tls, args.tls.new_conn_per_request),
                 Err(e) => return Ok(usage_error(&e)),
             };
             let request = http::client::build_request(
@@ -225,11 +266,16 @@ fn run_load(command: Load, signals: signal::SignalSet) -> anyhow::Result<ExitCod
             };
             let label = format!("http {}", args.url);
             let spec = args.common.spec(target.addr, label, workload);
-            (spec, &args.common, Some(&args.max_rate))
+            (spec, &args.common, Some(&args.max_rate), tls)
         }
         Load::Chat(args) => {
             let target = match load::target::resolve(&args.target) {
                 Ok(addr) => addr,
+                Err(e) => return Ok(usage_error(&e)),
+            };
+            let host = load::target::host(&args.target);
+            let tls = match args.tls.client_config(args.tls_on, host, &[]) {
+                Ok(tls) => (tls, args.tls.new_conn_per_request),
                 Err(e) => return Ok(usage_error(&e)),
             };
             let workload = Workload::Chat {
@@ -239,9 +285,11 @@ fn run_load(command: Load, signals: signal::SignalSet) -> anyhow::Result<ExitCod
             let label = format!("chat {}", args.target);
             let mut spec = args.common.spec(target, label, workload);
             spec.rate = Some(spec.rate.unwrap_or(load_cli::CHAT_DEFAULT_RATE));
-            (spec, &args.common, None)
+            (spec, &args.common, None, tls)
         }
     };
+    // Handed to the load generator by the transport wiring (issue 16).
+    let _tls = tls;
     if let Err(e) = spec.validate() {
         return Ok(usage_error(&e));
     }

@@ -13,13 +13,13 @@ mod util;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use util::flood::{flood_pattern, pattern, Flooder};
 use util::{
-    assert_alive, connect, exit_and_summary, read_to_eof, serve, shut_down_gracefully,
+    assert_alive, connect, exit_and_summary, read_to_eof, run_tenk, serve, shut_down_gracefully,
     summary_count, Server, PROMPTLY,
 };
 
@@ -66,31 +66,6 @@ fn ticks_over_idle_window(server: &Server) -> u64 {
     let before = server.cpu_ticks();
     thread::sleep(IDLE_WINDOW);
     server.cpu_ticks() - before
-}
-
-/// Runs `tenk <args>` to completion (it is expected to fail at once),
-/// killing it and failing the test if it is still running after
-/// [`PROMPTLY`].
-fn run_tenk(args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tenk"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn tenk");
-    let deadline = Instant::now() + PROMPTLY;
-    while child.try_wait().expect("try_wait").is_none() {
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("tenk {args:?} was still running after {PROMPTLY:?}");
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-    // The outputs are a line or two: they fit in the pipes, so reading
-    // after the exit cannot deadlock.
-    child.wait_with_output().expect("collect output")
 }
 
 // 1. Descriptor hygiene ----------------------------------------------------

@@ -27,6 +27,7 @@ macro_rules! every_trigger {
     };
 }
 
+pub mod certs;
 pub mod flood;
 pub mod http_client;
 mod pattern;
@@ -36,7 +37,7 @@ pub use pattern::{letters, pattern};
 
 use std::io::{BufRead, BufReader, ErrorKind, Read};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -271,6 +272,31 @@ pub fn cpu_ticks(pid: u32) -> u64 {
     let utime: u64 = fields[11].parse().expect("utime");
     let stime: u64 = fields[12].parse().expect("stime");
     utime + stime
+}
+
+/// Runs `tenk <args>` to completion (it is expected to fail at once),
+/// killing it and failing the test if it is still running after
+/// [`PROMPTLY`].
+pub fn run_tenk(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tenk"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tenk");
+    let deadline = Instant::now() + PROMPTLY;
+    while child.try_wait().expect("try_wait").is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("tenk {args:?} was still running after {PROMPTLY:?}");
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    // The outputs are a line or two: they fit in the pipes, so reading
+    // after the exit cannot deadlock.
+    child.wait_with_output().expect("collect output")
 }
 
 /// Polls `condition` until it holds or `limit` passes; returns whether it
