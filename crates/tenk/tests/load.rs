@@ -862,7 +862,10 @@ fn bad_arguments_exit_2_with_a_message() {
         ),
         (&["echo", target, "--no-such-flag"], "--no-such-flag"),
         (&["echo", "nohostport"], "expected HOST:PORT"),
-        (&["http", "https://x/"], "only http:// is supported"),
+        (
+            &["http", "ftp://x/"],
+            "only http:// and https:// are supported",
+        ),
         (&["echo", target, "--source", "::1"], "--source ::1"),
         (
             &["echo", target, "--connect-timeout", "0s"],
