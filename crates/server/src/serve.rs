@@ -105,6 +105,9 @@ impl Listening {
             c.max_conns,
             self.backlog,
         );
+        if let Some(counts) = c.transport.as_ref().and_then(|t| t.counts()) {
+            line.push_str(&format!(", {}", counts.protocol));
+        }
         if self.threads > 1 {
             line.push_str(&format!(
                 ", threads {}, accept {}",

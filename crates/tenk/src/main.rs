@@ -26,6 +26,7 @@ use server::group::Group;
 use server::hello;
 use server::serve::summary;
 use server::{Notice, Notify, ServeOptions};
+use tls::TlsAcceptor;
 
 use crate::cli::{Cli, Command, Serve, ServeArgs};
 use crate::load_cli::Load;
@@ -64,12 +65,12 @@ fn run(cli: Cli, signals: signal::SignalSet) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Load(command) => run_load(command, signals),
         Command::Serve(Serve::Echo(args)) => {
-            // Handed to the server by the transport wiring (issue 16).
-            let _tls = match serve_tls(&args, &[]) {
+            let tls = match serve_tls(&args, &[]) {
                 Ok(tls) => tls,
                 Err(code) => return Ok(code),
             };
-            let options = serve_options(&args, signals);
+            let mut options = serve_options(&args, signals);
+            with_tls(&mut options, tls);
             let report = server::serve("echo", options, |_, _| Echo, |_| ())
                 .context("echo server failed")?;
             println!("{}", summary("echo", &report));
@@ -85,12 +86,12 @@ fn run_http(args: &crate::cli::HttpArgs, signals: signal::SignalSet) -> anyhow::
         Ok(files) => files,
         Err(message) => return Ok(usage_error(&message)),
     };
-    // Handed to the server by the transport wiring (issue 16).
-    let _tls = match serve_tls(&args.serve, &[b"http/1.1"]) {
+    let tls = match serve_tls(&args.serve, &[b"http/1.1"]) {
         Ok(tls) => tls,
         Err(code) => return Ok(code),
     };
     let mut options = serve_options(&args.serve, signals);
+    with_tls(&mut options, tls);
     let config = HttpConfig {
         limits: http::Limits {
             max_body: args.max_body,
@@ -151,12 +152,12 @@ fn run_chat(args: &crate::cli::ChatArgs, signals: signal::SignalSet) -> anyhow::
     if let Err(why) = server::chat::command::valid_name(&args.room) {
         return Ok(usage_error(&format!("--room {:?}: {why}", args.room)));
     }
-    // Handed to the server by the transport wiring (issue 16).
-    let _tls = match serve_tls(&args.serve, &[]) {
+    let tls = match serve_tls(&args.serve, &[]) {
         Ok(tls) => tls,
         Err(code) => return Ok(code),
     };
     let mut options = serve_options(&args.serve, signals);
+    with_tls(&mut options, tls);
     let config = server::chat::ChatConfig {
         max_line: args.max_line as usize,
         default_room: args.room.clone(),
@@ -187,15 +188,29 @@ fn run_chat(args: &crate::cli::ChatArgs, signals: signal::SignalSet) -> anyhow::
     Ok(exit_code(report.exit))
 }
 
-/// The server's TLS configuration and handshake timeout, loaded before
+/// The server's TLS acceptor and handshake timeout, loaded before
 /// anything listens; a bad file is a usage error.
 fn serve_tls(
     args: &ServeArgs,
     alpn: &[&[u8]],
-) -> Result<Option<(Arc<rustls::ServerConfig>, Duration)>, ExitCode> {
-    match args.tls.server_config(alpn) {
-        Ok(config) => Ok(config.map(|c| (c, args.tls.tls_handshake_timeout))),
-        Err(e) => Err(usage_error(&e)),
+) -> Result<Option<(TlsAcceptor, Duration)>, ExitCode> {
+    let config = match args.tls.server_config(alpn) {
+        Ok(Some(config)) => config,
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(usage_error(&e)),
+    };
+    match TlsAcceptor::new(config) {
+        Ok(acceptor) => Ok(Some((acceptor, args.tls.tls_handshake_timeout))),
+        Err(e) => Err(usage_error(&format!("--tls-cert: {e}"))),
+    }
+}
+
+/// Serves every connection over TLS: one acceptor (one rustls config,
+/// session cache and ticket keys) shared by every worker.
+fn with_tls(options: &mut ServeOptions, tls: Option<(TlsAcceptor, Duration)>) {
+    if let Some((acceptor, handshake_timeout)) = tls {
+        options.config.transport = Some(Arc::new(acceptor));
+        options.config.handshake_timeout = handshake_timeout;
     }
 }
 
