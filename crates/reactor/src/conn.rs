@@ -73,6 +73,9 @@ pub(crate) struct Conn {
     /// when backpressure ends. Without it, the socket was drained when
     /// reading paused, and resuming costs nothing (no read to find EAGAIN).
     pub(crate) read_missed: bool,
+    /// The protocol holds reading ([`Io::pause_reading`](crate::Io::pause_reading)):
+    /// e.g. a proxy whose other side cannot take more.
+    pub(crate) held: bool,
     /// `read` returned 0.
     pub(crate) peer_eof: bool,
     /// epoll reported RDHUP or HUP: the peer's FIN is queued behind any
@@ -134,6 +137,7 @@ impl Conn {
             connecting,
             read_paused: false,
             read_missed: false,
+            held: false,
             peer_eof: false,
             hangup: false,
             closing: None,
@@ -180,6 +184,7 @@ impl Conn {
     pub(crate) fn wants_read(&self) -> bool {
         !self.connecting
             && !self.read_paused
+            && !self.held
             && !self.peer_eof
             && (self.closing.is_none() || self.lingering)
     }

@@ -10,6 +10,7 @@
 //!
 //! `read.rs` uses `write.rs` (an `EPOLLOUT` is a flush), never the reverse.
 
+mod hold;
 mod read;
 mod sealed;
 mod write;
