@@ -18,7 +18,7 @@ pub use client_config::{client_config, explain_certificate_error, server_name};
 pub use config_error::{Cause, ConfigError};
 pub use server_config::{server_config, SESSION_CACHE_SIZE, TLS13_TICKETS};
 pub use session::TlsSession;
-pub use stats::{TlsCounts, TlsStats};
+pub use stats::{failure_hint, TlsCounts, TlsStats};
 
 // One certificate helper for this crate's tests and the binary's: see its doc.
 #[cfg(test)]

@@ -44,7 +44,7 @@ impl Transport for TlsSession {
                 .map_err(|e| TransportError(e.to_string()))?;
             let state = self.conn.process_new_packets().map_err(|e| {
                 if self.conn.is_handshaking() {
-                    self.stats.handshake_failed();
+                    self.stats.handshake_failed(&e);
                 }
                 TransportError(e.to_string())
             })?;

@@ -3,8 +3,9 @@
 //! nothing that shows).
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 
-use rustls::{Connection, HandshakeKind, ProtocolVersion};
+use rustls::{Connection, Error, HandshakeKind, ProtocolVersion};
 
 /// TLS handshakes by outcome, kind and protocol version.
 #[derive(Debug, Default)]
@@ -14,6 +15,9 @@ pub struct TlsStats {
     failed: AtomicU64,
     tls12: AtomicU64,
     tls13: AtomicU64,
+    /// The first handshake failure: a load run that failed every
+    /// handshake tells the user why (rustls' text, and what to do).
+    first_failure: OnceLock<Error>,
 }
 
 /// A reading of [`TlsStats`].
@@ -62,8 +66,14 @@ impl TlsStats {
         }
     }
 
-    pub(crate) fn handshake_failed(&self) {
+    pub(crate) fn handshake_failed(&self, error: &Error) {
         self.failed.fetch_add(1, Ordering::Relaxed);
+        let _ = self.first_failure.set(error.clone());
+    }
+
+    /// Why the first failed handshake failed, if one did.
+    pub fn first_failure(&self) -> Option<&Error> {
+        self.first_failure.get()
     }
 
     /// The counts so far.
@@ -75,5 +85,73 @@ impl TlsStats {
             tls12: self.tls12.load(Ordering::Relaxed),
             tls13: self.tls13.load(Ordering::Relaxed),
         }
+    }
+}
+
+/// What a client's user can do about a failed handshake, if the error
+/// says: an untrusted certificate names the flags that trust it, bytes
+/// that are not TLS suggest a plain port.
+pub fn failure_hint(error: &Error) -> Option<&'static str> {
+    use rustls::CertificateError as C;
+    match error {
+        Error::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => Some(
+            "the server's certificate is not valid for the name connected to: \
+             connect by a name it carries, or pass --insecure",
+        ),
+        Error::InvalidCertificate(_) => {
+            Some("the server's certificate is not trusted: pass --ca CA.pem, or --insecure")
+        }
+        Error::InvalidMessage(_)
+        | Error::InappropriateMessage { .. }
+        | Error::InappropriateHandshakeMessage { .. } => {
+            Some("the server does not seem to speak TLS (a plain TCP port?)")
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rustls::{CertificateError, InvalidMessage};
+
+    use super::*;
+
+    #[test]
+    fn hints_name_the_flag_or_the_likely_cause() {
+        let cases = [
+            (
+                Error::InvalidCertificate(CertificateError::UnknownIssuer),
+                Some("--ca CA.pem"),
+            ),
+            (
+                Error::InvalidCertificate(CertificateError::NotValidForName),
+                Some("--insecure"),
+            ),
+            (
+                Error::InvalidMessage(InvalidMessage::InvalidContentType),
+                Some("speak TLS"),
+            ),
+            (Error::DecryptError, None),
+        ];
+        for (error, wanted) in cases {
+            let hint = failure_hint(&error);
+            match wanted {
+                Some(part) => assert!(
+                    hint.is_some_and(|h| h.contains(part)),
+                    "{error:?}: {hint:?}"
+                ),
+                None => assert_eq!(hint, None, "{error:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_first_failure_is_kept() {
+        let stats = TlsStats::default();
+        assert!(stats.first_failure().is_none());
+        stats.handshake_failed(&Error::DecryptError);
+        stats.handshake_failed(&Error::HandshakeNotComplete);
+        assert_eq!(stats.first_failure(), Some(&Error::DecryptError));
+        assert_eq!(stats.counts().failed, 2);
     }
 }
