@@ -19,6 +19,12 @@
 //!   had waited enters the latency as a lower bound, so a server that goes
 //!   silent shows in max and p99.
 //! - **Bounded memory**: latency goes into HdrHistograms, not sample lists.
+//! - **TLS** ([`LoadSpec::tls`]): rustls sessions behind the reactor's
+//!   transport hook, one client config for the run so reconnects resume;
+//!   requests start once the handshake is done, and handshakes are timed
+//!   and counted apart (full, resumed, failed with rustls' reason and the
+//!   flag that would help). [`LoadSpec::new_conn_per_request`] makes a
+//!   run of connections (handshakes) per second.
 //!
 //! Where things are: [`run()`] starts one thread per `--threads`, each a
 //! reactor driven by a worker (`worker.rs`: its phases, connects, sends,
@@ -33,6 +39,7 @@ pub mod chat;
 mod client;
 pub mod echo;
 pub mod find_max_rate;
+mod handshakes;
 mod inflight;
 pub mod pattern;
 pub mod recorder;
@@ -46,4 +53,4 @@ mod worker;
 pub use find_max_rate::{find_max_rate, MaxRate, Search};
 pub use report::Report;
 pub use run::{run, Progress};
-pub use spec::{LoadSpec, Stop, Workload};
+pub use spec::{LoadSpec, Stop, TlsClient, Workload};

@@ -16,9 +16,11 @@ const SIGNIFICANT_DIGITS: u8 = 3;
 /// Every way a request or connection can fail, counted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Errors {
-    /// Connects refused, unreachable, or failed at once (e.g. no ports).
+    /// Connects refused, unreachable, or failed at once (e.g. no ports);
+    /// TLS handshakes that failed (why: in the report's `tls.error`).
     pub connect_failures: u64,
-    /// Connects not complete within `--connect-timeout`; connections whose
+    /// Connects (with TLS: and their handshake) not complete within
+    /// `--connect-timeout`; connections whose
     /// requests made no progress (no reply byte) for `--timeout`, whether
     /// the sweep closed them or the run ended first.
     pub timeouts: u64,
@@ -87,15 +89,18 @@ impl Default for Recorder {
     }
 }
 
+/// An empty latency histogram, in nanoseconds, with the bounds every
+/// latency of a run is kept in (so that any two merge).
+pub(crate) fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_NS, SIGNIFICANT_DIGITS)
+        .expect("constant histogram bounds are valid")
+}
+
 impl Recorder {
     pub fn new() -> Recorder {
-        let histogram = || {
-            Histogram::new_with_bounds(1, MAX_LATENCY_NS, SIGNIFICANT_DIGITS)
-                .expect("constant histogram bounds are valid")
-        };
         Recorder {
-            corrected: histogram(),
-            uncorrected: histogram(),
+            corrected: latency_histogram(),
+            uncorrected: latency_histogram(),
             requests: 0,
             unanswered: 0,
             unanswered_oldest: Duration::ZERO,

@@ -9,8 +9,10 @@ use crate::spec::{LoadSpec, Workload};
 use crate::totals::Totals;
 
 mod human;
+mod tls;
 
 pub use human::{human_bytes, human_us};
+pub use tls::TlsReport;
 
 /// Latency percentiles, in microseconds.
 #[derive(Clone, Copy, Debug, Serialize, PartialEq)]
@@ -104,6 +106,10 @@ pub struct Report {
     pub connections_established: u64,
     /// Connects that completed, reconnects included.
     pub connects: u64,
+    /// Connects completed in the measured window, per second: with
+    /// `--new-conn-per-request`, connections (and TLS handshakes) per
+    /// second.
+    pub connects_per_s: f64,
     /// Connections closed on an error (a timeout, a reset...) and replaced
     /// by a new connect: in an overloaded open-loop run, timeouts churn
     /// connections, and this says how many.
@@ -140,6 +146,9 @@ pub struct Report {
     pub cpu_s: f64,
     pub cpu_us_per_request: f64,
     pub chat: Option<ChatReport>,
+    /// TLS runs: the handshakes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsReport>,
     /// Ended early by a signal (shown only then).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub interrupted: bool,
@@ -186,6 +195,7 @@ impl Report {
             connections_requested: spec.connections,
             connections_established: totals.peak_open,
             connects: totals.connects,
+            connects_per_s: per_s(totals.window_connects),
             connections_replaced: totals.replaced,
             duration_s: secs,
             requests: r.requests,
@@ -215,6 +225,7 @@ impl Report {
             cpu_s: totals.cpu.as_secs_f64(),
             cpu_us_per_request: per_request,
             chat,
+            tls: None,
             interrupted: false,
         }
     }
@@ -267,6 +278,7 @@ mod tests {
             lost: 1,
             replaced: 2,
             chat: ChatTotals::default(),
+            ..Totals::new()
         }
     }
 

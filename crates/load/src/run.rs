@@ -14,7 +14,7 @@ use crate::client::chat::ChatLoadClient;
 use crate::client::echo::EchoClient;
 use crate::client::http::HttpClient;
 use crate::client::Client;
-use crate::report::Report;
+use crate::report::{Report, TlsReport};
 use crate::spec::{LoadSpec, Workload};
 use crate::totals::Totals;
 use crate::worker::{Live, Shared, Worker};
@@ -73,6 +73,8 @@ fn run_with<C: Client>(
     let config = Config {
         // The cap is for inbound connections; this tool makes none.
         max_conns: usize::MAX,
+        // Counted from the connect's start, as --connect-timeout is.
+        handshake_timeout: shared.spec.connect_timeout,
         ..Config::default()
     };
     let barrier = Arc::new(Barrier::new(threads + 1));
@@ -166,6 +168,9 @@ fn run_with<C: Client>(
         totals.merge(&result?);
     }
     let mut report = Report::new(&shared.spec, &totals);
+    if shared.spec.tls.is_some() {
+        report.tls = Some(TlsReport::new(&totals.handshakes, &shared.tls));
+    }
     report.interrupted = shared.interrupted.load(Ordering::Acquire);
     Ok(report)
 }

@@ -1,7 +1,11 @@
 //! What a load run is asked to do.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection};
 
 /// The protocol spoken on every connection.
 #[derive(Clone, Debug)]
@@ -21,6 +25,42 @@ pub enum Workload {
     /// checks it gets every other member's messages, in order, and
     /// measures their delivery latency (see [`crate::chat`]).
     Chat { rooms: usize, senders: usize },
+}
+
+/// TLS on every connection of a run.
+#[derive(Clone, Debug)]
+pub struct TlsClient {
+    /// One config for the whole run, shared by every thread: its session
+    /// cache is what lets a reconnect resume.
+    pub config: Arc<ClientConfig>,
+    /// The name the server's certificate must carry (SNI too, for a DNS
+    /// name; an IP address is checked against the IP SANs).
+    pub server_name: ServerName<'static>,
+}
+
+impl TlsClient {
+    /// TLS with `config` to `host`, a DNS name or an IP address (as in a
+    /// URL or `HOST:PORT`, IPv6 with or without brackets).
+    ///
+    /// # Errors
+    /// `host` is neither a valid DNS name nor an IP address.
+    pub fn new(config: Arc<ClientConfig>, host: &str) -> Result<TlsClient, String> {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let server_name = ServerName::try_from(bare.to_string())
+            .map_err(|e| format!("{host:?} is not a name a TLS certificate can carry: {e}"))?;
+        Ok(TlsClient {
+            config,
+            server_name,
+        })
+    }
+
+    /// A client session for one connection.
+    ///
+    /// # Errors
+    /// A config rustls refuses to start a session with.
+    pub(crate) fn session(&self) -> Result<ClientConnection, rustls::Error> {
+        ClientConnection::new(self.config.clone(), self.server_name.clone())
+    }
 }
 
 /// When a run ends.
@@ -67,6 +107,17 @@ pub struct LoadSpec {
     pub sources: Vec<IpAddr>,
     /// Print a progress line each second on stderr.
     pub progress: bool,
+    /// TLS on every connection (`None`: plain TCP). Requests start once
+    /// the handshake is done, so their latency never includes it; the
+    /// handshakes are timed apart, and `connect_timeout` covers the TCP
+    /// connect and the handshake together.
+    pub tls: Option<TlsClient>,
+    /// Each connection carries one request: once it is answered the
+    /// client closes the connection and opens another, so a run measures
+    /// connections (and TLS handshakes, full or resumed) per second.
+    /// `connections` is then how many are open at once. Echo and HTTP,
+    /// closed loop, pipeline 1.
+    pub new_conn_per_request: bool,
 }
 
 impl LoadSpec {
@@ -133,6 +184,29 @@ impl LoadSpec {
         if self.connect_timeout.is_zero() {
             return Err("--connect-timeout must be longer than 0".into());
         }
+        if self.new_conn_per_request {
+            if let Workload::Chat { .. } = self.workload {
+                return Err(
+                    "--new-conn-per-request applies to echo and http: a chat client \
+                            stays in its room to receive"
+                        .into(),
+                );
+            }
+            if self.pipeline > 1 {
+                return Err("--new-conn-per-request sends one request per connection: \
+                            --pipeline must be 1"
+                    .into());
+            }
+            if self.rate.is_some() {
+                return Err("--new-conn-per-request runs a closed loop: not with --rate".into());
+            }
+        }
+        if let Some(tls) = &self.tls {
+            // Checked once here, so that no connect meets it later.
+            if let Err(e) = tls.session() {
+                return Err(format!("TLS client configuration refused: {e}"));
+            }
+        }
         if let Some(bad) = self
             .sources
             .iter()
@@ -166,6 +240,8 @@ impl LoadSpec {
             rate: None,
             sources: Vec::new(),
             progress: false,
+            tls: None,
+            new_conn_per_request: false,
         }
     }
 }
@@ -173,6 +249,35 @@ impl LoadSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_names_an_ip_address_or_a_dns_name() {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        let config = Arc::new(config);
+        for (host, ip) in [
+            ("127.0.0.1", true),
+            ("[::1]", true),
+            ("::1", true),
+            ("localhost", false),
+            ("example.com", false),
+        ] {
+            let tls = TlsClient::new(config.clone(), host).unwrap();
+            let is_ip = matches!(tls.server_name, ServerName::IpAddress(_));
+            assert_eq!(is_ip, ip, "{host}");
+        }
+        let err = TlsClient::new(config.clone(), "bad name!").unwrap_err();
+        assert!(err.contains("\"bad name!\""), "{err}");
+        let spec = LoadSpec {
+            tls: Some(TlsClient::new(config, "localhost").unwrap()),
+            ..LoadSpec::example()
+        };
+        assert_eq!(spec.validate(), Ok(()));
+    }
 
     #[test]
     fn defaults_are_valid() {
@@ -274,6 +379,34 @@ mod tests {
                         rooms: 1,
                         senders: 1,
                     },
+                    ..LoadSpec::example()
+                },
+                "--rate",
+            ),
+            (
+                LoadSpec {
+                    workload: Workload::Chat {
+                        rooms: 1,
+                        senders: 1,
+                    },
+                    rate: Some(10.0),
+                    new_conn_per_request: true,
+                    ..LoadSpec::example()
+                },
+                "--new-conn-per-request applies to echo and http",
+            ),
+            (
+                LoadSpec {
+                    pipeline: 2,
+                    new_conn_per_request: true,
+                    ..LoadSpec::example()
+                },
+                "--pipeline",
+            ),
+            (
+                LoadSpec {
+                    rate: Some(10.0),
+                    new_conn_per_request: true,
                     ..LoadSpec::example()
                 },
                 "--rate",

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::chat::ChatTotals;
+use crate::handshakes::Handshakes;
 use crate::recorder::Recorder;
 
 /// What a thread (or, merged, the whole run) measured.
@@ -14,8 +15,14 @@ pub(crate) struct Totals {
     pub(crate) measured: Duration,
     /// CPU time in the measured window.
     pub(crate) cpu: Duration,
-    /// Connects that completed, reconnects included.
+    /// Connects that completed (with TLS: the handshake too), reconnects
+    /// included.
     pub(crate) connects: u64,
+    /// Of them, in the measured window.
+    pub(crate) window_connects: u64,
+    /// TLS runs: the handshakes' times and the failures the sessions
+    /// cannot see.
+    pub(crate) handshakes: Handshakes,
     /// Most connections open at once (merged: summed over threads).
     pub(crate) peak_open: u64,
     /// Requests sent and never answered because their connection closed,
@@ -34,6 +41,8 @@ impl Totals {
             measured: Duration::ZERO,
             cpu: Duration::ZERO,
             connects: 0,
+            window_connects: 0,
+            handshakes: Handshakes::new(),
             peak_open: 0,
             lost: 0,
             replaced: 0,
@@ -48,6 +57,8 @@ impl Totals {
         self.measured = self.measured.max(other.measured);
         self.cpu += other.cpu;
         self.connects += other.connects;
+        self.window_connects += other.window_connects;
+        self.handshakes.merge(&other.handshakes);
         self.peak_open += other.peak_open;
         self.lost += other.lost;
         self.replaced += other.replaced;

@@ -9,6 +9,8 @@
 //! - [`phase`]: where the thread is in its run (connecting, warm-up, the
 //!   window, the chat drain) and the moves between phases;
 //! - [`connect`]: opening connections, paced or bounded;
+//! - [`link`]: a connection's life — connect, TLS handshake, requests,
+//!   and with `--new-conn-per-request` its close after one answer;
 //! - [`send`]: the closed loop's pipeline and the open loop's schedule;
 //! - the reactor's callbacks below: replies in, closes, timers;
 //! - [`timeouts`]: timed-out connections and what the end leaves unanswered;
@@ -41,12 +43,14 @@ use crate::totals::Totals;
 
 mod connect;
 mod deliveries;
+mod link;
 mod phase;
 mod send;
 mod shared;
 mod timeouts;
 mod window;
 
+use link::Link;
 use phase::Phase;
 use send::Schedule;
 use shared::ChatShared;
@@ -64,7 +68,8 @@ struct Conn<C> {
     token: Token,
     client: C,
     in_flight: InFlight,
-    connected: bool,
+    link: Link,
+    /// When its connect started.
     opened_at: Instant,
     /// Bytes left unconsumed by the last `on_data` (a partial head), which
     /// the reactor offers again with the new ones.
@@ -187,32 +192,11 @@ impl<C: Client> Worker<C> {
 
 impl<C: Client> Handler for Worker<C> {
     fn on_connect(&mut self, io: &mut Io, token: Token) {
-        let Some(conn) = conn_mut(&mut self.conns, token) else {
-            return;
-        };
-        conn.connected = true;
-        conn.in_flight.progress(Instant::now());
-        self.out.clear();
-        let ready = conn.client.on_connected(&mut self.out);
-        let sends = conn.client.sends();
-        self.connecting -= 1;
-        self.open += 1;
-        self.result.connects += 1;
-        self.result.peak_open = self.result.peak_open.max(self.open);
-        self.live().open.store(self.open, Ordering::Relaxed);
-        if !self.out.is_empty() {
-            io.send(token, &self.out);
-        }
-        if ready {
-            if sends {
-                self.ready.push(token);
-            }
-        } else {
-            self.joining += 1;
-        }
-        self.fill_pipeline(io, token);
-        self.open_more(io);
-        self.check_connected(io);
+        self.connected(io, token);
+    }
+
+    fn on_established(&mut self, io: &mut Io, token: Token) {
+        self.established(io, token);
     }
 
     fn on_data(&mut self, io: &mut Io, token: Token, data: &[u8]) -> usize {
@@ -246,6 +230,11 @@ impl<C: Client> Handler for Worker<C> {
             self.check_connected(io);
         }
         let consumed = match read {
+            Ok(consumed) if answered > 0 && self.spec().new_conn_per_request => {
+                self.recycle(io, token);
+                self.check_requests_done(io);
+                consumed
+            }
             Ok(consumed) => {
                 self.fill_pipeline(io, token);
                 self.check_requests_done(io);
@@ -268,6 +257,10 @@ impl<C: Client> Handler for Worker<C> {
         let Some(conn) = conn_mut(&mut self.conns, token) else {
             return;
         };
+        if conn.link == Link::Handshaking {
+            self.closed_in_handshake(io, token);
+            return;
+        }
         let recorder = self
             .window
             .is_recording()
@@ -303,38 +296,43 @@ impl<C: Client> Handler for Worker<C> {
         if !done {
             self.result.lost += unanswered;
         }
-        if conn.connected {
-            self.open -= 1;
-            self.live().open.store(self.open, Ordering::Relaxed);
-            if let Some(i) = self.ready.iter().position(|&t| t == token) {
-                self.ready.swap_remove(i);
+        match conn.link {
+            Link::Up => {
+                self.open -= 1;
+                self.live().open.store(self.open, Ordering::Relaxed);
+                if let Some(i) = self.ready.iter().position(|&t| t == token) {
+                    self.ready.swap_remove(i);
+                }
+                if !conn.client.is_ready() {
+                    self.joining -= 1;
+                }
             }
-            if !conn.client.is_ready() {
-                self.joining -= 1;
-            }
-        } else {
-            self.connecting -= 1;
+            // Out of the books, and replaced, already.
+            Link::Spent => {}
+            Link::Connecting | Link::Handshaking => self.connecting -= 1,
         }
         if done {
             return;
         }
         self.tally_closed(&conn.client);
-        let replace = match reason {
-            CloseReason::ConnectFailed(errno) => {
-                tracing::debug!(
-                    "connect failed: {}",
-                    std::io::Error::from_raw_os_error(errno)
-                );
-                self.error(|e| e.connect_failures += 1);
+        let replace = match (conn.link, reason) {
+            (Link::Spent, _) => false,
+            (Link::Connecting | Link::Handshaking, reason) => {
+                self.count_failed_open(reason);
                 false
             }
-            CloseReason::Reset | CloseReason::Error(_) => {
+            (Link::Up, CloseReason::Reset | CloseReason::Error(_)) => {
                 self.error(|e| e.resets += 1);
-                conn.connected
+                true
+            }
+            // A corrupt TLS record, after the handshake.
+            (Link::Up, CloseReason::Transport) => {
+                self.error(|e| e.malformed += 1);
+                true
             }
             // Closed by us after counting why, or by the server after EOF
             // (counted in on_eof). See `Client::REPLIES` for chat.
-            _ => conn.connected && C::REPLIES,
+            (Link::Up, _) => C::REPLIES,
         };
         if replace {
             self.to_open += 1;

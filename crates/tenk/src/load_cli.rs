@@ -249,6 +249,10 @@ impl CommonArgs {
             rate: self.rate,
             sources: self.source.clone(),
             progress: self.progress || std::io::stderr().is_terminal(),
+            // Set from --tls/--ca/--insecure and --new-conn-per-request
+            // (issue 16, wired separately).
+            tls: None,
+            new_conn_per_request: false,
         }
     }
 }

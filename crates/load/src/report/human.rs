@@ -25,7 +25,7 @@ impl Report {
             self.threads,
             if self.threads == 1 { "" } else { "s" },
         );
-        let _ = writeln!(
+        let _ = write!(
             out,
             "  connections  {} requested, {} established, {} connects, {} replaced",
             self.connections_requested,
@@ -33,6 +33,11 @@ impl Report {
             self.connects,
             self.connections_replaced
         );
+        if self.connects_per_s > 0.0 {
+            let _ = write!(out, ", {:.0}/s in the window", self.connects_per_s);
+        }
+        out.push('\n');
+        self.tls_to_human(&mut out);
         let _ = writeln!(
             out,
             "  requests     {} in {:.2}s = {:.0}/s | in {}/s | out {}/s",
@@ -117,6 +122,7 @@ impl Report {
             "  connections  {} requested, {} established, {} connects",
             self.connections_requested, self.connections_established, self.connects
         );
+        self.tls_to_human(&mut out);
         let target = self.target_rate.unwrap_or(0.0);
         let _ = writeln!(
             out,
@@ -162,6 +168,34 @@ impl Report {
             self.cpu_s, c.cpu_us_per_delivery
         );
         out
+    }
+}
+
+impl Report {
+    /// The TLS lines, for a TLS run: the handshakes, their time, and why
+    /// they failed with what to do about it.
+    fn tls_to_human(&self, out: &mut String) {
+        let Some(t) = &self.tls else { return };
+        let _ = writeln!(
+            out,
+            "  tls          {} handshakes ({} full, {} resumed; TLS 1.3 {}, 1.2 {}), failed {}, timed out {}",
+            t.handshakes, t.full, t.resumed, t.tls13, t.tls12, t.failed, t.timeouts
+        );
+        if t.handshakes > 0 {
+            let _ = writeln!(
+                out,
+                "  handshake    (connect + TLS, not in latency) p50 {}  p99 {}  max {}",
+                human_us(t.handshake_p50_us),
+                human_us(t.handshake_p99_us),
+                human_us(t.handshake_max_us)
+            );
+        }
+        if let Some(error) = &t.error {
+            let _ = writeln!(out, "  tls error    {error}");
+            if let Some(hint) = t.hint {
+                let _ = writeln!(out, "               {hint}");
+            }
+        }
     }
 }
 

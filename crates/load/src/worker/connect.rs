@@ -1,12 +1,15 @@
 //! Opening a thread's connections: as fast as a bounded number of connects
 //! in progress allows, or paced by `--connect-rate`; spread over
-//! `--source` addresses; each with its protocol's client.
+//! `--source` addresses; each with its protocol's client, and a TLS
+//! session of the run's one client config (whose session cache lets
+//! reconnects resume).
 
 use std::time::{Duration, Instant};
 
-use reactor::Io;
+use reactor::{Io, Transport};
+use tls::TlsSession;
 
-use super::{Conn, Phase, Worker, TIMER_CONNECT};
+use super::{Conn, Link, Phase, Worker, TIMER_CONNECT};
 use crate::client::Client;
 use crate::inflight::InFlight;
 
@@ -59,7 +62,26 @@ impl<C: Client> Worker<C> {
                 self.next_source += self.spec().threads;
                 Some(s)
             };
-            match io.connect(self.spec().target, source) {
+            if self.spec().new_conn_per_request && self.requests_exhausted {
+                // No request left for a new connection to carry.
+                self.to_open = 0;
+                break;
+            }
+            let transport: Option<Box<dyn Transport>> = match &self.spec().tls {
+                None => None,
+                Some(tls) => match tls.session() {
+                    Ok(session) => {
+                        Some(Box::new(TlsSession::new(session, self.shared.tls.clone())))
+                    }
+                    Err(e) => {
+                        // `LoadSpec::validate` made one: not expected.
+                        tracing::warn!("cannot start a TLS session: {e}");
+                        self.error(|e| e.connect_failures += 1);
+                        continue;
+                    }
+                },
+            };
+            match io.connect_with(self.spec().target, source, transport) {
                 Ok(token) => {
                     let client = C::new(&self.shared, self.id, self.opened);
                     self.opened += 1;
@@ -68,7 +90,7 @@ impl<C: Client> Worker<C> {
                         token,
                         client,
                         in_flight: InFlight::new(now),
-                        connected: false,
+                        link: Link::Connecting,
                         opened_at: now,
                         carried: 0,
                     };

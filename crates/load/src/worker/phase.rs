@@ -68,6 +68,7 @@ impl<C: Client> Worker<C> {
             return;
         }
         self.phase = Phase::Connected;
+        self.start_requests(io);
         let done = self.shared.connected_threads.fetch_add(1, Ordering::AcqRel) + 1;
         if done == self.spec().threads {
             for waker in self.shared.wakers.get().into_iter().flatten() {

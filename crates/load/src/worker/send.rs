@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use reactor::{Io, Token};
 
-use super::{conn_mut, Phase, Worker, TIMER_PACE};
+use super::{conn_mut, Link, Phase, Worker, TIMER_PACE};
 use crate::client::Client;
 use crate::spec::Stop;
 
@@ -102,8 +102,12 @@ impl<C: Client> Worker<C> {
             return;
         }
         let pipeline = self.spec().pipeline;
+        // `--new-conn-per-request`: a connection's one request goes once
+        // the thread's connect phase is over (see `start_requests`), or
+        // the churn of connections would never let it end.
+        let held = self.spec().new_conn_per_request && self.phase == Phase::Connecting;
         let Some(conn) = self.conn(token) else { return };
-        if !conn.client.takes_requests() {
+        if held || conn.link != Link::Up || !conn.client.takes_requests() {
             return;
         }
         let missing = pipeline.saturating_sub(conn.in_flight.len());
@@ -116,6 +120,24 @@ impl<C: Client> Worker<C> {
         }
         if claimed < missing {
             self.check_requests_done(io);
+        }
+    }
+
+    /// `--new-conn-per-request`: the connect phase is over; every
+    /// connection sends its request.
+    pub(super) fn start_requests(&mut self, io: &mut Io) {
+        if !self.spec().new_conn_per_request {
+            return;
+        }
+        let up: Vec<Token> = self
+            .conns
+            .iter()
+            .flatten()
+            .filter(|c| c.link == Link::Up)
+            .map(|c| c.token)
+            .collect();
+        for token in up {
+            self.fill_pipeline(io, token);
         }
     }
 

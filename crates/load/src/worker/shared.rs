@@ -3,10 +3,11 @@
 //! progress line, and chat's run-wide counts.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use reactor::Waker;
+use tls::TlsStats;
 
 use crate::spec::{LoadSpec, Workload};
 
@@ -32,6 +33,8 @@ pub(crate) struct Shared {
     /// A signal asked every thread to stop.
     pub(crate) interrupted: AtomicBool,
     pub(crate) chat: ChatShared,
+    /// The handshakes of every TLS session of the run, by outcome.
+    pub(crate) tls: Arc<TlsStats>,
 }
 
 impl Shared {
@@ -44,6 +47,7 @@ impl Shared {
             connected_threads: AtomicUsize::new(0),
             wakers: OnceLock::new(),
             interrupted: AtomicBool::new(false),
+            tls: Arc::default(),
         }
     }
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use reactor::{Io, Token};
 
-use super::{conn_mut, ChatShared, Conn, Worker};
+use super::{conn_mut, ChatShared, Conn, Link, Worker};
 use crate::chat::ChatClient;
 use crate::client::Client;
 use crate::recorder::Recorder;
@@ -27,8 +27,9 @@ impl<C: Client> Worker<C> {
         (shortest / 4).max(Duration::from_millis(10))
     }
 
-    /// Closes connections that timed out: a connect not complete within
-    /// `--connect-timeout`; requests, or a chat join, without progress for
+    /// Closes connections that timed out: a connect (and its TLS
+    /// handshake) not complete within `--connect-timeout` (the reactor's
+    /// handshake timer, set to it, usually closes a handshake first); requests, or a chat join, without progress for
     /// `--timeout`.
     pub(super) fn sweep(&mut self, io: &mut Io) {
         let now = Instant::now();
@@ -41,6 +42,9 @@ impl<C: Client> Worker<C> {
             .collect();
         for token in expired {
             self.error(|e| e.timeouts += 1);
+            if conn_mut(&mut self.conns, token).is_some_and(|c| c.link == Link::Handshaking) {
+                self.result.handshakes.timeouts += 1;
+            }
             if let (Some(conn), true) =
                 (conn_mut(&mut self.conns, token), self.window.is_recording())
             {
@@ -54,7 +58,7 @@ impl<C: Client> Worker<C> {
 
     fn timed_out(&self, c: &Conn<C>, now: Instant) -> bool {
         let spec = self.spec();
-        if !c.connected {
+        if c.link.is_opening() {
             now.saturating_duration_since(c.opened_at) > spec.connect_timeout
         } else if !c.client.is_ready() {
             c.in_flight.idle(now) > spec.timeout
