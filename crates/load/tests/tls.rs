@@ -371,7 +371,7 @@ fn an_untrusted_certificate_fails_with_the_flag_to_use() {
     assert_eq!((tls.handshakes, tls.failed), (0, 4), "{tls:?}");
     let error = tls.error.as_deref().unwrap_or_default();
     assert!(error.starts_with("invalid peer certificate"), "{error}");
-    let hint = "the server's certificate is not trusted: pass --ca CA.pem, or --insecure";
+    let hint = "the server's certificate is not trusted: pass --ca CA.pem (the CA that signed it), or --insecure to skip verification";
     assert_eq!(tls.hint, Some(hint));
     let human = report.to_human();
     assert!(human.contains(hint) && human.contains(error), "{human}");

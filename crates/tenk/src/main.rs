@@ -16,6 +16,7 @@ use clap::Parser as _;
 use http::server::HttpStats;
 use http::static_files::StaticFiles;
 use http::HttpConfig;
+use load::spec::TlsClient;
 use load::Workload;
 use reactor::signal::{self, SIGINT, SIGTERM};
 use reactor::sys::rlimit;
@@ -303,8 +304,13 @@ fn run_load(command: Load, signals: signal::SignalSet) -> anyhow::Result<ExitCod
             (spec, &args.common, None, tls)
         }
     };
-    // Handed to the load generator by the transport wiring (issue 16).
-    let _tls = tls;
+    let mut spec = spec;
+    let (tls, new_conn_per_request) = tls;
+    spec.tls = tls.map(|(config, server_name)| TlsClient {
+        config,
+        server_name,
+    });
+    spec.new_conn_per_request = new_conn_per_request;
     if let Err(e) = spec.validate() {
         return Ok(usage_error(&e));
     }

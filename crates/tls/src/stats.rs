@@ -92,15 +92,8 @@ impl TlsStats {
 /// says: an untrusted certificate names the flags that trust it, bytes
 /// that are not TLS suggest a plain port.
 pub fn failure_hint(error: &Error) -> Option<&'static str> {
-    use rustls::CertificateError as C;
     match error {
-        Error::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => Some(
-            "the server's certificate is not valid for the name connected to: \
-             connect by a name it carries, or pass --insecure",
-        ),
-        Error::InvalidCertificate(_) => {
-            Some("the server's certificate is not trusted: pass --ca CA.pem, or --insecure")
-        }
+        Error::InvalidCertificate(_) => crate::explain_certificate_error(error),
         Error::InvalidMessage(_)
         | Error::InappropriateMessage { .. }
         | Error::InappropriateHandshakeMessage { .. } => {
