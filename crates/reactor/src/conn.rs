@@ -1,6 +1,7 @@
 //! What the reactor keeps per registered socket, and the epoll interest
 //! that follows from it.
 
+use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 use std::time::Instant;
 
@@ -124,6 +125,10 @@ pub(crate) struct Conn {
     pub(crate) transport: Option<Box<dyn Transport>>,
     /// The handshake deadline, queued while the transport's handshake runs.
     pub(crate) handshake_timer: Option<TimerId>,
+    /// The client's address as a transport learned it (PROXY protocol),
+    /// when the socket's peer is a balancer. Boxed: most connections have
+    /// none, and a `SocketAddr` would grow every connection by 32 bytes.
+    pub(crate) client_addr: Option<Box<SocketAddr>>,
 }
 
 impl Conn {
@@ -154,6 +159,7 @@ impl Conn {
             soft_timer: None,
             transport: None,
             handshake_timer: None,
+            client_addr: None,
         }
     }
 

@@ -248,6 +248,22 @@ impl Io {
         }
     }
 
+    /// The client's address: the one a transport learned (the source of a
+    /// PROXY protocol header, when a balancer in front sent one), else the
+    /// socket's peer.
+    ///
+    /// # Errors
+    /// Those of [`peer_addr`](Io::peer_addr).
+    pub fn client_addr(&self, token: Token) -> io::Result<SocketAddr> {
+        match self.entries.get(token) {
+            Some(Entry::Conn(c)) => match &c.client_addr {
+                Some(addr) => Ok(**addr),
+                None => socket::peer_addr(&c.fd),
+            },
+            _ => Err(io::ErrorKind::NotFound.into()),
+        }
+    }
+
     /// Starts a non-blocking connect to `addr`, optionally from source
     /// address `source` (which lets a load generator use more than one
     /// source address's worth of ephemeral ports).

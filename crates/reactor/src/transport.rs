@@ -14,6 +14,7 @@
 
 use std::fmt;
 use std::io;
+use std::net::SocketAddr;
 
 /// What a transport made of wire bytes it was given.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -78,6 +79,29 @@ pub trait Transport: Send {
     /// Queues the message that ends the session cleanly (a TLS
     /// `close_notify`); the reactor writes it before a graceful close.
     fn close(&mut self);
+
+    /// The client's address as this layer learned it, when the socket's
+    /// peer is not the client (the PROXY protocol's source address, from a
+    /// balancer in front). The reactor keeps it for
+    /// [`Io::client_addr`](crate::Io::client_addr).
+    fn client_addr(&self) -> Option<SocketAddr> {
+        None
+    }
+
+    /// This layer has done its work (a preamble such as a PROXY protocol
+    /// header was read) and the connection goes on with the layer it
+    /// wrapped, or plain: the reactor then swaps it for
+    /// [`into_inner`](Transport::into_inner), after taking its
+    /// [`client_addr`](Transport::client_addr). A plain connection so gets
+    /// its zero-copy paths (`sendfile`) back.
+    fn is_spent(&self) -> bool {
+        false
+    }
+
+    /// The layer this one wrapped, once it [is spent](Transport::is_spent).
+    fn into_inner(self: Box<Self>) -> Option<Box<dyn Transport>> {
+        None
+    }
 }
 
 /// Makes the transport of each inbound connection (accepted or adopted) of

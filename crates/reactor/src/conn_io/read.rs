@@ -207,6 +207,12 @@ fn open<H: Handler>(
             return None;
         }
     };
+    if transport.is_spent() {
+        if let Some(addr) = transport.client_addr() {
+            conn.client_addr = Some(Box::new(addr));
+        }
+        conn.transport = conn.transport.take().and_then(|spent| spent.into_inner());
+    }
     if received.established {
         io.stats.handshakes += 1;
         if let Some(timer) = conn.handshake_timer.take() {
