@@ -1,0 +1,16 @@
+//! `tenk serve proxy`: an HTTP/1.1 reverse proxy and load balancer on the
+//! reactor. Each worker (one reactor thread) runs its client connections
+//! and its upstream connections on the same loop, with its own balancer,
+//! pool, health and figures: nothing is shared between workers on the
+//! request path. How it works and why: `docs/proxy.md`.
+
+pub mod balance;
+pub mod health;
+pub mod pool;
+pub mod stats;
+pub mod upstream;
+
+pub use balance::BalanceMode;
+pub use health::HealthPolicy;
+pub use stats::{ProxyBoard, ProxyStats};
+pub use upstream::UpstreamSpec;
