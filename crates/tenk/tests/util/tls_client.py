@@ -11,7 +11,8 @@ the process exits non-zero with the reason on stderr):
                     server that applies backpressure; stop after EXPECT
                     bytes, or at the server's close; stdout: the bytes read
   chat              three chat clients: alice, bob, carol take their nicks,
-                    alice says a line, bob answers; stdout: what each read
+                    alice says a line, bob answers; stdout: each line a
+                    client read, as it came, after the client's name
   resume N PATH [1.2]
                     N connections one after the other, each offering the
                     previous one's session, each GET PATH (Connection:
@@ -113,8 +114,6 @@ async def pipe(ctx, host, port, expect):
 
 
 async def chat(ctx, host, port):
-    transcript = []
-
     async def join(who):
         reader, writer = await asyncio.open_connection(
             host, port, ssl=ctx, server_hostname=host
@@ -126,7 +125,8 @@ async def chat(ctx, host, port):
         text = await asyncio.wait_for(reader.readline(), TIMEOUT)
         if not text.endswith(b"\n"):
             raise RuntimeError(f"{who}: closed after {text!r}")
-        transcript.append(f"{who}: {text.decode().rstrip()}")
+        # As it comes: a failure midway still shows what arrived.
+        print(f"{who}: {text.decode().rstrip()}", flush=True)
 
     def say(client, text):
         client[2].write(text.encode() + b"\n")
@@ -159,7 +159,6 @@ async def chat(ctx, host, port):
     await line(carol)
     for _, _, writer in (alice, bob, carol):
         writer.close()
-    print("\n".join(transcript))
 
 
 def resume(ctx, host, port, count, path, version):
