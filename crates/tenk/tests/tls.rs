@@ -288,8 +288,8 @@ fn sessions_resume_across_workers(accept: &[&str]) {
 /// `--stats` lines carry ` | hs N/s (resumed M)` from the start (zeros
 /// before any handshake), then count the handshakes; the summary's `tls:`
 /// line counts them exactly: 4 on TLS 1.3 and 3 on TLS 1.2, each run's
-/// first full and the others resumed (tickets on 1.3; on 1.2, Python's
-/// OpenSSL resumes by ticket too).
+/// first full and the others resumed (on 1.3 by ticket; on 1.2 by ticket
+/// or session ID, whichever OpenSSL offers: the server takes both).
 #[test]
 fn stats_and_summary_count_handshakes() {
     if !available("python3", "the Python ssl checks") {
