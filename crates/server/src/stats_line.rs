@@ -311,8 +311,8 @@ mod tests {
         );
     }
 
-    /// The line a ticker makes: the handshakes suffix with a transport,
-    /// none (the line as before) without one.
+    /// The line a ticker makes: the header and handshakes suffixes with a
+    /// transport, none (the line as before) without one.
     #[test]
     fn ticker_adds_handshakes_only_with_a_transport() {
         use std::sync::{Arc, Mutex};
@@ -327,6 +327,13 @@ mod tests {
             }
             fn counts(&self) -> Option<TransportCounts> {
                 Some(handshakes(3, 2, 0))
+            }
+            fn preamble_counts(&self) -> Option<PreambleCounts> {
+                Some(PreambleCounts {
+                    protocol: "proxy_protocol",
+                    with_client: 4,
+                    ..PreambleCounts::default()
+                })
             }
         }
         struct Idle;
@@ -360,6 +367,8 @@ mod tests {
             let line = &lines[0];
             // The counts did not move since the ticker started.
             assert_eq!(line.contains(" | hs 0/s (resumed 0)"), with, "{line}");
+            // The header's figures come first, as on the wire.
+            assert_eq!(line.contains(" | proxy protocol 0/s | hs "), with, "{line}");
             assert!(line.ends_with("rejected 0") != with, "{line}");
         }
     }

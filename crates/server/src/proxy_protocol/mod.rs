@@ -5,7 +5,7 @@
 //! sees that address as the client's (`reactor::Io::client_addr`: the
 //! access log, a proxy's X-Forwarded-For), not the balancer's.
 //!
-//! [`parse`] reads the header, without I/O; [`layer`] is the transport
+//! [`mod@parse`] reads the header, without I/O; [`layer`] is the transport
 //! that reads it off a connection and is then spent, leaving the
 //! connection to the layer it wraps (TLS, which comes after the header)
 //! or plain. See docs/proxy-protocol.md.

@@ -1,6 +1,6 @@
 //! The PROXY protocol header, versions 1 and 2, as HAProxy's
-//! specification defines it (`doc/proxy-protocol.txt` in HAProxy's
-//! sources): a pure parser over the bytes received so far, which says the
+//! specification defines it (`proxy-protocol.txt` in HAProxy's
+//! documentation): a pure parser over the bytes received so far, which says the
 //! header is incomplete, complete (with its length and the client's
 //! address), or invalid (and why).
 //!
