@@ -13,7 +13,9 @@
 //! With a transport (TLS) that counts its handshakes, its families follow
 //! the reactor's, named after its protocol (`tenk_tls_…`), and the closes
 //! gain its two causes; without one, none of them appear (not
-//! even as zeros: a plain server has no handshakes to count).
+//! even as zeros: a plain server has no handshakes to count). A preamble
+//! (`--proxy-protocol`) adds its own families (`tenk_proxy_protocol_…`)
+//! and the same two causes: a refused or late header is such a close.
 //!
 //! Per-route series ([`route_stats`](crate::route_stats)), summed over
 //! workers, are labelled by the route's `method` and `route` (its
@@ -22,7 +24,7 @@
 
 use std::fmt::Write as _;
 
-use reactor::{Stats, TransportCounts};
+use reactor::{PreambleCounts, Stats, TransportCounts};
 
 use crate::route_stats::RouteFigures;
 use crate::server::HttpStats;
@@ -72,11 +74,13 @@ fn seconds(ns: u64) -> String {
 
 /// Renders the process's reactor counters (`reactor`, a total over
 /// threads), its transport's handshakes (`transport`, see
-/// [`reactor::Io::transport_counts`]), each worker's, the HTTP layer's, and
+/// [`reactor::Io::transport_counts`]) and preamble headers (`preamble`,
+/// [`reactor::Io::preamble_counts`]), each worker's, the HTTP layer's, and
 /// each route's.
 pub fn render(
     reactor: &Stats,
     transport: Option<&TransportCounts>,
+    preamble: Option<&PreambleCounts>,
     workers: &[WorkerFigures],
     http: &HttpStats,
     routes: &[RouteFigures],
@@ -118,7 +122,7 @@ pub fn render(
         ("error", c.error),
         ("local", c.local),
     ];
-    if transport.is_some() {
+    if transport.is_some() || preamble.is_some() {
         causes.push(("handshake_failed", c.handshake_failed));
         causes.push(("handshake_timeout", c.handshake_timeout));
     }
@@ -190,6 +194,9 @@ pub fn render(
         "",
         seconds(reactor.busy_ns),
     );
+    if let Some(preamble) = preamble {
+        render_preamble(&mut out, preamble);
+    }
     if let Some(transport) = transport {
         render_transport(&mut out, transport, c.handshake_timeout);
     }
@@ -278,6 +285,31 @@ fn render_transport(out: &mut String, t: &TransportCounts, timeouts: u64) {
             sample(out, &name, &labels, value);
         }
     }
+}
+
+/// The preamble's families, `tenk_<protocol>_…` (for the PROXY protocol:
+/// `tenk_proxy_protocol_headers_total{source="client"|"socket"}`, headers
+/// read that named the client or left the socket's address, and
+/// `tenk_proxy_protocol_refused_total`). Connections whose header did not
+/// come in time are `tenk_connections_closed_total{cause="handshake_timeout"}`:
+/// the reactor's count, which with TLS behind also counts handshakes.
+fn render_preamble(out: &mut String, p: &PreambleCounts) {
+    let headers = format!("tenk_{}_headers_total", p.protocol);
+    family(
+        out,
+        &headers,
+        "counter",
+        "Headers read, by the address the connection goes by: the client's they named, or the socket's (none named: LOCAL, UNKNOWN).",
+    );
+    sample(out, &headers, "source=\"client\"", p.with_client);
+    sample(out, &headers, "source=\"socket\"", p.without_client);
+    single(
+        out,
+        &format!("tenk_{}_refused_total", p.protocol),
+        "counter",
+        "Connections closed without a byte sent because they did not start with a valid header.",
+        p.refused,
+    );
 }
 
 /// The `tenk_worker_*` families, one sample per worker each.
@@ -401,7 +433,14 @@ mod tests {
         reactor.closes.idle_timeout = 1;
         let mut http = HttpStats::default();
         http.responses[2] = 10;
-        let text = render(&reactor, None, &[worker("0", 2, 7, Some(10))], &http, &[]);
+        let text = render(
+            &reactor,
+            None,
+            None,
+            &[worker("0", 2, 7, Some(10))],
+            &http,
+            &[],
+        );
         check_shape(&text);
         assert!(text.contains("tenk_connections_accepted_total 3\n"));
         assert!(text.contains("tenk_connections_closed_total{cause=\"idle_timeout\"} 1\n"));
@@ -423,7 +462,7 @@ mod tests {
             failed: 2,
             versions: vec![("1.2", 1), ("1.3", 9)],
         };
-        let text = render(&reactor, Some(&tls), &[], &HttpStats::default(), &[]);
+        let text = render(&reactor, Some(&tls), None, &[], &HttpStats::default(), &[]);
         check_shape(&text);
         for series in [
             "tenk_tls_handshakes_total{kind=\"full\"} 4\n",
@@ -438,10 +477,43 @@ mod tests {
             assert!(text.contains(series), "no {series:?} in\n{text}");
         }
         // Without one: no trace of handshakes, not even zeros.
-        let plain = render(&reactor, None, &[], &HttpStats::default(), &[]);
+        let plain = render(&reactor, None, None, &[], &HttpStats::default(), &[]);
         check_shape(&plain);
         assert!(!plain.contains("tls"), "{plain}");
         assert!(!plain.contains("handshake"), "{plain}");
+    }
+
+    #[test]
+    fn a_preamble_adds_its_families_and_the_close_causes() {
+        let mut reactor = Stats::default();
+        reactor.closes.handshake_failed = 2;
+        reactor.closes.handshake_timeout = 1;
+        let proxy = PreambleCounts {
+            protocol: "proxy_protocol",
+            with_client: 5,
+            without_client: 3,
+            refused: 2,
+        };
+        let text = render(
+            &reactor,
+            None,
+            Some(&proxy),
+            &[],
+            &HttpStats::default(),
+            &[],
+        );
+        check_shape(&text);
+        for series in [
+            "tenk_proxy_protocol_headers_total{source=\"client\"} 5\n",
+            "tenk_proxy_protocol_headers_total{source=\"socket\"} 3\n",
+            "tenk_proxy_protocol_refused_total 2\n",
+            "tenk_connections_closed_total{cause=\"handshake_failed\"} 2\n",
+            "tenk_connections_closed_total{cause=\"handshake_timeout\"} 1\n",
+        ] {
+            assert!(text.contains(series), "no {series:?} in\n{text}");
+        }
+        // No TLS behind it: no TLS families.
+        assert!(!text.contains("tls"), "{text}");
     }
 
     #[test]
@@ -453,6 +525,7 @@ mod tests {
         ];
         let text = render(
             &Stats::default(),
+            None,
             None,
             &workers,
             &HttpStats::default(),
@@ -473,6 +546,7 @@ mod tests {
     fn no_http_anywhere_leaves_the_responses_family_out() {
         let text = render(
             &Stats::default(),
+            None,
             None,
             &[worker("0", 0, 0, None)],
             &HttpStats::default(),

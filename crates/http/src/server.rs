@@ -98,8 +98,10 @@ impl<A: App> HttpServer<A> {
     }
 
     fn log(&self, io: &Io, conn: Token, request: &Request<'_, '_>, status: u16, len: usize) {
+        // The client's address: the one a PROXY protocol header named,
+        // when a balancer in front sent one.
         let peer = io
-            .peer_addr(conn)
+            .client_addr(conn)
             .map_or_else(|_| "-".to_string(), |a| a.ip().to_string());
         tracing::info!(
             target: "http::access",

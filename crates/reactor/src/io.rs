@@ -22,7 +22,7 @@ use crate::sys::socket;
 use crate::sys::timerfd::TimerFd;
 use crate::timer::{TimerId, TimerQueue};
 use crate::token::Token;
-use crate::transport::{Transport, TransportCounts};
+use crate::transport::{PreambleCounts, Transport, TransportCounts};
 use crate::waker::{Wake, Waker};
 
 /// epoll user data of the reactor's own descriptors. Connection tokens
@@ -180,6 +180,12 @@ impl Io {
     /// without a transport, or with one that keeps none.
     pub fn transport_counts(&self) -> Option<TransportCounts> {
         self.config.transport.as_ref()?.counts()
+    }
+
+    /// The preamble counters (PROXY protocol headers) of the configured
+    /// transport, shared by every reactor using it: `None` without one.
+    pub fn preamble_counts(&self) -> Option<PreambleCounts> {
+        self.config.transport.as_ref()?.preamble_counts()
     }
 
     /// A snapshot of the counters.

@@ -64,5 +64,7 @@ pub use reactor::Reactor;
 pub use stats::{CloseCounts, Stats};
 pub use timer::TimerId;
 pub use token::Token;
-pub use transport::{Received, Transport, TransportCounts, TransportError, TransportFactory};
+pub use transport::{
+    PreambleCounts, Received, Transport, TransportCounts, TransportError, TransportFactory,
+};
 pub use waker::Waker;

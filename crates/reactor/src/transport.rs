@@ -121,6 +121,51 @@ pub trait TransportFactory: fmt::Debug + Send + Sync {
     fn counts(&self) -> Option<TransportCounts> {
         None
     }
+
+    /// The counters of a preamble layer it puts in front (a PROXY protocol
+    /// header), for the same readers; `None` (the default): it has none.
+    /// A factory that wraps another gives the inner one's
+    /// [`counts`](TransportFactory::counts) and its own preamble's here.
+    fn preamble_counts(&self) -> Option<PreambleCounts> {
+        None
+    }
+}
+
+/// A preamble's counters: a layer that reads a header naming the client
+/// and is then [spent](Transport::is_spent) (the PROXY protocol is the one
+/// there is). Totals since the factory was made, over every reactor.
+/// Connections that sent no complete header in time are the reactor's to
+/// count ([`CloseCounts::handshake_timeout`](crate::CloseCounts::handshake_timeout)).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PreambleCounts {
+    /// The protocol, in lower case with underscores (`proxy_protocol`):
+    /// the readers name their figures after it.
+    pub protocol: &'static str,
+    /// Headers read that named the client.
+    pub with_client: u64,
+    /// Headers read that named none (a balancer's health check, an
+    /// unknown address family): the socket's peer stands for the client.
+    pub without_client: u64,
+    /// Connections refused: their first bytes were not a valid header.
+    pub refused: u64,
+}
+
+impl PreambleCounts {
+    /// Headers read, naming the client or not.
+    pub fn read(&self) -> u64 {
+        self.with_client + self.without_client
+    }
+
+    /// The counts accumulated since `earlier` (a reading of the same
+    /// factory).
+    pub fn since(&self, earlier: &PreambleCounts) -> PreambleCounts {
+        PreambleCounts {
+            protocol: self.protocol,
+            with_client: self.with_client.saturating_sub(earlier.with_client),
+            without_client: self.without_client.saturating_sub(earlier.without_client),
+            refused: self.refused.saturating_sub(earlier.refused),
+        }
+    }
 }
 
 /// A transport's handshake counters, in terms any transport with a

@@ -163,13 +163,21 @@ fn metrics(worker: Option<&Worker>, routes: &RouteStats, reply: &Reply<'_>) -> S
     // The transport's counts are the process's already (one factory
     // shared by every worker): no board needed.
     let transport = reply.transport_counts();
+    let preamble = reply.preamble_counts();
     let Some(me) = worker else {
         let figures = WorkerFigures {
             label: "0".to_string(),
             reactor: live,
             responses: Some(http.total()),
         };
-        return http::metrics::render(&live, transport.as_ref(), &[figures], &http, &routes);
+        return http::metrics::render(
+            &live,
+            transport.as_ref(),
+            preamble.as_ref(),
+            &[figures],
+            &http,
+            &routes,
+        );
     };
     // Share this worker's live figures first: the boards then hold
     // nothing older than what an earlier scrape showed, so counters
@@ -198,6 +206,7 @@ fn metrics(worker: Option<&Worker>, routes: &RouteStats, reply: &Reply<'_>) -> S
     http::metrics::render(
         &board.total(),
         transport.as_ref(),
+        preamble.as_ref(),
         &figures,
         &total_http,
         &routes,

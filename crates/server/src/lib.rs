@@ -7,6 +7,7 @@ pub mod echo;
 pub mod group;
 pub mod hello;
 pub mod proxy;
+pub mod proxy_protocol;
 pub mod serve;
 pub mod serving;
 pub mod stats_line;

@@ -13,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use reactor::signal::SignalSet;
-use reactor::{CloseCounts, Config, Exit, Handler, Stats, TransportCounts, Waker};
+use reactor::{CloseCounts, Config, Exit, Handler, PreambleCounts, Stats, TransportCounts, Waker};
 
 use crate::group::Group;
 use crate::serving::Serving;
@@ -105,6 +105,10 @@ impl Listening {
             c.max_conns,
             self.backlog,
         );
+        // In the order they meet a connection: the header, then TLS.
+        if let Some(counts) = c.transport.as_ref().and_then(|t| t.preamble_counts()) {
+            line.push_str(&format!(", {}", counts.protocol.replace('_', " ")));
+        }
         if let Some(counts) = c.transport.as_ref().and_then(|t| t.counts()) {
             line.push_str(&format!(", {}", counts.protocol));
         }
@@ -134,6 +138,9 @@ pub struct ServeReport<X = ()> {
     /// The transport's (TLS) handshake counters at the end, if it keeps
     /// any (timeouts are in `stats.closes`).
     pub transport: Option<TransportCounts>,
+    /// The preamble's (PROXY protocol) header counters at the end, if the
+    /// transport has one.
+    pub preamble: Option<PreambleCounts>,
 }
 
 /// Runs server `name` on `options.threads` worker reactors until a
@@ -316,11 +323,13 @@ pub fn serve<H: Handler, X: Send>(
         elapsed: started.elapsed(),
         extra: extras,
         transport: config.transport.as_ref().and_then(|t| t.counts()),
+        preamble: config.transport.as_ref().and_then(|t| t.preamble_counts()),
     })
 }
 
-/// The final line: how the run ended and its totals; with a transport
-/// that counts its handshakes, a second line of those
+/// The final line: how the run ended and its totals; with a preamble
+/// (PROXY protocol), a line of its headers ([`preamble_summary`]); with a
+/// transport that counts its handshakes, a line of those
 /// ([`transport_summary`]).
 pub fn summary<X>(name: &str, report: &ServeReport<X>) -> String {
     let s = &report.stats;
@@ -353,6 +362,16 @@ pub fn summary<X>(name: &str, report: &ServeReport<X>) -> String {
         s.reads,
         s.writes,
     );
+    if let Some(counts) = &report.preamble {
+        // With TLS behind, its line counts the timeouts (one deadline
+        // covers the header and the handshake).
+        let timeouts = report
+            .transport
+            .is_none()
+            .then_some(s.closes.handshake_timeout);
+        line.push('\n');
+        line.push_str(&preamble_summary(name, counts, timeouts));
+    }
     if let Some(counts) = &report.transport {
         line.push('\n');
         line.push_str(&transport_summary(name, counts, &s.closes));
@@ -383,6 +402,27 @@ pub fn transport_summary(name: &str, t: &TransportCounts, closes: &CloseCounts) 
     )
 }
 
+/// `tenk http proxy protocol: 120 headers (client 117, socket 3), 2
+/// refused, 1 timed out`: headers read, by the address they left the
+/// connection with (the client's they named, or the socket's), connections
+/// refused for a header that was not one, and, when given (`timeouts`: the
+/// reactor's count, when no TLS handshake shares the deadline), those
+/// closed before their header came.
+pub fn preamble_summary(name: &str, p: &PreambleCounts, timeouts: Option<u64>) -> String {
+    let mut line = format!(
+        "tenk {name} {}: {} headers (client {}, socket {}), {} refused",
+        p.protocol.replace('_', " "),
+        p.read(),
+        p.with_client,
+        p.without_client,
+        p.refused,
+    );
+    if let Some(timeouts) = timeouts {
+        line.push_str(&format!(", {timeouts} timed out"));
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -401,6 +441,7 @@ mod tests {
             elapsed: Duration::from_millis(1500),
             extra: Vec::<()>::new(),
             transport: None,
+            preamble: None,
         };
         let line = summary("echo", &report);
         // Without a transport: one line, no handshakes.
@@ -412,6 +453,46 @@ mod tests {
         assert!(line.contains("after 1.5s"), "{line}");
         assert!(line.contains("3 accepted"), "{line}");
         assert!(line.contains("2.0 kB in"), "{line}");
+    }
+
+    #[test]
+    fn summary_adds_a_preamble_line_before_the_transport_line() {
+        let mut stats = Stats::default();
+        stats.closes.handshake_timeout = 4;
+        let proxy = PreambleCounts {
+            protocol: "proxy_protocol",
+            with_client: 117,
+            without_client: 3,
+            refused: 2,
+        };
+        let mut report = ServeReport {
+            exit: Exit::Graceful,
+            stats,
+            elapsed: Duration::from_secs(1),
+            extra: Vec::<()>::new(),
+            transport: None,
+            preamble: Some(proxy),
+        };
+        let text = summary("echo", &report);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[1..],
+            ["tenk echo proxy protocol: 120 headers (client 117, socket 3), 2 refused, 4 timed out"]
+        );
+        // With TLS behind, the TLS line counts the timeouts of both.
+        report.transport = Some(TransportCounts {
+            protocol: "tls",
+            ..TransportCounts::default()
+        });
+        let text = summary("echo", &report);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(
+            lines[1],
+            "tenk echo proxy protocol: 120 headers (client 117, socket 3), 2 refused"
+        );
+        assert!(lines[2].starts_with("tenk echo tls: "), "{text}");
+        assert!(lines[2].contains("4 timed out"), "{text}");
     }
 
     #[test]
@@ -430,6 +511,7 @@ mod tests {
                 failed: 2,
                 versions: vec![("1.2", 20), ("1.3", 100)],
             }),
+            preamble: None,
         };
         let text = summary("http", &report);
         let (first, second) = text.split_once('\n').expect("two lines");

@@ -1,11 +1,12 @@
-//! The once-a-second `--stats` line; with a transport (TLS), followed by
-//! its handshakes; with `--threads`, by each worker's connections, busy
-//! share, accepts and events.
+//! The once-a-second `--stats` line; with a PROXY protocol preamble,
+//! followed by its headers; with a transport (TLS), by its handshakes;
+//! with `--threads`, by each worker's connections, busy share, accepts and
+//! events.
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use reactor::{Io, Stats, TimerId, TransportCounts};
+use reactor::{Io, PreambleCounts, Stats, TimerId, TransportCounts};
 
 use crate::serve::{Notice, Notify};
 
@@ -17,6 +18,8 @@ pub struct StatsTicker {
     /// The transport's handshake counters at the last line (if it keeps
     /// any): they are the process's, whichever worker reads them.
     last_transport: Option<TransportCounts>,
+    /// The preamble's header counters at the last line (if any).
+    last_preamble: Option<PreambleCounts>,
     /// Each worker's figures at the last line (with `--threads`).
     last_workers: Vec<Stats>,
     last_at: Instant,
@@ -32,6 +35,7 @@ impl StatsTicker {
             notify,
             last: io.stats(),
             last_transport: io.transport_counts(),
+            last_preamble: io.preamble_counts(),
             last_workers: Vec::new(),
             last_at: Instant::now(),
             period,
@@ -58,6 +62,18 @@ impl StatsTicker {
         let delta = total.since(&self.last);
         let mut line = format_line(SystemTime::now(), &delta, elapsed);
         let transport = io.transport_counts();
+        let preamble = io.preamble_counts();
+        if let Some(now) = &preamble {
+            let zero = PreambleCounts::default();
+            let before = self.last_preamble.as_ref().unwrap_or(&zero);
+            // With TLS behind, its suffix shows the timeouts of both.
+            let timeouts = if transport.is_none() {
+                delta.closes.handshake_timeout
+            } else {
+                0
+            };
+            line.push_str(&format_preamble(&now.since(before), timeouts, elapsed));
+        }
         if let Some(now) = &transport {
             let zero = TransportCounts::default();
             let before = self.last_transport.as_ref().unwrap_or(&zero);
@@ -73,6 +89,7 @@ impl StatsTicker {
         (self.notify)(Notice::Stats(&line));
         self.last = total;
         self.last_transport = transport;
+        self.last_preamble = preamble;
         self.last_workers = workers.to_vec();
         self.last_at = now;
         self.timer = io.add_timer(self.period, 0);
@@ -125,6 +142,26 @@ pub fn format_handshakes(delta: &TransportCounts, timeouts: u64, elapsed: Durati
     );
     if delta.failed > 0 {
         let _ = write!(out, " failed {}", delta.failed);
+    }
+    if timeouts > 0 {
+        let _ = write!(out, " timeout {timeouts}");
+    }
+    out
+}
+
+/// ` | proxy protocol 120/s`: headers read per second; then, only when
+/// there were any in the period, ` refused N` (connections that did not
+/// start with a header) and ` timeout N` (closed before it came;
+/// `timeouts`, the reactor's count), per line as the closes are.
+pub fn format_preamble(delta: &PreambleCounts, timeouts: u64, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let mut out = format!(
+        " | {} {}/s",
+        delta.protocol.replace('_', " "),
+        human_count(delta.read() as f64 / secs),
+    );
+    if delta.refused > 0 {
+        let _ = write!(out, " refused {}", delta.refused);
     }
     if timeouts > 0 {
         let _ = write!(out, " timeout {timeouts}");
@@ -255,8 +292,27 @@ mod tests {
         );
     }
 
-    /// The line a ticker makes: the handshakes suffix with a transport,
-    /// none (the line as before) without one.
+    #[test]
+    fn preamble_suffix_matches_the_documented_shape() {
+        let headers = |with_client, refused| PreambleCounts {
+            protocol: "proxy_protocol",
+            with_client,
+            without_client: 20,
+            refused,
+        };
+        let second = Duration::from_secs(1);
+        assert_eq!(
+            format_preamble(&headers(100, 0), 0, second),
+            " | proxy protocol 120/s"
+        );
+        assert_eq!(
+            format_preamble(&headers(1_480, 2), 1, Duration::from_secs(2)),
+            " | proxy protocol 750/s refused 2 timeout 1"
+        );
+    }
+
+    /// The line a ticker makes: the header and handshakes suffixes with a
+    /// transport, none (the line as before) without one.
     #[test]
     fn ticker_adds_handshakes_only_with_a_transport() {
         use std::sync::{Arc, Mutex};
@@ -271,6 +327,13 @@ mod tests {
             }
             fn counts(&self) -> Option<TransportCounts> {
                 Some(handshakes(3, 2, 0))
+            }
+            fn preamble_counts(&self) -> Option<PreambleCounts> {
+                Some(PreambleCounts {
+                    protocol: "proxy_protocol",
+                    with_client: 4,
+                    ..PreambleCounts::default()
+                })
             }
         }
         struct Idle;
@@ -304,6 +367,8 @@ mod tests {
             let line = &lines[0];
             // The counts did not move since the ticker started.
             assert_eq!(line.contains(" | hs 0/s (resumed 0)"), with, "{line}");
+            // The header's figures come first, as on the wire.
+            assert_eq!(line.contains(" | proxy protocol 0/s | hs "), with, "{line}");
             assert!(line.ends_with("rejected 0") != with, "{line}");
         }
     }

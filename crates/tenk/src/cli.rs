@@ -170,6 +170,8 @@ pub struct ServeArgs {
     pub balance: BalanceArg,
     #[command(flatten)]
     pub tls: crate::tls_cli::TlsArgs,
+    #[command(flatten)]
+    pub proxy: crate::proxy_protocol_cli::ProxyProtocolArgs,
 }
 
 /// The kernel's limit for TCP_KEEPIDLE and TCP_KEEPINTVL (tcp(7)).

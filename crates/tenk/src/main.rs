@@ -3,6 +3,7 @@
 mod cli;
 mod load_cli;
 mod logs;
+mod proxy_protocol_cli;
 mod tls_cli;
 
 use std::io::Write as _;
@@ -72,6 +73,7 @@ fn run(cli: Cli, signals: signal::SignalSet) -> anyhow::Result<ExitCode> {
             };
             let mut options = serve_options(&args, signals);
             with_tls(&mut options, tls);
+            args.proxy.apply(&mut options);
             let report = server::serve("echo", options, |_, _| Echo, |_| ())
                 .context("echo server failed")?;
             println!("{}", summary("echo", &report));
@@ -93,6 +95,7 @@ fn run_http(args: &crate::cli::HttpArgs, signals: signal::SignalSet) -> anyhow::
     };
     let mut options = serve_options(&args.serve, signals);
     with_tls(&mut options, tls);
+    args.serve.proxy.apply(&mut options);
     let config = HttpConfig {
         limits: http::Limits {
             max_body: args.max_body,
@@ -159,6 +162,7 @@ fn run_chat(args: &crate::cli::ChatArgs, signals: signal::SignalSet) -> anyhow::
     };
     let mut options = serve_options(&args.serve, signals);
     with_tls(&mut options, tls);
+    args.serve.proxy.apply(&mut options);
     let config = server::chat::ChatConfig {
         max_line: args.max_line as usize,
         default_room: args.room.clone(),

@@ -27,7 +27,7 @@ pub struct TlsArgs {
     pub tls_handshake_timeout: Duration,
 }
 
-fn parse_handshake_timeout(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_handshake_timeout(text: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(text).map_err(|e| e.to_string())?;
     if d.is_zero() {
         // Unlike the idle timeout, 0 cannot mean "never": a client that

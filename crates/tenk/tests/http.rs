@@ -17,11 +17,12 @@ mod util;
 
 use std::io::{BufReader, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use util::clients::{available, curl, run};
 use util::http_client::{get, read_response, Client, Response};
 use util::{connect, letters, read_to_eof, Server, PROMPTLY};
 
@@ -357,49 +358,6 @@ fn head_has_content_length_and_no_body(trigger: &str) {
     let r = client.exchange(b"HEAD / HTTP/1.0\r\n\r\n");
     assert_eq!(r.header("content-length"), Some("13"));
     client.expect_eof(&format!("{trigger}: HEAD over HTTP/1.0"));
-}
-
-/// Whether `program` can be run here; prints a note when it cannot.
-fn available(program: &str, what: &str) -> bool {
-    let found = Command::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        eprintln!("note: {program} not found; skipping {what} (CI installs it)");
-    }
-    found
-}
-
-/// Runs `command` with `stdin` as its input; fails the test if it fails.
-fn run(mut command: Command, stdin: &[u8]) -> Output {
-    command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().expect("spawn client");
-    let mut input = child.stdin.take().expect("stdin piped");
-    let output = thread::scope(|s| {
-        s.spawn(move || input.write_all(stdin));
-        child.wait_with_output().expect("client output")
-    });
-    assert!(
-        output.status.success(),
-        "{command:?} failed ({}):\nstdout: {}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-fn curl(args: &[&str], stdin: &[u8]) -> Output {
-    let mut command = Command::new("curl");
-    command.args(["--silent", "--show-error", "--max-time", "10"]);
-    command.args(args);
-    run(command, stdin)
 }
 
 /// curl: keep-alive (the second and third URL reuse the connection),

@@ -108,7 +108,14 @@ mod tests {
                 sum_ns: 0,
             },
         ];
-        let text = render(&Stats::default(), None, &[], &HttpStats::default(), &routes);
+        let text = render(
+            &Stats::default(),
+            None,
+            None,
+            &[],
+            &HttpStats::default(),
+            &routes,
+        );
         check_shape(&text);
         let users = "method=\"GET\",route=\"/users/:id\"";
         for line in [

@@ -50,6 +50,12 @@ impl Reply<'_> {
         self.io.transport_counts()
     }
 
+    /// The preamble counters of the reactor's transport (PROXY protocol
+    /// headers), if it has one (for a metrics endpoint).
+    pub fn preamble_counts(&self) -> Option<reactor::PreambleCounts> {
+        self.io.preamble_counts()
+    }
+
     /// The HTTP layer's counters so far.
     pub fn http_stats(&self) -> HttpStats {
         *self.stats

@@ -28,9 +28,11 @@ macro_rules! every_trigger {
 }
 
 pub mod certs;
+pub mod clients;
 pub mod flood;
 pub mod http_client;
 mod pattern;
+pub mod tls;
 
 #[allow(unused_imports)] // each test file uses a different subset
 pub use pattern::{letters, pattern};
