@@ -36,7 +36,7 @@
 #              connections, `tenk load http https://... --rate R --ca CA`,
 #              once this tenk's load generator speaks TLS (else "pending")
 #
-#   bench/tls.sh                           # ROUNDS=3 DURATION=2s: about 2 min per server
+#   bench/tls.sh                           # ROUNDS=3 DURATION=2s: about 2 min per server (4 for both)
 #   ROUNDS=5 DURATION=10s bench/tls.sh     # the reference run
 #   PARTS="suite memory" bench/tls.sh      # some parts only
 #
@@ -94,6 +94,7 @@ else
     SERVERS=(nginx)
     TENK_TLS=
 fi
+LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
 LOAD_TLS=
 if "$TENK" load http --help 2>/dev/null | grep -q -- '--ca'; then LOAD_TLS=1; fi
 
@@ -139,7 +140,9 @@ EOF
 start() {
     case $1 in
         tenk)
-            start_server "$2" "$TENK" serve http --port 0 --tls-cert "$CERT" --tls-key "$KEY"
+            # The idle timeout of nginx's keepalive_timeout (tls.conf): the
+            # memory part's first connections idle while the rest open.
+            start_server "$2" "$TENK" serve http --port 0 --tls-cert "$CERT" --tls-key "$KEY" --idle-timeout 300s
             CPU_PID=$SERVER_PID
             ;;
         nginx)
@@ -317,8 +320,8 @@ if part memory; then
                 line=
                 read -r -t 600 line <&"${IDLE[0]}" || true
                 [[ $line == ready* ]] || die "bench/tls_idle.py against $s: $(cat "$RESULTS/logs/$tag.err")"
-                # The last connection's answer is read: let the server finish
-                # putting it to rest (nginx frees its buffers on keep-alive).
+                # The last connection's answer is read; let the server finish
+                # with it (nginx moves it to its keep-alive state) first.
                 sleep 0.5
                 after=$(rss_kb "$CPU_PID")
                 echo >&"${IDLE[1]}"
@@ -390,7 +393,7 @@ versus() { # WORKLOAD GOAL
 
 header "TLS (issue 16): tenk serve http --tls-cert/--tls-key vs nginx-light (1 worker, session cache + tickets); ECDSA P-256; clients pinned to $SUITE13 / $SUITE12, $KX_GROUPS"
 [[ -n $TENK_TLS ]] || echo "# tenk: no TLS yet (its columns say pending)"
-echo "# load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# load average (1, 5, 15 min): $LOADAVG_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 echo
 
 if part suite; then
