@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The whole suite, then its charts: floor, c10k, echo, trigger, load-vs-wrk,
-# http (when this tenk has `serve http`) and threads (when it has
-# `--threads`/`--accept`). Each table is also kept as results/NAME.md; the
-# SVG charts are drawn from the CSVs into docs/charts/.
+# http (when this tenk has `serve http`), threads (when it has
+# `--threads`/`--accept`) and tls (nginx alone until tenk has
+# `--tls-cert`). Each table is also kept as results/NAME.md; the SVG charts
+# are drawn from the CSVs into docs/charts/.
 # A script that fails is reported and the rest still run.
 #
-#   bench/all.sh                           # ROUNDS=5 DURATION=10s: about 70 min
-#   ROUNDS=3 DURATION=3s bench/all.sh      # a quick pass: about 20 min
+#   bench/all.sh                           # ROUNDS=5 DURATION=10s: about 85 min
+#   ROUNDS=3 DURATION=3s bench/all.sh      # a quick pass: about 25 min
 #
 # Every script also runs alone; see the head of each for what it measures.
 
@@ -14,7 +15,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 build_tenk
 failed=()
-for script in floor c10k echo trigger load-vs-wrk http threads; do
+for script in floor c10k echo trigger load-vs-wrk http threads tls; do
     if [[ $script == http || $script == threads ]] && ! "$TENK" serve http --help >/dev/null 2>&1; then
         log "== bench/$script.sh skipped: this tenk has no \`serve http\`"
         continue
@@ -24,7 +25,8 @@ for script in floor c10k echo trigger load-vs-wrk http threads; do
         continue
     fi
     log "== bench/$script.sh (ROUNDS=$ROUNDS DURATION=$DURATION)"
-    if ! "$BENCH/$script.sh" | tee "$RESULTS/$script.md"; then
+    # Passed on: tls.sh's own defaults are shorter (ROUNDS=3 DURATION=2s).
+    if ! ROUNDS=$ROUNDS DURATION=$DURATION "$BENCH/$script.sh" | tee "$RESULTS/$script.md"; then
         failed+=("$script")
     fi
     echo

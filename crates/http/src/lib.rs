@@ -27,6 +27,10 @@
 //! For clients: [`client`] builds requests and frames responses
 //! (Content-Length, chunked, until close; interim 1xx skipped) without
 //! keeping bodies; `tenk load http` reads every response through it.
+//!
+//! For a reverse proxy: [`proxy`] checks a client's request head as the
+//! server does, rewrites heads both ways (hop-by-hop headers, forwarding
+//! headers, framing) and streams bodies of any size.
 
 pub mod client;
 pub mod date;
@@ -34,6 +38,7 @@ pub mod metrics;
 pub mod middleware;
 mod ows;
 pub mod parse;
+pub mod proxy;
 pub mod response;
 pub mod route_stats;
 pub mod router;

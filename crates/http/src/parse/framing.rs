@@ -6,16 +6,18 @@
 use super::{refuse, Refusal};
 use crate::ows;
 
-pub(super) enum BodyKind {
+pub(crate) enum BodyKind {
     None,
+    /// `Content-Length: 0` included: a proxy re-states it, since some
+    /// servers want a length on every POST.
     Length(u64),
     Chunked,
 }
 
-pub(super) struct Framing {
-    pub(super) body: BodyKind,
-    pub(super) keep_alive: bool,
-    pub(super) expect_continue: bool,
+pub(crate) struct Framing {
+    pub(crate) body: BodyKind,
+    pub(crate) keep_alive: bool,
+    pub(crate) expect_continue: bool,
 }
 
 /// The request headers framing looks at.
@@ -50,7 +52,7 @@ impl Framing {
     // Inlined into `frame`, its one caller, as it was before the module
     // split: out of line it cost 3 % more instructions per request.
     #[inline]
-    pub(super) fn of(headers: &[httparse::Header<'_>], version: u8) -> Result<Framing, Refusal> {
+    pub(crate) fn of(headers: &[httparse::Header<'_>], version: u8) -> Result<Framing, Refusal> {
         let mut length: Option<u64> = None;
         let mut chunked = false;
         let mut transfer_encoding = false;
@@ -83,14 +85,7 @@ impl Framing {
             let value = ows::trim(header.value);
             match name {
                 FramingHeader::ContentLength => {
-                    // Digits only: "+5", " 5 5" or "0x5" are smuggling material.
-                    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
-                        return Err(refuse(400, "invalid Content-Length"));
-                    }
-                    let n = value.iter().try_fold(0u64, |n, &digit| {
-                        n.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
-                    });
-                    let n = n.ok_or(refuse(400, "invalid Content-Length"))?;
+                    let n = content_length(value).ok_or(refuse(400, "invalid Content-Length"))?;
                     if length.is_some_and(|m| m != n) {
                         return Err(refuse(400, "differing Content-Lengths"));
                     }
@@ -137,7 +132,7 @@ impl Framing {
             BodyKind::Chunked
         } else {
             match length {
-                Some(0) | None => BodyKind::None,
+                None => BodyKind::None,
                 Some(n) => BodyKind::Length(n),
             }
         };
@@ -154,6 +149,19 @@ impl Framing {
             expect_continue: expect_continue && version == 1,
         })
     }
+}
+
+/// A Content-Length value (without its OWS): digits only, since "+5",
+/// "5 5", "5, 5" or "0x5" are smuggling material; `None` when it is not
+/// one or overflows.
+#[inline] // once per Content-Length, from `Framing::of`
+pub(crate) fn content_length(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    value.iter().try_fold(0u64, |n, &digit| {
+        n.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
+    })
 }
 
 /// Decodes a chunked body at the start of `buf`: the body and the bytes it

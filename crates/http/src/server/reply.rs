@@ -125,8 +125,7 @@ impl Reply<'_> {
             return;
         }
         if self.capturing {
-            self.captured
-                .get_or_insert_with(|| response.response().clone());
+            self.capture_cached(response);
             return;
         }
         if response.closes() {
@@ -140,6 +139,17 @@ impl Reply<'_> {
             self.version,
         );
         self.written = Some((response.status(), response.body_len()));
+    }
+
+    // Out of line and cold: inlined, the clone of a `Response` made
+    // `send_cached` save four more registers on every cached answer (9
+    // instructions a request in bench/instructions.sh), for a path only
+    // capturing middleware takes.
+    #[cold]
+    #[inline(never)]
+    fn capture_cached(&mut self, response: &CachedResponse) {
+        self.captured
+            .get_or_insert_with(|| response.response().clone());
     }
 }
 
