@@ -61,6 +61,11 @@ pub struct ServeOptions {
     pub pin: bool,
     /// Where the run's notices go.
     pub notify: Notify,
+    /// Wake every reactor once when it listens, so that a handler with
+    /// work of its own (the proxy's health checks and publish timer)
+    /// starts it in `on_wake` without waiting for a first connection.
+    /// Off for the others: an idle server makes no wake-up at all.
+    pub wake_at_start: bool,
 }
 
 impl fmt::Debug for ServeOptions {
@@ -274,6 +279,11 @@ pub fn serve<H: Handler, X: Send>(
                 accept,
             };
             (options.notify)(Notice::Listening(&listening));
+            if options.wake_at_start {
+                for waker in group.wakers.get().into_iter().flatten() {
+                    let _ = waker.wake();
+                }
+            }
         }
         barrier.wait();
         let watched = watcher.run();

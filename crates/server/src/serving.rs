@@ -213,6 +213,11 @@ impl<H: Handler> Handler for Serving<H> {
         self.inner.on_connect(io, conn);
     }
 
+    fn on_established(&mut self, io: &mut Io, conn: Token) {
+        self.note_activity(io);
+        self.inner.on_established(io, conn);
+    }
+
     // Inline: the wrapper of every request; as a call it cost about 10
     // instructions per echo (`bench/instructions.sh`).
     #[inline]

@@ -50,6 +50,9 @@ pub enum Serve {
          6: a dead peer is closed within 2 minutes), as chat has no idle timeout"
     )))]
     Chat(ChatArgs),
+    /// An HTTP/1.1 reverse proxy and load balancer: requests go to the
+    /// `--upstream`s over pooled keep-alive connections (docs/proxy.md).
+    Proxy(ProxyArgs),
 }
 
 /// Chat's `--idle-timeout` default: off (see the `Chat` variant).
@@ -94,6 +97,46 @@ pub struct HttpArgs {
     /// routes do not take (`/` too, when it holds an index.html).
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
+}
+
+/// Options of `tenk serve proxy`.
+#[derive(Args, Debug, Clone)]
+pub struct ProxyArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// A backend, `HOST:PORT` or `HOST:PORT=WEIGHT` (weight 1 to 1000,
+    /// default 1); repeat for each. The name is resolved once, at start.
+    #[arg(long = "upstream", value_name = "HOST:PORT[=WEIGHT]", required = true)]
+    pub upstreams: Vec<String>,
+    /// How a request's upstream is chosen (per worker): smooth weighted
+    /// round-robin, or fewest requests in flight per weight.
+    #[arg(long, value_enum, default_value_t = BalanceArg::RoundRobin)]
+    pub upstream_balance: BalanceArg,
+    /// Idle keep-alive connections kept per upstream per worker (closed
+    /// after 4s idle, before common backends close theirs).
+    #[arg(long, default_value_t = 32)]
+    pub upstream_keepalive: usize,
+    /// Longest an upstream connect may take (then the next upstream is
+    /// tried for GET/HEAD, else 502).
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub upstream_connect_timeout: Duration,
+    /// Longest an upstream may stay silent, before the response head
+    /// (504) and between bytes after it (the client connection is cut).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub upstream_timeout: Duration,
+    /// Failures in a row that take an upstream out (0: never).
+    #[arg(long, default_value_t = 3)]
+    pub upstream_max_fails: u32,
+    /// How long a failing upstream stays out before one request probes it.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub upstream_fail_timeout: Duration,
+    /// Check every upstream with `GET PATH` every --health-interval: a
+    /// 2xx/3xx keeps it in, anything else takes it out.
+    #[arg(long, value_name = "PATH")]
+    pub health_check: Option<String>,
+    /// Time between active health checks.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub health_interval: Duration,
 }
 
 /// Options every server takes.
@@ -299,6 +342,7 @@ mod tests {
             Command::Serve(Serve::Echo(args)) => args,
             Command::Serve(Serve::Http(args)) => args.serve,
             Command::Serve(Serve::Chat(args)) => args.serve,
+            Command::Serve(Serve::Proxy(args)) => args.serve,
             Command::Load(_) => panic!("parsed as load"),
         }
     }
@@ -332,6 +376,35 @@ mod tests {
             (k.idle.as_secs(), k.interval.as_secs(), k.count),
             (60, 10, 6),
             "the chat help text quotes these"
+        );
+    }
+
+    #[test]
+    fn proxy_defaults_and_repeated_upstreams() {
+        let cli = Cli::try_parse_from([
+            "tenk",
+            "serve",
+            "proxy",
+            "--upstream",
+            "127.0.0.1:1",
+            "--upstream",
+            "127.0.0.1:2=3",
+        ])
+        .unwrap();
+        let Command::Serve(Serve::Proxy(args)) = cli.command else {
+            panic!("parsed as another command");
+        };
+        assert_eq!(args.upstreams, ["127.0.0.1:1", "127.0.0.1:2=3"]);
+        assert_eq!(args.upstream_balance, BalanceArg::RoundRobin);
+        assert_eq!(args.upstream_keepalive, 32);
+        assert_eq!(args.upstream_connect_timeout, Duration::from_secs(2));
+        assert_eq!(args.upstream_timeout, Duration::from_secs(60));
+        assert_eq!(args.health_interval, Duration::from_secs(2));
+        assert_eq!(args.health_check, None);
+        assert_eq!(
+            args.serve.balance,
+            BalanceArg::RoundRobin,
+            "--balance unchanged"
         );
     }
 

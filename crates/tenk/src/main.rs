@@ -81,7 +81,69 @@ fn run(cli: Cli, signals: signal::SignalSet) -> anyhow::Result<ExitCode> {
         }
         Command::Serve(Serve::Chat(args)) => run_chat(&args, signals),
         Command::Serve(Serve::Http(args)) => run_http(&args, signals),
+        Command::Serve(Serve::Proxy(args)) => run_proxy(&args, signals),
     }
+}
+
+fn run_proxy(args: &crate::cli::ProxyArgs, signals: signal::SignalSet) -> anyhow::Result<ExitCode> {
+    use server::proxy::{BalanceMode, HealthPolicy, Proxy, ProxyBoard, ProxyConfig, UpstreamSpec};
+    let mut upstreams = Vec::with_capacity(args.upstreams.len());
+    for text in &args.upstreams {
+        match UpstreamSpec::parse(text) {
+            Ok(spec) => upstreams.push(spec),
+            Err(e) => return Ok(usage_error(&format!("--upstream {e}"))),
+        }
+    }
+    if let Some(path) = &args.health_check {
+        if !path.starts_with('/') || path.bytes().any(|b| b <= b' ' || b == 0x7f) {
+            return Ok(usage_error(&format!(
+                "--health-check {path:?}: a path starting with / and without spaces"
+            )));
+        }
+    }
+    let tls = match serve_tls(&args.serve, &[b"http/1.1"]) {
+        Ok(tls) => tls,
+        Err(code) => return Ok(code),
+    };
+    let https = tls.is_some();
+    let mut options = serve_options(&args.serve, signals);
+    with_tls(&mut options, tls);
+    // A PROXY protocol header's source becomes the client's address, and
+    // so the X-Forwarded-For the upstreams see.
+    args.serve.proxy.apply(&mut options);
+    options.wake_at_start = true;
+    let mut config = ProxyConfig::new(upstreams);
+    config.balance = match args.upstream_balance {
+        crate::cli::BalanceArg::RoundRobin => BalanceMode::RoundRobin,
+        crate::cli::BalanceArg::LeastConnections => BalanceMode::LeastConnections,
+    };
+    config.keepalive = args.upstream_keepalive;
+    config.connect_timeout = args.upstream_connect_timeout;
+    config.upstream_timeout = args.upstream_timeout;
+    config.health = HealthPolicy {
+        max_fails: args.upstream_max_fails,
+        fail_timeout: args.upstream_fail_timeout,
+    };
+    config.health_check = args.health_check.clone();
+    config.health_interval = args.health_interval;
+    config.proto = if https { "https" } else { "http" };
+    config.stats = args.serve.stats;
+    let config = Arc::new(config);
+    // Each worker publishes its figures here once a second; a --metrics
+    // listener can read them the same way.
+    let board = ProxyBoard::new(args.serve.threads);
+    let notify = options.notify.clone();
+    let make =
+        |id, _: &Arc<Group>| Proxy::new(config.clone(), id, board.clone(), Some(notify.clone()));
+    let report =
+        server::serve("proxy", options, make, |p| p.stats()).context("proxy server failed")?;
+    println!("{}", summary("proxy", &report));
+    let mut total = server::proxy::ProxyStats::default();
+    for worker in &report.extra {
+        total.add(worker);
+    }
+    println!("tenk {}", total.compact());
+    Ok(exit_code(report.exit))
 }
 
 fn run_http(args: &crate::cli::HttpArgs, signals: signal::SignalSet) -> anyhow::Result<ExitCode> {
@@ -433,5 +495,6 @@ fn serve_options(args: &ServeArgs, signals: signal::SignalSet) -> ServeOptions {
         accept: args.accept_strategy(),
         pin: args.pin,
         notify: print_notices(),
+        wake_at_start: false,
     }
 }

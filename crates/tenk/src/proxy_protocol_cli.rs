@@ -68,12 +68,17 @@ mod tests {
 
     #[test]
     fn every_server_takes_it_and_the_timeout_defaults_to_5s() {
-        for server in ["echo", "chat", "http"] {
-            let cli = Cli::try_parse_from(["tenk", "serve", server, "--proxy-protocol"]).unwrap();
-            let args = match cli.command {
+        for server in ["echo", "chat", "http", "proxy"] {
+            let mut argv = vec!["tenk", "serve", server, "--proxy-protocol"];
+            if server == "proxy" {
+                argv.extend(["--upstream", "127.0.0.1:1"]);
+            }
+            let cli = Cli::try_parse_from(argv);
+            let args = match cli.unwrap().command {
                 Command::Serve(Serve::Echo(args)) => args,
                 Command::Serve(Serve::Chat(args)) => args.serve,
                 Command::Serve(Serve::Http(args)) => args.serve,
+                Command::Serve(Serve::Proxy(args)) => args.serve,
                 Command::Load(_) => panic!("parsed as load"),
             };
             assert!(args.proxy.proxy_protocol, "{server}");

@@ -5,12 +5,22 @@
 //! request path. How it works and why: `docs/proxy.md`.
 
 pub mod balance;
+mod checks;
+pub mod config;
+mod dispatch;
+mod exchange;
+mod handler;
 pub mod health;
-pub mod pool;
+pub mod metrics;
+mod pool;
+mod request;
+mod response;
 pub mod stats;
 pub mod upstream;
 
 pub use balance::BalanceMode;
+pub use config::ProxyConfig;
+pub use handler::Proxy;
 pub use health::HealthPolicy;
 pub use stats::{ProxyBoard, ProxyStats};
 pub use upstream::UpstreamSpec;

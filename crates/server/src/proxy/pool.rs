@@ -13,7 +13,9 @@
 
 use std::time::Duration;
 
-use reactor::{TimerId, Token};
+use reactor::Token;
+
+use super::handler::Armed;
 
 /// How long an upstream connection may sit idle in the pool: shorter than
 /// the common backend keep-alive timeouts (Node.js 5 s, Go's net/http and
@@ -24,16 +26,16 @@ pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// One idle connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Idle {
+pub(super) struct Idle {
     pub conn: Token,
     /// Its idle timer.
-    pub timer: TimerId,
+    pub timer: Armed,
 }
 
 /// The idle connections of one worker, per upstream: [`Idle`] ones in the
 /// proxy (generic so that its logic is tested without a reactor).
 #[derive(Debug)]
-pub struct Pool<I = Idle> {
+pub(super) struct Pool<I = Idle> {
     /// Idle connections kept per upstream (`--upstream-keepalive`).
     capacity: usize,
     /// Per upstream, oldest first.
@@ -77,11 +79,6 @@ impl<I: Copy> Pool<I> {
     pub fn idle(&self, upstream: usize) -> usize {
         self.idle[upstream].len()
     }
-
-    /// Every idle connection, emptied out (at shutdown).
-    pub fn drain(&mut self) -> Vec<I> {
-        self.idle.iter_mut().flat_map(std::mem::take).collect()
-    }
 }
 
 #[cfg(test)]
@@ -106,7 +103,7 @@ mod tests {
         assert_eq!(pool.take(0), Some(idle(4)), "the newest first");
         assert_eq!(pool.take(0), Some(idle(2)));
         assert_eq!(pool.take(0), None);
-        assert_eq!(pool.drain(), vec![idle(3)]);
+        assert_eq!(pool.take(1), Some(idle(3)));
     }
 
     #[test]

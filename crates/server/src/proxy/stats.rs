@@ -169,8 +169,8 @@ impl ProxyStats {
 
     /// The compact form for the `--stats` line and the end summary:
     /// `proxy: 1200 responses, 0 refused, 502 0, 504 0, aborted 0, retries 0;
-    /// 127.0.0.1:8081 up 600 req 0 fail 2 conn 10 idle 99.7% reuse p50 1ms
-    /// p99 5ms; …`.
+    /// 127.0.0.1:8081 up 600 req 0 fail 2 connects 10 idle 3 busy 99.7%
+    /// reuse p50 1ms p99 5ms; …`.
     pub fn compact(&self) -> String {
         let mut line = format!(
             "proxy: {} responses, {} refused, 502 {}, 504 {}, aborted {}, retries {}",
@@ -189,13 +189,14 @@ impl ProxyStats {
             };
             let _ = write!(
                 line,
-                "; {} {} {} req {} fail {} conn {} idle {:.1}% reuse p50 {} p99 {}",
+                "; {} {} {} req {} fail {} connects {} idle {} busy {:.1}% reuse p50 {} p99 {}",
                 u.name,
                 if u.up > 0 { "up" } else { "down" },
                 u.requests,
                 u.failures,
                 u.connects,
                 u.idle,
+                u.active,
                 u.reuse_ratio() * 100.0,
                 ms(0.5),
                 ms(0.99),
@@ -288,7 +289,7 @@ mod tests {
             "{line}"
         );
         assert!(
-            line.contains("; a:1 up 10 req 0 fail 0 conn 0 idle 90.0% reuse p50 2ms"),
+            line.contains("; a:1 up 10 req 0 fail 0 connects 0 idle 0 busy 90.0% reuse p50 2ms"),
             "{line}"
         );
         assert!(line.contains("; b:2 up 5 req 1 fail"), "{line}");

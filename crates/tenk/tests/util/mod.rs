@@ -27,6 +27,7 @@ macro_rules! every_trigger {
     };
 }
 
+pub mod backend;
 pub mod certs;
 pub mod clients;
 pub mod flood;
