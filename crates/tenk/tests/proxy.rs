@@ -530,6 +530,67 @@ fn stats_lines_show_each_upstream() {
     }
 }
 
+/// HAProxy (`send-proxy-v2`, health checks with LOCAL headers) in front
+/// of the proxy: a client on 127.0.0.2 reaches the backend as
+/// `X-Forwarded-For: 127.0.0.2`, not as HAProxy's 127.0.0.1.
+#[test]
+fn haproxy_send_proxy_v2_in_front_of_the_proxy() {
+    let backend = Recorder::start(Reply::ok("behind two proxies"));
+    let p = proxy("edge", &[backend.upstream()], &["--proxy-protocol"]);
+    let port = util::haproxy::free_port();
+    let _haproxy = util::haproxy::start_haproxy(&format!(
+        "global
+    maxconn 100
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 10s
+    timeout server 10s
+frontend fe
+    bind 127.0.0.1:{port}
+    default_backend be
+backend be
+    option httpchk GET /health
+    server tenk {} send-proxy-v2 check inter 100ms check-send-proxy
+",
+        p.addr
+    ));
+    let front: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    // HAProxy's checks pass through the proxy: its LOCAL headers are
+    // accepted and keep its own address.
+    assert!(
+        util::wait_until(PROMPTLY, || backend.received().contains("GET /health")),
+        "no health check reached the backend"
+    );
+    let socket = rustix::net::socket(
+        rustix::net::AddressFamily::INET,
+        rustix::net::SocketType::STREAM,
+        None,
+    )
+    .unwrap();
+    let source: SocketAddr = "127.0.0.2:0".parse().unwrap();
+    rustix::net::bind(&socket, &source).unwrap();
+    rustix::net::connect(&socket, &front).unwrap();
+    let stream = TcpStream::from(socket);
+    util::set_timeouts(&stream, PROMPTLY);
+    let mut client = Client {
+        reader: std::io::BufReader::new(stream.try_clone().unwrap()),
+        writer: stream,
+    };
+    client.get("/app").expect(200, b"behind two proxies");
+    let seen = backend.received();
+    let request = &seen[seen.find("GET /app ").expect("the request")..];
+    let head = &request[..request.find("\r\n\r\n").unwrap()].to_ascii_lowercase();
+    assert!(head.contains("x-forwarded-for: 127.0.0.2\r\n"), "{head}");
+    let check = &seen[seen.find("GET /health").unwrap()..];
+    assert!(
+        check
+            .to_ascii_lowercase()
+            .contains("x-forwarded-for: 127.0.0.1\r\n"),
+        "{check}"
+    );
+}
+
 #[test]
 fn all_backends_down_is_502_at_once() {
     let p = proxy("edge", &[dead_address(), dead_address()], &[]);

@@ -17,15 +17,14 @@
 mod util;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use util::certs::{KeyFormat, TestPki};
 use util::flood::Flooder;
+use util::haproxy::{free_port, start_haproxy};
 use util::http_client::{get, Client};
 use util::{connect, read_to_eof, wait_until, Server, PROMPTLY};
 
@@ -409,53 +408,6 @@ fn with_tls_one_deadline_covers_header_and_handshake(trigger: &str) {
 }
 
 // ---- HAProxy in front ---------------------------------------------------------
-
-/// A running `haproxy -db`, killed on drop.
-struct Haproxy {
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Haproxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A port free now on 127.0.0.1 (for HAProxy to bind: it takes no port 0
-/// it would tell us).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_haproxy(config: &str) -> Haproxy {
-    let found = Command::new("haproxy")
-        .arg("-v")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        found,
-        "haproxy is not installed: `apt-get install -y haproxy` (.ci/run installs it)"
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("haproxy.cfg");
-    std::fs::write(&path, config).unwrap();
-    let child = Command::new("haproxy")
-        .args(["-db", "-f"])
-        .arg(Path::new(&path))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn haproxy");
-    Haproxy { child, _dir: dir }
-}
 
 /// HAProxy (mode http, `send-proxy-v2`, LOCAL health checks) in front of
 /// `tenk serve http --proxy-protocol`: a client connecting to HAProxy from

@@ -31,6 +31,7 @@ pub mod backend;
 pub mod certs;
 pub mod clients;
 pub mod flood;
+pub mod haproxy;
 pub mod http_client;
 mod pattern;
 pub mod tls;
