@@ -1,5 +1,5 @@
 //! Choosing an upstream for a request: smooth weighted round-robin (as
-//! nginx's `ngx_http_upstream_round_robin.c`) or least connections
+//! nginx's round-robin upstream module) or least connections
 //! (fewest requests in flight per unit of weight, ties broken by the
 //! round-robin, as nginx's `least_conn`). Each worker has its own
 //! [`Balancer`]: no state is shared between threads, so with `--threads N`
