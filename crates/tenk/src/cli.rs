@@ -1,5 +1,6 @@
-//! The command line: `tenk serve echo|http|chat` and their flags; the
-//! `tenk load` subcommands are in [`crate::load_cli`].
+//! The command line: `tenk serve echo|http|chat|proxy` and their flags,
+//! `tenk completions` and `tenk man`; the `tenk load` subcommands are in
+//! [`crate::load_cli`], the global logging options in [`crate::logs`].
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -12,6 +13,8 @@ use reactor::Trigger;
 #[derive(Parser, Debug)]
 #[command(name = "tenk", version, about)]
 pub struct Cli {
+    #[command(flatten)]
+    pub log: crate::logs::LogArgs,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -24,6 +27,19 @@ pub enum Command {
     /// Generate load against a server and report what it measured.
     #[command(subcommand)]
     Load(crate::load_cli::Load),
+    /// Print a completion script for a shell on stdout, e.g.
+    /// `tenk completions bash > /etc/bash_completion.d/tenk`.
+    Completions {
+        #[arg(value_enum)]
+        shell: crate::generate::Shell,
+    },
+    /// Print a man page (roff) on stdout: tenk(1), or a command's, e.g.
+    /// `tenk man serve http | man -l -`.
+    Man {
+        /// The command whose page to print (`serve http`); none for tenk(1).
+        #[arg(value_name = "COMMAND")]
+        command: Vec<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -343,7 +359,7 @@ mod tests {
             Command::Serve(Serve::Http(args)) => args.serve,
             Command::Serve(Serve::Chat(args)) => args.serve,
             Command::Serve(Serve::Proxy(args)) => args.serve,
-            Command::Load(_) => panic!("parsed as load"),
+            other => panic!("parsed as {other:?}"),
         }
     }
 
@@ -377,6 +393,69 @@ mod tests {
             (60, 10, 6),
             "the chat help text quotes these"
         );
+    }
+
+    /// --log-level and --log-format are global: before the command or
+    /// after any subcommand, for every command.
+    #[test]
+    fn log_options_are_global() {
+        use crate::logs::{LogFormat, LogLevel};
+        for argv in [
+            &[
+                "tenk",
+                "--log-level",
+                "debug",
+                "--log-format",
+                "json",
+                "serve",
+                "echo",
+            ][..],
+            &[
+                "tenk",
+                "serve",
+                "echo",
+                "--log-level",
+                "debug",
+                "--log-format",
+                "json",
+            ],
+            &[
+                "tenk",
+                "serve",
+                "--log-format",
+                "json",
+                "chat",
+                "--log-level",
+                "debug",
+            ],
+            &[
+                "tenk",
+                "load",
+                "echo",
+                "127.0.0.1:1",
+                "--log-level",
+                "debug",
+                "--log-format",
+                "json",
+            ],
+            &[
+                "tenk",
+                "man",
+                "--log-level",
+                "debug",
+                "--log-format",
+                "json",
+            ],
+        ] {
+            let cli = Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+            assert_eq!(cli.log.log_level, LogLevel::Debug, "{argv:?}");
+            assert_eq!(cli.log.log_format, LogFormat::Json, "{argv:?}");
+        }
+        let cli = Cli::try_parse_from(["tenk", "serve", "echo"]).unwrap();
+        assert_eq!(cli.log.log_level, LogLevel::Warn);
+        assert_eq!(cli.log.log_format, LogFormat::Text);
+        assert!(Cli::try_parse_from(["tenk", "serve", "echo", "--log-level", "loud"]).is_err());
+        assert!(Cli::try_parse_from(["tenk", "serve", "echo", "--log-format", "xml"]).is_err());
     }
 
     #[test]

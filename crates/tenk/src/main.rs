@@ -1,12 +1,16 @@
 //! `tenk`: a thin CLI that wires the reactor and the servers together.
 
+// First: its macros are in scope in the modules after it.
+#[macro_use]
+mod out;
+
 mod cli;
+mod generate;
 mod load_cli;
 mod logs;
 mod proxy_protocol_cli;
 mod tls_cli;
 
-use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -47,17 +51,17 @@ fn main() -> ExitCode {
     let signals = match signal::block(&[SIGINT, SIGTERM]) {
         Ok(set) => set,
         Err(e) => {
-            eprintln!("tenk: cannot block SIGINT/SIGTERM: {e}");
+            errln!("tenk: cannot block SIGINT/SIGTERM: {e}");
             return ExitCode::FAILURE;
         }
     };
     signal::ignore_sigpipe();
     let cli = Cli::parse();
-    logs::init();
+    logs::init(&cli.log);
     match run(cli, signals) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("tenk: {e:#}");
+            errln!("tenk: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -65,6 +69,14 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli, signals: signal::SignalSet) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Completions { shell } => {
+            generate::completions(shell);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { command } => Ok(match generate::man(&command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => usage_error(&e),
+        }),
         Command::Load(command) => run_load(command, signals),
         Command::Serve(Serve::Echo(args)) => {
             let tls = match serve_tls(&args, &[]) {
@@ -76,7 +88,7 @@ fn run(cli: Cli, signals: signal::SignalSet) -> anyhow::Result<ExitCode> {
             args.proxy.apply(&mut options);
             let report = server::serve("echo", options, |_, _| Echo, |_| ())
                 .context("echo server failed")?;
-            println!("{}", summary("echo", &report));
+            outln!("{}", summary("echo", &report));
             Ok(exit_code(report.exit))
         }
         Command::Serve(Serve::Chat(args)) => run_chat(&args, signals),
@@ -137,12 +149,12 @@ fn run_proxy(args: &crate::cli::ProxyArgs, signals: signal::SignalSet) -> anyhow
         |id, _: &Arc<Group>| Proxy::new(config.clone(), id, board.clone(), Some(notify.clone()));
     let report =
         server::serve("proxy", options, make, |p| p.stats()).context("proxy server failed")?;
-    println!("{}", summary("proxy", &report));
+    outln!("{}", summary("proxy", &report));
     let mut total = server::proxy::ProxyStats::default();
     for worker in &report.extra {
         total.add(worker);
     }
-    println!("tenk {}", total.compact());
+    outln!("tenk {}", total.compact());
     Ok(exit_code(report.exit))
 }
 
@@ -184,12 +196,12 @@ fn run_http(args: &crate::cli::HttpArgs, signals: signal::SignalSet) -> anyhow::
     };
     let report =
         server::serve("http", options, make, |h| h.stats()).context("http server failed")?;
-    println!("{}", summary("http", &report));
+    outln!("{}", summary("http", &report));
     let mut s = HttpStats::default();
     for worker in &report.extra {
         s.add(worker);
     }
-    println!(
+    outln!(
         "tenk http: {} responses (1xx {}, 2xx {}, 3xx {}, 4xx {}, 5xx {}), {} refused, {} header timeouts",
         s.total(),
         s.responses[1],
@@ -238,12 +250,12 @@ fn run_chat(args: &crate::cli::ChatArgs, signals: signal::SignalSet) -> anyhow::
     let make = |id, group: &Arc<Group>| Chat::in_group(config.clone(), id, hub.clone(), group);
     let report =
         server::serve("chat", options, make, |c| c.stats()).context("chat server failed")?;
-    println!("{}", summary("chat", &report));
+    outln!("{}", summary("chat", &report));
     let mut s = server::chat::ChatStats::default();
     for worker in &report.extra {
         s.add(worker);
     }
-    println!(
+    outln!(
         "tenk chat: {} messages, {} deliveries, {} private, {} lines too long, {} slow readers disconnected, {} dropped between workers",
         s.messages,
         s.deliveries,
@@ -284,13 +296,9 @@ fn with_tls(options: &mut ServeOptions, tls: Option<(TlsAcceptor, Duration)>) {
 /// Prints what a running server has to say on stdout, each line at once
 /// (tests and scripts wait for the banner and the hook's lines).
 fn print_notices() -> Notify {
-    Arc::new(|notice| {
-        let mut out = std::io::stdout().lock();
-        let _ = match notice {
-            Notice::Listening(listening) => writeln!(out, "{}", listening.banner()),
-            Notice::Stats(line) | Notice::Hook(line) => writeln!(out, "{line}"),
-        };
-        let _ = out.flush();
+    Arc::new(|notice| match notice {
+        Notice::Listening(listening) => outln!("{}", listening.banner()),
+        Notice::Stats(line) | Notice::Hook(line) => outln!("{line}"),
     })
 }
 
@@ -390,9 +398,9 @@ fn run_load(command: Load, signals: signal::SignalSet) -> anyhow::Result<ExitCod
     }
     let report = load::run(spec, Some(signals), print_progress).context("load run failed")?;
     if common.json {
-        println!("{}", report.to_json());
+        outln!("{}", report.to_json());
     } else {
-        println!("{}", report.to_human());
+        outln!("{}", report.to_human());
     }
     Ok(if report.faults() > common.max_errors {
         ExitCode::FAILURE
@@ -404,7 +412,7 @@ fn run_load(command: Load, signals: signal::SignalSet) -> anyhow::Result<ExitCod
 /// `[  3s] 123456 req/s | 100/100 open | errors 0`, on stderr so that
 /// stdout stays the report (and `--json` stays parseable).
 fn print_progress(p: &load::Progress) {
-    eprintln!(
+    errln!(
         "[{:>4.0}s] {:.0} {}/s | {}/{} open | errors {}",
         p.elapsed.as_secs_f64(),
         p.rate,
@@ -430,7 +438,7 @@ fn run_find_max_rate(
         Some(signals),
         |step| {
             if progress {
-                eprintln!(
+                errln!(
                     "step {:.0} req/s: achieved {:.0}, p99 {:.0} µs, errors {} -> {}",
                     step.target_rate,
                     step.achieved_rate,
@@ -444,9 +452,9 @@ fn run_find_max_rate(
     )
     .context("load run failed")?;
     if json {
-        println!("{}", found.to_json());
+        outln!("{}", found.to_json());
     } else {
-        println!("{}", found.to_human());
+        outln!("{}", found.to_human());
     }
     Ok(if found.max_rate > 0.0 {
         ExitCode::SUCCESS
@@ -456,7 +464,7 @@ fn run_find_max_rate(
 }
 
 fn usage_error(message: &str) -> ExitCode {
-    eprintln!("tenk: error: {message}");
+    errln!("tenk: error: {message}");
     ExitCode::from(EXIT_USAGE)
 }
 

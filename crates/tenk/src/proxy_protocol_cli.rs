@@ -79,7 +79,7 @@ mod tests {
                 Command::Serve(Serve::Chat(args)) => args.serve,
                 Command::Serve(Serve::Http(args)) => args.serve,
                 Command::Serve(Serve::Proxy(args)) => args.serve,
-                Command::Load(_) => panic!("parsed as load"),
+                other => panic!("parsed as {other:?}"),
             };
             assert!(args.proxy.proxy_protocol, "{server}");
             assert_eq!(args.proxy.proxy_protocol_timeout.as_secs(), 5, "{server}");
