@@ -25,14 +25,14 @@ pub fn err(args: fmt::Arguments<'_>) {
     let _ = out.write_all(b"\n");
 }
 
-/// [`line`] with `format!` arguments.
+/// [`line()`] with `format!` arguments.
 macro_rules! outln {
     ($($arg:tt)*) => {
         $crate::out::line(format_args!($($arg)*))
     };
 }
 
-/// [`err`] with `format!` arguments.
+/// [`err()`] with `format!` arguments.
 macro_rules! errln {
     ($($arg:tt)*) => {
         $crate::out::err(format_args!($($arg)*))

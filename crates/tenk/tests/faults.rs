@@ -480,7 +480,7 @@ fn sigint_under_1000_connections_echoes_every_byte_received(trigger: &str) {
     let mut server = serve(trigger, &["--drain-timeout", "60s"]);
     let addr = server.addr;
     let size = |i: usize| {
-        if i % 10 == 0 {
+        if i.is_multiple_of(10) {
             LARGE
         } else {
             1 + (i * 7919) % (16 * KIB)
