@@ -18,14 +18,17 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 /// The logging options every command takes.
 #[derive(Args, Debug, Clone)]
 pub struct LogArgs {
-    /// Diagnostics on stderr at this level and above. RUST_LOG, when set,
-    /// is applied after it: a target there refines it
+    /// Diagnostics on stderr at this level and above; RUST_LOG goes after it.
+    ///
+    /// RUST_LOG, when set, is applied after it: a target there refines it
     /// (RUST_LOG=reactor=debug adds the reactor's debug lines), a bare
     /// level replaces it (RUST_LOG=error). Neither filters the banner,
     /// the --stats lines or the access log.
     #[arg(long, global = true, value_enum, value_name = "LEVEL",
           default_value_t = LogLevel::Warn)]
     pub log_level: LogLevel,
+    /// Diagnostics and access log as text lines or JSON objects.
+    ///
     /// Format of the diagnostics on stderr and of the access log on
     /// stdout: text lines, or one JSON object a line (access log fields:
     /// time, client, method, target, status, bytes, duration_us and, with
