@@ -441,13 +441,14 @@ impl Io {
         Ok(Some(woke))
     }
 
-    /// Counts a pass's busy time: from its wake-up to now. Re-arming the
-    /// timerfd before the next wait is left out, to keep to one extra
-    /// clock read a pass.
+    /// Counts a pass's busy time: from its wake-up to now, in the total
+    /// and in the pass histogram. Re-arming the timerfd before the next
+    /// wait is left out, to keep to one extra clock read a pass.
     #[inline]
     pub(crate) fn count_busy(&mut self, woke: Instant) {
-        let busy = woke.elapsed().as_nanos();
-        self.stats.busy_ns += u64::try_from(busy).unwrap_or(u64::MAX);
+        let busy = u64::try_from(woke.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.stats.busy_ns += busy;
+        self.stats.passes.record(busy);
     }
 
     /// What an event's user data names.
