@@ -57,7 +57,7 @@ impl Histogram {
     /// branch-free but for the clamp.
     #[inline(always)]
     pub fn record(&mut self, ns: u64) {
-        self.buckets[bucket(ns)] += 1;
+        self.buckets[Histogram::bucket_of(ns)] += 1;
         self.sum_ns = self.sum_ns.wrapping_add(ns);
     }
 
@@ -85,14 +85,18 @@ impl Histogram {
     }
 }
 
-/// The bucket of `ns`: a duration `d` with `4^(i-1) < d / 2^10 ≤ 4^i`
-/// goes to bucket `i`, which is half the bit length of `(d - 1) >> 10`,
-/// rounded up.
-#[inline(always)]
-fn bucket(ns: u64) -> usize {
-    let scaled = ns.saturating_sub(1) >> FIRST_SHIFT;
-    let bits = u64::BITS - scaled.leading_zeros();
-    (bits.div_ceil(2) as usize).min(BOUNDS)
+impl Histogram {
+    /// The index in [`Histogram::buckets`] of a duration of `ns`
+    /// nanoseconds (for a histogram kept elsewhere, e.g. in atomics
+    /// shared between threads): a duration `d` with
+    /// `4^(i-1) < d / 2^10 ≤ 4^i` goes to bucket `i`, which is half the
+    /// bit length of `(d - 1) >> 10`, rounded up.
+    #[inline(always)]
+    pub fn bucket_of(ns: u64) -> usize {
+        let scaled = ns.saturating_sub(1) >> FIRST_SHIFT;
+        let bits = u64::BITS - scaled.leading_zeros();
+        (bits.div_ceil(2) as usize).min(BOUNDS)
+    }
 }
 
 #[cfg(test)]
@@ -117,7 +121,7 @@ mod tests {
             probes.extend([bound - 1, bound, bound + 1, bound * 2]);
         }
         for ns in probes {
-            assert_eq!(bucket(ns), by_search(ns), "{ns} ns");
+            assert_eq!(Histogram::bucket_of(ns), by_search(ns), "{ns} ns");
         }
     }
 
@@ -133,6 +137,9 @@ mod tests {
         total.add(&b);
         assert_eq!(total.count(), 8);
         assert_eq!(total.since(&b), a);
-        assert_eq!(total.buckets[BOUNDS], 2, "5 s and 2.5 s are beyond the last bound");
+        assert_eq!(
+            total.buckets[BOUNDS], 2,
+            "5 s and 2.5 s are beyond the last bound"
+        );
     }
 }

@@ -50,6 +50,16 @@ impl Io {
     /// Those of [`listen`](Io::listen).
     pub fn listen_plain(&mut self, addr: SocketAddr, backlog: i32) -> io::Result<Token> {
         let fd = socket::listen(addr, backlog, false)?;
+        self.add_plain_listener(fd)
+    }
+
+    /// Registers a listening socket bound elsewhere (see [`Io::bind`]) as
+    /// [`listen_plain`](Io::listen_plain) does: its connections skip
+    /// `Config::transport`.
+    ///
+    /// # Errors
+    /// Those of `epoll_ctl`.
+    pub fn add_plain_listener(&mut self, fd: OwnedFd) -> io::Result<Token> {
         let token = self.add_listener(fd, false)?;
         if let Some(Entry::Listener(l)) = self.entries.get_mut(token) {
             l.plain = true;
@@ -307,11 +317,7 @@ pub(crate) fn accept<H: Handler>(io: &mut Io, handler: &mut H, listener: Token) 
                     }
                     continue;
                 };
-                let transport = if plain {
-                    None
-                } else {
-                    io.inbound_transport()
-                };
+                let transport = if plain { None } else { io.inbound_transport() };
                 match io.register_conn(fd, false, false, transport) {
                     Ok(conn) => {
                         io.stats.accepted += 1;
