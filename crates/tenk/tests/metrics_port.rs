@@ -6,7 +6,7 @@
 mod util;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 
 use prometheus_parse::{Scrape, Value};
 use util::backend::{Recorder, Reply};

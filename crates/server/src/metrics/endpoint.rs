@@ -166,7 +166,7 @@ mod tests {
         ] {
             assert_eq!(request_line(head), (method, path), "{head:?}");
         }
-        assert_eq!(head_end(b"GET / HTTP/1.1\r\nHost: a\r\n\r\nrest"), Some(29));
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\nHost: a\r\n\r\nrest"), Some(27));
         assert_eq!(head_end(b"GET / HTTP/1.0\n\n"), Some(16));
         assert_eq!(head_end(b"GET / HTTP/1.1\r\nHost: a\r\n"), None);
     }
