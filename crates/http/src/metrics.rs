@@ -24,7 +24,7 @@
 
 use std::fmt::Write as _;
 
-use reactor::{PreambleCounts, Stats, TransportCounts};
+use reactor::{Histogram, PreambleCounts, Stats, TransportCounts};
 
 use crate::route_stats::RouteFigures;
 use crate::server::HttpStats;
@@ -33,6 +33,7 @@ mod board;
 mod routes;
 
 pub use board::HttpBoard;
+pub use routes::render_request_durations;
 use routes::render_routes;
 
 /// The Content-Type of the exposition format.
@@ -84,6 +85,20 @@ pub fn render(
     workers: &[WorkerFigures],
     http: &HttpStats,
     routes: &[RouteFigures],
+) -> String {
+    let mut out = render_reactor(reactor, transport, preamble, workers);
+    render_http(&mut out, http, routes);
+    out
+}
+
+/// The part of [`render`] every server has, HTTP or not: the reactor's
+/// counters, the transport's and preamble's, each worker's (with its pass
+/// duration histogram, `tenk_reactor_pass_duration_seconds`).
+pub fn render_reactor(
+    reactor: &Stats,
+    transport: Option<&TransportCounts>,
+    preamble: Option<&PreambleCounts>,
+    workers: &[WorkerFigures],
 ) -> String {
     let mut out = String::with_capacity(4096 + 1024 * workers.len());
     single(
@@ -201,8 +216,14 @@ pub fn render(
         render_transport(&mut out, transport, c.handshake_timeout);
     }
     render_workers(&mut out, workers);
+    out
+}
+
+/// The HTTP layer's part of [`render`]: responses by class, refusals,
+/// header timeouts, and each route's families.
+pub fn render_http(out: &mut String, http: &HttpStats, routes: &[RouteFigures]) {
     family(
-        &mut out,
+        out,
         "tenk_http_responses_total",
         "counter",
         "HTTP responses, by status class.",
@@ -212,28 +233,27 @@ pub fn render(
         .enumerate()
     {
         sample(
-            &mut out,
+            out,
             "tenk_http_responses_total",
             &format!("class=\"{class}\""),
             http.responses[i],
         );
     }
     single(
-        &mut out,
+        out,
         "tenk_http_requests_refused_total",
         "counter",
         "Requests refused as malformed or hostile.",
         http.refused,
     );
     single(
-        &mut out,
+        out,
         "tenk_http_header_timeouts_total",
         "counter",
         "Request heads cut by the header timeout (408).",
         http.header_timeouts,
     );
-    render_routes(&mut out, routes);
-    out
+    render_routes(out, routes);
 }
 
 /// The transport's families, `tenk_<protocol>_…` (for TLS:
@@ -366,6 +386,69 @@ fn render_workers(out: &mut String, workers: &[WorkerFigures]) {
             sample(out, name, &format!("worker=\"{label}\""), value);
         }
     }
+    let passes: Vec<(String, Histogram)> = workers
+        .iter()
+        .map(|w| (format!("worker=\"{}\"", w.label), w.reactor.passes))
+        .collect();
+    render_histograms(
+        out,
+        PASS_DURATION,
+        "Time from a reactor's wake-up (epoll_wait returning) to the end of its pass, by worker thread.",
+        &passes,
+    );
+}
+
+/// The pass histogram's family name.
+pub const PASS_DURATION: &str = "tenk_reactor_pass_duration_seconds";
+
+/// A histogram family `name` of [`reactor::Histogram`]s, one series per
+/// `(labels, histogram)` (labels as `k="v",…`); nothing without series.
+pub fn render_histograms(out: &mut String, name: &str, help: &str, series: &[(String, Histogram)]) {
+    if series.is_empty() {
+        return;
+    }
+    family(out, name, "histogram", help);
+    for (labels, h) in series {
+        histogram_series(
+            out,
+            name,
+            labels,
+            &Histogram::BOUNDS_NS,
+            &h.buckets,
+            h.sum_ns,
+        );
+    }
+}
+
+/// One series of a histogram: cumulative `_bucket`s for `bounds_ns` and
+/// `+Inf` (`buckets` has one count more than `bounds_ns`, not
+/// cumulative), `_sum` in seconds, `_count`.
+pub(crate) fn histogram_series(
+    out: &mut String,
+    name: &str,
+    labels: &str,
+    bounds_ns: &[u64],
+    buckets: &[u64],
+    sum_ns: u64,
+) {
+    let sep = if labels.is_empty() { "" } else { "," };
+    let mut below = 0;
+    for (i, &count) in buckets.iter().enumerate() {
+        below += count;
+        let le = bounds_ns
+            .get(i)
+            .map_or_else(|| "+Inf".to_string(), |&ns| bound(ns));
+        let bucket = format!("{labels}{sep}le=\"{le}\"");
+        sample(out, &format!("{name}_bucket"), &bucket, below);
+    }
+    sample(out, &format!("{name}_sum"), labels, seconds(sum_ns));
+    sample(out, &format!("{name}_count"), labels, below);
+}
+
+/// `ns` as seconds, without trailing zeros: `0.0001`, `2.5`, `10`.
+fn bound(ns: u64) -> String {
+    let text = seconds(ns);
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 #[cfg(test)]

@@ -114,6 +114,8 @@ fn bump(counter: &AtomicU64, by: u64) {
 /// One worker's counters, a [`Counters`] per route: the declared routes
 /// in order, then [`MISSES`].
 pub(crate) struct RouteTable {
+    /// The worker whose router counts here.
+    worker: usize,
     labels: Vec<(&'static str, Arc<str>)>,
     counters: Box<[Arc<Counters>]>,
 }
@@ -152,6 +154,18 @@ pub struct RouteStats {
     tables: Mutex<Vec<Arc<RouteTable>>>,
 }
 
+/// One worker's answers of every route, by duration: the series of
+/// `tenk_http_request_duration_seconds`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerDurations {
+    /// The worker ([`Router::count_into_as`](crate::router::Router::count_into_as)).
+    pub worker: usize,
+    /// As [`RouteFigures::buckets`], summed over routes.
+    pub buckets: [u64; BUCKETS.len() + 1],
+    /// Their durations added up, in nanoseconds.
+    pub sum_ns: u64,
+}
+
 /// One route's figures, summed over workers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RouteFigures {
@@ -187,6 +201,7 @@ impl RouteStats {
     pub(crate) fn register(
         &self,
         routes: Vec<(&'static str, Arc<str>, Option<u16>)>,
+        worker: usize,
     ) -> Arc<RouteTable> {
         let misses = MISSES.iter().map(|&miss| ("any", Arc::from(miss), None));
         let (labels, counters): (Vec<_>, Vec<_>) = routes
@@ -201,6 +216,7 @@ impl RouteStats {
             })
             .unzip();
         let table = Arc::new(RouteTable {
+            worker,
             labels,
             counters: counters.into_boxed_slice(),
         });
@@ -254,6 +270,39 @@ impl RouteStats {
         figures.retain(|f| f.requests() > 0 || !MISSES.contains(&&*f.route));
         figures
     }
+
+    /// Every route's durations summed by worker, in worker order (tables
+    /// of one worker, if it registered several, are added up).
+    pub fn by_worker(&self) -> Vec<WorkerDurations> {
+        let tables = self
+            .tables
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut workers: Vec<WorkerDurations> = Vec::new();
+        for table in tables.iter() {
+            let at = match workers.iter().position(|w| w.worker == table.worker) {
+                Some(at) => at,
+                None => {
+                    workers.push(WorkerDurations {
+                        worker: table.worker,
+                        buckets: [0; BUCKETS.len() + 1],
+                        sum_ns: 0,
+                    });
+                    workers.len() - 1
+                }
+            };
+            let w = &mut workers[at];
+            for counters in table.counters.iter() {
+                for (sum, c) in w.buckets.iter_mut().zip(&counters.buckets) {
+                    *sum += c.load(Ordering::Relaxed);
+                }
+                w.sum_ns += counters.sum_ns.load(Ordering::Relaxed);
+                w.buckets[0] += counters.untimed.load(Ordering::Relaxed);
+            }
+        }
+        workers.sort_by_key(|w| w.worker);
+        workers
+    }
 }
 
 #[cfg(test)]
@@ -270,7 +319,7 @@ mod tests {
     #[test]
     fn durations_fall_in_the_first_bucket_they_fit() {
         let stats = RouteStats::new();
-        let table = stats.register(routes());
+        let table = stats.register(routes(), 0);
         let table_of = |ns: u64| {
             table.count(1, 200, Duration::from_nanos(ns));
         };
@@ -291,7 +340,7 @@ mod tests {
     #[test]
     fn workers_tables_sum_by_route_and_unused_misses_are_left_out() {
         let stats = RouteStats::new();
-        let (a, b) = (stats.register(routes()), stats.register(routes()));
+        let (a, b) = (stats.register(routes(), 0), stats.register(routes(), 1));
         a.counters(0).count_untimed();
         b.counters(0).count_untimed();
         b.count(0, 503, Duration::from_millis(1));
@@ -306,6 +355,13 @@ mod tests {
         assert_eq!(figures[0].sum_ns, 1_000_000);
         assert_eq!(figures[1].requests(), 0);
         assert_eq!(figures[2].responses[4], 1);
+        let workers = stats.by_worker();
+        assert_eq!(workers.len(), 2);
+        assert_eq!((workers[0].worker, workers[1].worker), (0, 1));
+        assert_eq!(workers[0].buckets[0], 2, "a's cached answer and its 404");
+        assert_eq!(workers[1].buckets[0], 1, "b's cached answer");
+        assert_eq!(workers[1].buckets[3], 1, "b's 1 ms answer");
+        assert_eq!(workers[1].sum_ns, 1_000_000);
     }
 
     #[test]

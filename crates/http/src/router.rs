@@ -183,6 +183,16 @@ impl Router {
     /// If called twice, or if a route is added after it: the counters are
     /// laid out for the routes declared so far (a start-up bug).
     pub fn count_into(&mut self, stats: &RouteStats) -> &mut Router {
+        self.count_into_as(stats, 0)
+    }
+
+    /// [`count_into`](Router::count_into) as worker `worker` of a server
+    /// whose workers share `stats`: the label of its series in
+    /// [`RouteStats::by_worker`].
+    ///
+    /// # Panics
+    /// As [`count_into`](Router::count_into).
+    pub fn count_into_as(&mut self, stats: &RouteStats, worker: usize) -> &mut Router {
         assert!(self.counts.is_none(), "count_into called twice");
         let routes = self
             .routes
@@ -195,7 +205,7 @@ impl Router {
                 (r.method.as_str(), r.pattern.clone(), fixed)
             })
             .collect();
-        let table = stats.register(routes);
+        let table = stats.register(routes, worker);
         for (i, route) in self.routes.iter_mut().enumerate() {
             if let Endpoint::Cached(_, hits) = &mut route.endpoint {
                 *hits = Some(table.counters(i));

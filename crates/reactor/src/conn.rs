@@ -33,6 +33,8 @@ pub(crate) struct Listener {
     pub(crate) failed_resumes: u32,
     /// Registered with `EPOLLEXCLUSIVE` (shared with other reactors).
     pub(crate) exclusive: bool,
+    /// Its connections skip `Config::transport` ([`Io::listen_plain`](crate::Io::listen_plain)).
+    pub(crate) plain: bool,
     /// Bound with `SO_REUSEPORT`: at shutdown it leaves the epoll set but
     /// stays open until the reactor is dropped, because closing a
     /// reuseport socket resets the connections queued on it, which the

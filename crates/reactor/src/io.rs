@@ -190,10 +190,12 @@ impl Io {
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> Stats {
-        Stats {
+        let mut stats = Stats {
             active: self.conns as u64,
             ..self.stats
-        }
+        };
+        stats.passes.sum_ns = stats.busy_ns;
+        stats
     }
 
     /// When the current pass of the loop began: the clock is read once per
@@ -441,13 +443,15 @@ impl Io {
         Ok(Some(woke))
     }
 
-    /// Counts a pass's busy time: from its wake-up to now. Re-arming the
-    /// timerfd before the next wait is left out, to keep to one extra
-    /// clock read a pass.
+    /// Counts a pass's busy time: from its wake-up to now, in the total
+    /// and in the pass histogram. Re-arming the timerfd before the next
+    /// wait is left out, to keep to one extra clock read a pass.
     #[inline]
     pub(crate) fn count_busy(&mut self, woke: Instant) {
-        let busy = woke.elapsed().as_nanos();
-        self.stats.busy_ns += u64::try_from(busy).unwrap_or(u64::MAX);
+        let busy = u64::try_from(woke.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.stats.busy_ns += busy;
+        // Its sum is `busy_ns`, filled in by `Io::stats`.
+        self.stats.passes.count_only(busy);
     }
 
     /// What an event's user data names.

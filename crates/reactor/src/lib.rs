@@ -40,6 +40,7 @@ mod conn_io;
 mod deadlines;
 mod deferred;
 mod handler;
+mod histogram;
 mod io;
 #[cfg(test)]
 mod layers;
@@ -59,6 +60,7 @@ pub use buffer::Buffer;
 pub use close_reason::CloseReason;
 pub use config::{Config, Keepalive, Trigger};
 pub use handler::Handler;
+pub use histogram::Histogram;
 pub use io::{Exit, Io};
 pub use reactor::Reactor;
 pub use stats::{CloseCounts, Stats};

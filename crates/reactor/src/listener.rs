@@ -35,6 +35,38 @@ impl Io {
         self.add_listener(fd, false)
     }
 
+    /// [`listen`](Io::listen) for a side door: its connections are plain
+    /// TCP even when [`Config::transport`](crate::Config::transport) puts
+    /// every other inbound connection behind a transport (TLS, a PROXY
+    /// protocol header), e.g. a metrics endpoint a scraper reaches
+    /// directly, not through the balancer that sends the headers.
+    ///
+    /// The exemption holds for connections this reactor registers itself.
+    /// One a handler keeps in [`Handler::on_accepted_fd`] and passes to
+    /// another reactor's [`Io::adopt`] gets that reactor's transport:
+    /// serve a plain listener on a reactor that accepts for itself.
+    ///
+    /// # Errors
+    /// Those of [`listen`](Io::listen).
+    pub fn listen_plain(&mut self, addr: SocketAddr, backlog: i32) -> io::Result<Token> {
+        let fd = socket::listen(addr, backlog, false)?;
+        self.add_plain_listener(fd)
+    }
+
+    /// Registers a listening socket bound elsewhere (see [`Io::bind`]) as
+    /// [`listen_plain`](Io::listen_plain) does: its connections skip
+    /// `Config::transport`.
+    ///
+    /// # Errors
+    /// Those of `epoll_ctl`.
+    pub fn add_plain_listener(&mut self, fd: OwnedFd) -> io::Result<Token> {
+        let token = self.add_listener(fd, false)?;
+        if let Some(Entry::Listener(l)) = self.entries.get_mut(token) {
+            l.plain = true;
+        }
+        Ok(token)
+    }
+
     /// Binds a listening socket for `addr` with `SO_REUSEPORT` as well, so
     /// that several reactors (threads) can each have their own on the same
     /// port, the kernel spreading connections between them. The socket is
@@ -69,6 +101,7 @@ impl Io {
             paused: false,
             failed_resumes: 0,
             exclusive,
+            plain: false,
             reuseport,
         };
         let token = self.entries.next_token();
@@ -256,6 +289,7 @@ pub(crate) fn accept<H: Handler>(io: &mut Io, handler: &mut H, listener: Token) 
         let Some(Entry::Listener(l)) = io.entries.get(listener) else {
             return;
         };
+        let plain = l.plain;
         match socket::accept(&l.fd) {
             Ok(fd) => {
                 if io.at_capacity() {
@@ -283,7 +317,8 @@ pub(crate) fn accept<H: Handler>(io: &mut Io, handler: &mut H, listener: Token) 
                     }
                     continue;
                 };
-                match io.register_conn(fd, false, false, io.inbound_transport()) {
+                let transport = if plain { None } else { io.inbound_transport() };
+                match io.register_conn(fd, false, false, transport) {
                     Ok(conn) => {
                         io.stats.accepted += 1;
                         handler.on_accept(io, listener, conn);

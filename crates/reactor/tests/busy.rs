@@ -53,3 +53,25 @@ fn busy_time_counts_work_and_not_the_wait() {
         "busy {busy:?} includes time spent waiting (ran {wall:?})"
     );
 }
+
+/// The pass histogram (`Stats::passes`) holds every pass once, and its
+/// sum is the busy time: a pass of the 20 ms spin lands in the bucket
+/// bounded by 67 ms (2^26 ns), above 16.8 ms.
+#[test]
+fn every_pass_lands_in_the_pass_histogram() {
+    let mut reactor = reactor(Trigger::Edge, Spin);
+    reactor.io().add_timer(Duration::from_millis(1), 1);
+    run(&mut reactor);
+    let stats = reactor.io().stats();
+    assert_eq!(stats.passes.count(), stats.epoll_waits, "{stats:?}");
+    assert_eq!(stats.passes.sum_ns, stats.busy_ns);
+    let spin = reactor::Histogram::BOUNDS_NS
+        .iter()
+        .position(|&bound| bound >= WORK.as_nanos() as u64)
+        .unwrap();
+    assert!(
+        stats.passes.buckets[spin..].iter().sum::<u64>() >= 1,
+        "no pass of at least {WORK:?}: {:?}",
+        stats.passes
+    );
+}

@@ -123,3 +123,41 @@ fn a_spent_preamble_leaves_a_plain_connection_with_the_client_address() {
         assert_eq!(r.io().stats().handshakes, 1, "{trigger:?}");
     }
 }
+
+/// A listener from `Io::listen_plain` serves plain TCP beside one whose
+/// connections start with the preamble: the same bytes that the preamble
+/// listener refuses (no `FROM` line) are echoed on the plain one, whose
+/// connection keeps its socket's address and counts no handshake.
+#[test]
+fn a_plain_listener_skips_the_configured_transport() {
+    for trigger in TRIGGERS {
+        let config = Config {
+            trigger,
+            transport: Some(Arc::new(Preambles)),
+            ..Config::default()
+        };
+        let mut r = reactor_with(config, Echo::default());
+        let guarded = r.io().listen(any_port(), 16).unwrap();
+        let plain = r.io().listen_plain(any_port(), 16).unwrap();
+        let guarded = r.io().local_addr(guarded).unwrap();
+        let plain = r.io().local_addr(plain).unwrap();
+        let client = thread::spawn(move || {
+            // No preamble: refused, closed without an echo.
+            let mut s = TcpStream::connect(guarded).unwrap();
+            s.write_all(b"hello\n").unwrap();
+            let mut rest = Vec::new();
+            let _ = s.read_to_end(&mut rest);
+            assert!(rest.is_empty(), "the guarded listener echoed {rest:?}");
+            let mut s = TcpStream::connect(plain).unwrap();
+            s.write_all(b"hello\nquit\n").unwrap();
+            let mut back = [0u8; 11];
+            s.read_exact(&mut back).unwrap();
+            assert_eq!(&back, b"hello\nquit\n");
+            s.local_addr().unwrap()
+        });
+        assert_eq!(run(&mut r), Exit::Stopped, "{trigger:?}");
+        let local = client.join().unwrap();
+        assert_eq!(r.handler().clients[0], local, "{trigger:?}");
+        assert_eq!(r.io().stats().handshakes, 0, "{trigger:?}");
+    }
+}

@@ -56,7 +56,10 @@ pub fn app(
     routes: Arc<RouteStats>,
     request_ids: Option<RequestId>,
 ) -> Router {
+    // The worker its routes are counted as (`tenk_http_request_duration_seconds`).
+    let id = worker.as_ref().map_or(0, |w| w.id);
     let hello = Response::text(200, &b"Hello, World!"[..]);
+
     let health = Response::new(200, "application/json", &b"{\"status\":\"ok\"}"[..]);
     let mut router = Router::new();
     match files.clone() {
@@ -105,7 +108,7 @@ pub fn app(
         // speed, which is why it is opt-in (`--request-id`).
         router.wrap(layer);
     }
-    router.count_into(&routes);
+    router.count_into_as(&routes, id);
     router
 }
 

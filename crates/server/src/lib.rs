@@ -6,6 +6,7 @@ pub mod chat;
 pub mod echo;
 pub mod group;
 pub mod hello;
+pub mod metrics;
 pub mod proxy;
 pub mod proxy_protocol;
 pub mod serve;

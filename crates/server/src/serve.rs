@@ -16,6 +16,7 @@ use reactor::signal::SignalSet;
 use reactor::{CloseCounts, Config, Exit, Handler, PreambleCounts, Stats, TransportCounts, Waker};
 
 use crate::group::Group;
+use crate::metrics::MetricsListener;
 use crate::serving::Serving;
 use crate::stats_line::{human_bytes, human_count};
 use crate::threads::stall::StallHook;
@@ -66,6 +67,10 @@ pub struct ServeOptions {
     /// starts it in `on_wake` without waiting for a first connection.
     /// Off for the others: an idle server makes no wake-up at all.
     pub wake_at_start: bool,
+    /// `--metrics`: the listener worker 0 serves `/metrics` on
+    /// ([`crate::metrics`]). Shared so the options stay `Clone`; `serve`
+    /// takes the descriptor (a duplicate if the options were cloned).
+    pub metrics: Option<Arc<MetricsListener>>,
 }
 
 impl fmt::Debug for ServeOptions {
@@ -93,6 +98,8 @@ pub struct Listening {
     pub backlog: i32,
     pub threads: usize,
     pub accept: AcceptStrategy,
+    /// Where `/metrics` is served (`--metrics`), if anywhere.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl Listening {
@@ -123,6 +130,9 @@ impl Listening {
                 self.threads,
                 self.accept.name()
             ));
+        }
+        if let Some(addr) = self.metrics {
+            line.push_str(&format!(", metrics {addr}"));
         }
         line.push(')');
         line
@@ -165,7 +175,7 @@ pub struct ServeReport<X = ()> {
 /// (a test hook, see `threads/stall.rs`).
 pub fn serve<H: Handler, X: Send>(
     name: &str,
-    options: ServeOptions,
+    mut options: ServeOptions,
     make: impl Fn(usize, &Arc<Group>) -> H + Sync,
     extra: impl Fn(&mut H) -> X + Sync,
 ) -> io::Result<ServeReport<X>> {
@@ -183,6 +193,12 @@ pub fn serve<H: Handler, X: Send>(
     let dispatch = match accept {
         AcceptStrategy::Dispatch(balance) => Some(balance),
         _ => None,
+    };
+    let metrics = options.metrics.take().map(take_metrics).transpose()?;
+    let metrics_addr = metrics.as_ref().map(|m| m.addr);
+    let (mut metrics_fd, metrics_render) = match metrics {
+        Some(m) => (Some(m.fd), Some(m.render)),
+        None => (None, None),
     };
     let addr = SocketAddr::new(options.bind, options.port);
     let (bound, listeners) = bind_listeners(addr, options.backlog, workers, accept)?;
@@ -213,6 +229,13 @@ pub fn serve<H: Handler, X: Send>(
                 stats: options.stats.then(|| options.notify.clone()),
                 barrier: &barrier,
                 ready: ready_tx.clone(),
+                // Worker 0's own, even under dispatch: see `crate::metrics`.
+                metrics: if id == 0 { metrics_fd.take() } else { None },
+            };
+            let render = if id == 0 {
+                metrics_render.clone()
+            } else {
+                None
             };
             let departure = watcher.departure(&group, Some(id));
             let (make, extra, group) = (&make, &extra, group.clone());
@@ -222,7 +245,9 @@ pub fn serve<H: Handler, X: Send>(
                 .spawn_scoped(scope, move || {
                     let _departure = departure;
                     let handler = make(id, &group);
-                    let serving = Serving::new(handler, id, group).with_stall(stall, notify);
+                    let serving = Serving::new(handler, id, group)
+                        .with_stall(stall, notify)
+                        .with_metrics(render);
                     part.run(serving)
                         .map(|(exit, stats, mut h)| (exit, stats, extra(&mut h)))
                 })
@@ -239,6 +264,7 @@ pub fn serve<H: Handler, X: Send>(
                 stats: options.stats.then(|| options.notify.clone()),
                 barrier: &barrier,
                 ready: ready_tx.clone(),
+                metrics: None,
             };
             let dispatcher = Dispatcher::new(group.clone(), balance);
             let departure = watcher.departure(&group, None);
@@ -277,6 +303,7 @@ pub fn serve<H: Handler, X: Send>(
                 backlog: options.backlog,
                 threads: workers,
                 accept,
+                metrics: metrics_addr,
             };
             (options.notify)(Notice::Listening(&listening));
             if options.wake_at_start {
@@ -334,6 +361,18 @@ pub fn serve<H: Handler, X: Send>(
         extra: extras,
         transport: config.transport.as_ref().and_then(|t| t.counts()),
         preamble: config.transport.as_ref().and_then(|t| t.preamble_counts()),
+    })
+}
+
+/// The metrics listener out of its `Arc`: the one descriptor, or a
+/// duplicate while a clone of the options still holds it.
+fn take_metrics(shared: Arc<MetricsListener>) -> io::Result<MetricsListener> {
+    Arc::try_unwrap(shared).or_else(|shared| {
+        Ok(MetricsListener {
+            fd: shared.fd.try_clone()?,
+            addr: shared.addr,
+            render: shared.render.clone(),
+        })
     })
 }
 

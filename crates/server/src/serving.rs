@@ -28,6 +28,8 @@ use std::time::Duration;
 use reactor::{CloseReason, Handler, Io, TimerId, Token};
 
 use crate::group::Group;
+use crate::metrics::endpoint::Endpoint;
+use crate::metrics::Render;
 use crate::serve::Notify;
 use crate::stats_line::StatsTicker;
 use crate::threads::stall::StallHook;
@@ -56,6 +58,9 @@ pub struct Serving<H> {
     publish: Option<Publish>,
     /// Shutdown requests this reactor has acted on.
     seen_shutdowns: usize,
+    /// `--metrics` (worker 0's): its listener's connections are answered
+    /// here and never reach `inner`.
+    metrics: Option<Endpoint>,
 }
 
 /// An armed publish timer, and the reactor's event count when it was
@@ -81,6 +86,40 @@ impl<H> Serving<H> {
             publish_every: PUBLISH_EVERY,
             publish: None,
             seen_shutdowns: 0,
+            metrics: None,
+        }
+    }
+
+    /// Serves `--metrics` with `render`, once its listener is registered
+    /// ([`Serving::metrics_listener`]).
+    pub fn with_metrics(mut self, render: Option<Render>) -> Serving<H> {
+        self.metrics = render.map(Endpoint::new);
+        self
+    }
+
+    /// The metrics listener's token, once registered.
+    pub(crate) fn metrics_listener(&mut self, listener: reactor::Token) {
+        if let Some(metrics) = &mut self.metrics {
+            metrics.listener = Some(listener);
+        }
+    }
+
+    /// Whether `conn` is a metrics connection: one test of a field when
+    /// none is open, the case of almost every callback.
+    #[inline(always)]
+    fn is_scrape(&self, conn: Token) -> bool {
+        match &self.metrics {
+            Some(metrics) => metrics.open() && metrics.owns(conn),
+            None => false,
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn scrape(&mut self, io: &mut Io, conn: Token, data: &[u8]) -> usize {
+        match &self.metrics {
+            Some(metrics) => metrics.on_data(io, conn, data, &self.group, self.id),
+            None => data.len(),
         }
     }
 
@@ -197,6 +236,11 @@ impl<H> Serving<H> {
 impl<H: Handler> Handler for Serving<H> {
     fn on_accept(&mut self, io: &mut Io, listener: Token, conn: Token) {
         self.note_activity(io);
+        if let Some(metrics) = &mut self.metrics {
+            if metrics.accepted(listener, conn) {
+                return;
+            }
+        }
         if let Some(count) = self.worker_count() {
             count.fetch_add(1, Ordering::Relaxed);
         }
@@ -205,6 +249,13 @@ impl<H: Handler> Handler for Serving<H> {
 
     fn on_accepted_fd(&mut self, io: &mut Io, listener: Token, fd: OwnedFd) -> Option<OwnedFd> {
         self.note_activity(io);
+        if self
+            .metrics
+            .as_ref()
+            .is_some_and(|m| m.listener == Some(listener))
+        {
+            return Some(fd);
+        }
         self.inner.on_accepted_fd(io, listener, fd)
     }
 
@@ -223,21 +274,37 @@ impl<H: Handler> Handler for Serving<H> {
     #[inline]
     fn on_data(&mut self, io: &mut Io, conn: Token, data: &[u8]) -> usize {
         self.note_activity(io);
+        if self.is_scrape(conn) {
+            return self.scrape(io, conn, data);
+        }
         self.inner.on_data(io, conn, data)
     }
 
     fn on_eof(&mut self, io: &mut Io, conn: Token) {
         self.note_activity(io);
+        if self.is_scrape(conn) {
+            io.close_when_flushed(conn);
+            return;
+        }
         self.inner.on_eof(io, conn);
     }
 
     fn on_flushed(&mut self, io: &mut Io, conn: Token) {
         self.note_activity(io);
+        if self.is_scrape(conn) {
+            return;
+        }
         self.inner.on_flushed(io, conn);
     }
 
     fn on_close(&mut self, io: &mut Io, conn: Token, reason: CloseReason) {
         self.note_activity(io);
+        if self.is_scrape(conn) {
+            if let Some(metrics) = &mut self.metrics {
+                metrics.closed(conn);
+            }
+            return;
+        }
         count_down(self.worker_count());
         self.inner.on_close(io, conn, reason);
     }

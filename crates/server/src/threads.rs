@@ -160,6 +160,9 @@ pub(crate) struct Part<'a> {
     pub stats: Option<Notify>,
     pub barrier: &'a Barrier,
     pub ready: mpsc::Sender<(usize, io::Result<Waker>)>,
+    /// `--metrics`: the listener this reactor serves `/metrics` on, plain
+    /// whatever the transport ([`Io::add_plain_listener`]).
+    pub metrics: Option<OwnedFd>,
 }
 
 impl Part<'_> {
@@ -173,6 +176,10 @@ impl Part<'_> {
             let mut reactor = Reactor::new(self.config, handler)?;
             if let Some(listener) = self.listener {
                 reactor.io().add_listener(listener, self.exclusive)?;
+            }
+            if let Some(metrics) = self.metrics {
+                let token = reactor.io().add_plain_listener(metrics)?;
+                reactor.handler().metrics_listener(token);
             }
             Ok::<_, io::Error>(reactor)
         })();

@@ -227,6 +227,11 @@ pub struct ServeArgs {
     /// How the acceptor thread picks a worker (with --accept dispatch).
     #[arg(long, value_enum, default_value_t = BalanceArg::RoundRobin)]
     pub balance: BalanceArg,
+    /// Serve Prometheus text at http://ADDR:PORT/metrics on a listener of
+    /// its own (on worker 0's reactor): plain HTTP even with --tls-cert or
+    /// --proxy-protocol on the main port. Port 0 picks one (in the banner).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
     #[command(flatten)]
     pub tls: crate::tls_cli::TlsArgs,
     #[command(flatten)]

@@ -86,6 +86,9 @@ fn run(cli: Cli, signals: signal::SignalSet) -> anyhow::Result<ExitCode> {
             let mut options = serve_options(&args, signals);
             with_tls(&mut options, tls);
             args.proxy.apply(&mut options);
+            if let Err(code) = with_metrics(&mut options, &args, server::metrics::echo) {
+                return Ok(code);
+            }
             let report = server::serve("echo", options, |_, _| Echo, |_| ())
                 .context("echo server failed")?;
             outln!("{}", summary("echo", &report));
@@ -141,9 +144,14 @@ fn run_proxy(args: &crate::cli::ProxyArgs, signals: signal::SignalSet) -> anyhow
     config.proto = if https { "https" } else { "http" };
     config.stats = args.serve.stats;
     let config = Arc::new(config);
-    // Each worker publishes its figures here once a second; a --metrics
-    // listener can read them the same way.
+    // Each worker publishes its figures here once a second, where the
+    // --metrics listener reads them.
     let board = ProxyBoard::new(args.serve.threads);
+    if let Err(code) = with_metrics(&mut options, &args.serve, || {
+        server::metrics::proxy(board.clone())
+    }) {
+        return Ok(code);
+    }
     let notify = options.notify.clone();
     let make =
         |id, _: &Arc<Group>| Proxy::new(config.clone(), id, board.clone(), Some(notify.clone()));
@@ -183,8 +191,15 @@ fn run_http(args: &crate::cli::HttpArgs, signals: signal::SignalSet) -> anyhow::
     // the group's reactor figures and this board of HTTP figures.
     let board = Arc::new(http::metrics::HttpBoard::new(args.serve.threads));
     let routes = Arc::new(http::route_stats::RouteStats::new());
+    if let Err(code) = with_metrics(&mut options, &args.serve, || {
+        server::metrics::http(board.clone(), routes.clone())
+    }) {
+        return Ok(code);
+    }
+    // Alone, a worker shares its HTTP counters only for --metrics to read.
+    let share_alone = args.serve.threads <= 1 && options.metrics.is_some();
     let make = |id, group: &Arc<Group>| {
-        hello::in_group(
+        let mut server = hello::in_group(
             files.clone(),
             config.clone(),
             id,
@@ -192,7 +207,11 @@ fn run_http(args: &crate::cli::HttpArgs, signals: signal::SignalSet) -> anyhow::
             &board,
             &routes,
             args.request_id,
-        )
+        );
+        if share_alone {
+            server.share_stats(board.clone(), id);
+        }
+        server
     };
     let report =
         server::serve("http", options, make, |h| h.stats()).context("http server failed")?;
@@ -247,7 +266,21 @@ fn run_chat(args: &crate::cli::ChatArgs, signals: signal::SignalSet) -> anyhow::
         args.serve.threads.max(1),
         &config.default_room,
     ));
-    let make = |id, group: &Arc<Group>| Chat::in_group(config.clone(), id, hub.clone(), group);
+    let fanout = args
+        .serve
+        .metrics
+        .is_some()
+        .then(|| Arc::new(server::metrics::HistogramBoard::new(args.serve.threads)));
+    if let Some(fanout) = &fanout {
+        let fanout = fanout.clone();
+        if let Err(code) = with_metrics(&mut options, &args.serve, || server::metrics::chat(fanout))
+        {
+            return Ok(code);
+        }
+    }
+    let make = |id, group: &Arc<Group>| {
+        Chat::in_group(config.clone(), id, hub.clone(), group).with_fanout_board(fanout.clone())
+    };
     let report =
         server::serve("chat", options, make, |c| c.stats()).context("chat server failed")?;
     outln!("{}", summary("chat", &report));
@@ -504,5 +537,31 @@ fn serve_options(args: &ServeArgs, signals: signal::SignalSet) -> ServeOptions {
         pin: args.pin,
         notify: print_notices(),
         wake_at_start: false,
+        metrics: None,
     }
+}
+
+/// `--metrics ADDR:PORT`: binds the metrics listener now, so that an
+/// address that cannot be bound is a usage error before anything starts,
+/// and has the server serve `render`'s text on it.
+fn with_metrics(
+    options: &mut ServeOptions,
+    args: &ServeArgs,
+    render: impl FnOnce() -> server::metrics::Render,
+) -> Result<(), ExitCode> {
+    let Some(addr) = args.metrics else {
+        return Ok(());
+    };
+    let bound = reactor::Io::bind(addr, args.backlog).and_then(|fd| {
+        let listener = std::net::TcpListener::from(fd);
+        let local = listener.local_addr()?;
+        Ok((std::os::fd::OwnedFd::from(listener), local))
+    });
+    let (fd, addr) = bound.map_err(|e| usage_error(&format!("--metrics {addr}: {e}")))?;
+    options.metrics = Some(Arc::new(server::metrics::MetricsListener {
+        fd,
+        addr,
+        render: render(),
+    }));
+    Ok(())
 }

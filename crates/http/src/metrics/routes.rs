@@ -3,14 +3,8 @@
 
 use std::borrow::Cow;
 
-use super::{family, sample, seconds};
-use crate::route_stats::{RouteFigures, BUCKETS};
-
-/// `ns` as seconds, without trailing zeros: `0.0001`, `2.5`, `10`.
-fn bound(ns: u64) -> String {
-    let text = seconds(ns);
-    text.trim_end_matches('0').trim_end_matches('.').to_string()
-}
+use super::{family, histogram_series, sample};
+use crate::route_stats::{RouteFigures, WorkerDurations, BUCKETS};
 
 /// A label value with `\`, `"` and newlines escaped, as the format asks.
 fn escape(value: &str) -> Cow<'_, str> {
@@ -64,17 +58,26 @@ pub(super) fn render_routes(out: &mut String, routes: &[RouteFigures]) {
     );
     for route in routes {
         let labels = labels(route);
-        let mut below = 0;
-        for (i, &count) in route.buckets.iter().enumerate() {
-            below += count;
-            let le = BUCKETS
-                .get(i)
-                .map_or_else(|| "+Inf".to_string(), |&ns| bound(ns));
-            let bucket = format!("{labels},le=\"{le}\"");
-            sample(out, &format!("{name}_bucket"), &bucket, below);
-        }
-        sample(out, &format!("{name}_sum"), &labels, seconds(route.sum_ns));
-        sample(out, &format!("{name}_count"), &labels, below);
+        histogram_series(out, name, &labels, &BUCKETS, &route.buckets, route.sum_ns);
+    }
+}
+
+/// `tenk_http_request_duration_seconds`: every route's durations summed,
+/// one series per worker (`worker="N"`), in the routes' buckets.
+pub fn render_request_durations(out: &mut String, workers: &[WorkerDurations]) {
+    if workers.is_empty() {
+        return;
+    }
+    let name = "tenk_http_request_duration_seconds";
+    family(
+        out,
+        name,
+        "histogram",
+        "Time from the start of the loop pass that read a request to its answer queued, by worker thread (0 for a cached route's: see the route_stats docs).",
+    );
+    for w in workers {
+        let labels = format!("worker=\"{}\"", w.worker);
+        histogram_series(out, name, &labels, &BUCKETS, &w.buckets, w.sum_ns);
     }
 }
 

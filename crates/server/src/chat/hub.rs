@@ -24,8 +24,13 @@ pub struct Address {
 /// A message for a worker's clients.
 #[derive(Debug)]
 pub enum Mail {
-    /// For every member of `room` on the receiving worker.
-    Room { room: Arc<str>, message: Arc<[u8]> },
+    /// For every member of `room` on the receiving worker; `sent` is the
+    /// start of the sender's pass that read it (fan-out duration).
+    Room {
+        room: Arc<str>,
+        message: Arc<[u8]>,
+        sent: std::time::Instant,
+    },
     /// For one client of the receiving worker.
     Private { to: Token, message: Arc<[u8]> },
 }
@@ -109,6 +114,7 @@ mod tests {
         Mail::Room {
             room: Arc::from("lobby"),
             message: Arc::from(text.as_bytes()),
+            sent: std::time::Instant::now(),
         }
     }
 
@@ -143,6 +149,7 @@ mod tests {
                 Mail::Room {
                     room: Arc::from("lobby"),
                     message: message.clone(),
+                    sent: std::time::Instant::now(),
                 },
             );
             assert_ne!(posted, Posted::Dropped);

@@ -32,10 +32,12 @@ pub mod line;
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::sync::Arc;
+use std::time::Instant;
 
 use reactor::{CloseReason, Handler, Io, Token};
 
 use crate::group::Group;
+use crate::metrics::HistogramBoard;
 use command::Command;
 use hub::{Address, Hub, Mail, Posted};
 use line::{Frame, LineFramer};
@@ -128,6 +130,8 @@ pub struct Chat {
     /// The mailbox's contents as taken (kept to reuse the allocation).
     taken: Vec<Mail>,
     stats: ChatStats,
+    /// Where fan-out durations go (`--metrics`), as this worker's.
+    fanout: Option<Arc<HistogramBoard>>,
 }
 
 /// Bytes of messages from other workers delivered per pass: as much as a
@@ -161,6 +165,24 @@ impl Chat {
             mails: VecDeque::new(),
             taken: Vec::new(),
             stats: ChatStats::default(),
+            fanout: None,
+        }
+    }
+
+    /// Records each fan-out's duration on `board` as this worker's: from
+    /// the start of the pass that read the message (the sender's pass,
+    /// for one from another worker) to its copies queued on this worker's
+    /// members (and, for a local sender, posted to the other workers).
+    /// One clock read per room message or notice.
+    pub fn with_fanout_board(mut self, board: Option<Arc<HistogramBoard>>) -> Chat {
+        self.fanout = board;
+        self
+    }
+
+    fn record_fanout(&self, since: Instant) {
+        if let Some(board) = &self.fanout {
+            let ns = Instant::now().saturating_duration_since(since).as_nanos();
+            board.record(self.worker, u64::try_from(ns).unwrap_or(u64::MAX));
         }
     }
 
@@ -196,21 +218,23 @@ impl Chat {
     fn broadcast(&mut self, io: &mut Io, room: &str, except: Option<Token>, text: String) {
         let message: Arc<[u8]> = Arc::from(text.into_bytes());
         self.fan_out(io, room, except, &message);
-        if self.hub.workers() == 1 {
-            return;
+        let others = if self.hub.workers() > 1 {
+            self.hub.directory().other_workers_in(room, self.worker)
+        } else {
+            Vec::new()
+        };
+        if !others.is_empty() {
+            let room: Arc<str> = Arc::from(room);
+            for worker in others {
+                let mail = Mail::Room {
+                    room: room.clone(),
+                    message: message.clone(),
+                    sent: io.now(),
+                };
+                self.post(worker, mail);
+            }
         }
-        let others = self.hub.directory().other_workers_in(room, self.worker);
-        if others.is_empty() {
-            return;
-        }
-        let room: Arc<str> = Arc::from(room);
-        for worker in others {
-            let mail = Mail::Room {
-                room: room.clone(),
-                message: message.clone(),
-            };
-            self.post(worker, mail);
-        }
+        self.record_fanout(io.now());
     }
 
     /// Queues `message` on this worker's members of `room`.
@@ -263,9 +287,14 @@ impl Chat {
                 return;
             };
             match mail {
-                Mail::Room { room, message } => {
+                Mail::Room {
+                    room,
+                    message,
+                    sent,
+                } => {
                     budget = budget.saturating_sub(message.len());
                     self.fan_out(io, &room, None, &message);
+                    self.record_fanout(sent);
                 }
                 Mail::Private { to, message } => {
                     budget = budget.saturating_sub(message.len());

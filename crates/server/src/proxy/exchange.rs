@@ -119,6 +119,9 @@ pub(super) struct Exchange {
     pub head_sent: bool,
     /// The client connection stays open after this response.
     pub client_keep_alive: bool,
+    /// The pass that read the request's head began then (request
+    /// duration).
+    pub started: Instant,
     /// The head was sent upstream then (latency).
     pub sent_at: Instant,
     /// The last byte from the upstream, or the request's start (timeout).
@@ -142,6 +145,7 @@ impl Exchange {
             got_byte: false,
             head_sent: false,
             client_keep_alive: req.keep_alive,
+            started: now,
             sent_at: now,
             last_upstream: now,
             timer: None,

@@ -260,6 +260,15 @@ impl Proxy {
     /// Sends `status` with a short text body to `client`; it stays open
     /// for its next request if `keep_alive`.
     pub(super) fn answer(&mut self, io: &mut Io, client: Token, status: u16, keep_alive: bool) {
+        let now = io.now();
+        let started = self
+            .clients
+            .get(&client)
+            .and_then(|c| c.ex.as_ref())
+            .map_or(now, |ex| ex.started);
+        self.stats
+            .requests
+            .record(super::response::nanos(now, started));
         let body = format!("{}\n", http::status::reason(status));
         let response = http::Response::text(status, body.into_bytes());
         let mut out = Vec::with_capacity(160);

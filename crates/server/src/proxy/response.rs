@@ -111,6 +111,7 @@ impl Proxy {
                     self.stats.upstreams[upstream]
                         .latency
                         .record(now.saturating_duration_since(ex.sent_at));
+                    self.stats.requests.record(nanos(now, ex.started));
                     self.upstreams[upstream].health.succeeded();
                     // A body delimited by the upstream's close goes to a
                     // 1.1 client chunked, so the client connection stays.
@@ -213,4 +214,9 @@ impl Proxy {
         // as they are: closing here reports it there, once.
         io.close(conn);
     }
+}
+
+/// Nanoseconds from `since` to `now` (0 if `now` is earlier).
+pub(super) fn nanos(now: std::time::Instant, since: std::time::Instant) -> u64 {
+    u64::try_from(now.saturating_duration_since(since).as_nanos()).unwrap_or(u64::MAX)
 }

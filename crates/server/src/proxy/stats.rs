@@ -128,6 +128,10 @@ pub struct ProxyStats {
     pub aborted: u64,
     /// Requests retried on another (or the same) upstream.
     pub retries: u64,
+    /// Requests by duration: from the start of the loop pass that read
+    /// the request's head to the pass that queued its response head (or
+    /// the proxy's own answer) to the client.
+    pub requests: reactor::Histogram,
 }
 
 impl ProxyStats {
@@ -165,6 +169,7 @@ impl ProxyStats {
         self.gateway_timeout += o.gateway_timeout;
         self.aborted += o.aborted;
         self.retries += o.retries;
+        self.requests.add(&o.requests);
     }
 
     /// The compact form for the `--stats` line and the end summary:

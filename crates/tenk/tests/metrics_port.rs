@@ -1,0 +1,225 @@
+//! `--metrics ADDR:PORT` (issue 18): every server answers `GET /metrics`
+//! on a listener of its own with Prometheus text, read here by a real
+//! parser; its latency histograms count the traffic served; it stays
+//! plain HTTP beside a main port behind TLS and the PROXY protocol.
+
+mod util;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
+
+use prometheus_parse::{Scrape, Value};
+use util::backend::{Recorder, Reply};
+use util::certs::{KeyFormat, TestPki};
+use util::{connect, run_tenk, wait_until, Server, PROMPTLY};
+
+/// Starts `tenk serve <server> --port 0 --metrics 127.0.0.1:0 <extra>`;
+/// gives it and its metrics address, from the banner.
+fn start(server: &str, extra: &[&str]) -> (Server, SocketAddr) {
+    let mut args = vec!["serve", server, "--port", "0", "--metrics", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let server = Server::start(&args, |_| {});
+    let metrics = server
+        .banner
+        .split(", metrics ")
+        .nth(1)
+        .and_then(|rest| rest.split([',', ')']).next())
+        .and_then(|addr| addr.parse().ok())
+        .unwrap_or_else(|| panic!("no metrics address in {:?}", server.banner));
+    (server, metrics)
+}
+
+/// One plain HTTP request on a fresh connection: status line and body.
+fn get(addr: SocketAddr, path: &str) -> (String, String) {
+    let mut stream = connect(addr);
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read to EOF");
+    let (head, body) = answer
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no head in {answer:?}"));
+    (
+        head.lines().next().unwrap_or("").to_string(),
+        body.to_string(),
+    )
+}
+
+/// `/metrics` parsed.
+fn scrape(metrics: SocketAddr) -> Scrape {
+    let (status, body) = get(metrics, "/metrics");
+    assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+    let lines = body.lines().map(|l| Ok(l.to_string())).collect::<Vec<_>>();
+    Scrape::parse(lines.into_iter()).expect("valid Prometheus text format")
+}
+
+/// The `_count` of histogram `name`, summed over its series (workers).
+fn count(scrape: &Scrape, name: &str) -> u64 {
+    let series: Vec<u64> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name)
+        .map(|s| match &s.value {
+            Value::Histogram(buckets) => {
+                let inf = buckets.last().expect("a +Inf bucket");
+                assert!(inf.less_than.is_infinite(), "{name}: {buckets:?}");
+                inf.count as u64
+            }
+            other => panic!("{name}: not a histogram: {other:?}"),
+        })
+        .collect();
+    assert!(!series.is_empty(), "no {name} in the scrape");
+    series.iter().sum()
+}
+
+fn has(scrape: &Scrape, name: &str) -> bool {
+    scrape.samples.iter().any(|s| s.metric == name)
+}
+
+/// Every server's pass histogram counts the passes its traffic makes,
+/// and the server's own histogram counts its requests or messages.
+#[test]
+fn each_server_serves_metrics_and_its_histograms_grow_with_traffic() {
+    let passes = "tenk_reactor_pass_duration_seconds";
+
+    let (echo, metrics) = start("echo", &[]);
+    let before = scrape(metrics);
+    let mut client = connect(echo.addr);
+    client.write_all(b"ping\n").unwrap();
+    let mut back = [0u8; 5];
+    client.read_exact(&mut back).unwrap();
+    let after = scrape(metrics);
+    assert!(
+        count(&after, passes) > count(&before, passes),
+        "echo passes"
+    );
+    assert!(
+        !has(&after, "tenk_http_responses_total"),
+        "echo has no HTTP"
+    );
+
+    let (http, metrics) = start("http", &[]);
+    let requests = "tenk_http_request_duration_seconds";
+    let before = scrape(metrics);
+    for _ in 0..3 {
+        let (status, _) = get(http.addr, "/health");
+        assert_eq!(status, "HTTP/1.1 200 OK");
+    }
+    let after = scrape(metrics);
+    assert_eq!(count(&after, requests) - count(&before, requests), 3);
+    assert!(
+        count(&after, passes) > count(&before, passes),
+        "http passes"
+    );
+    assert!(has(&after, "tenk_http_route_requests_total"));
+
+    let backend = Recorder::start(Reply::ok("hi"));
+    let upstream = backend.upstream();
+    let (proxy, metrics) = start("proxy", &["--upstream", &upstream]);
+    let before = scrape(metrics);
+    let (status, body) = get(proxy.addr, "/");
+    assert_eq!((status.as_str(), body.as_str()), ("HTTP/1.1 200 OK", "hi"));
+    // The proxy's workers publish their figures once a second.
+    let grown = wait_until(PROMPTLY, || {
+        count(&scrape(metrics), requests) == count(&before, requests) + 1
+    });
+    assert!(grown, "the proxied request is not in {requests}");
+    assert!(has(&scrape(metrics), "tenk_proxy_upstream_requests_total"));
+
+    let (chat, metrics) = start("chat", &[]);
+    let fanout = "tenk_chat_fanout_duration_seconds";
+    let mut speaker = connect(chat.addr);
+    let listener = connect(chat.addr);
+    let mut heard = BufReader::new(listener.try_clone().unwrap());
+    // The listener's join notice, fanned out too, comes first.
+    let mut line = String::new();
+    while !line.contains("joined") {
+        line.clear();
+        heard.read_line(&mut line).expect("a line");
+    }
+    let before = scrape(metrics);
+    speaker.write_all(b"hello room\n").unwrap();
+    while !line.contains("hello room") {
+        line.clear();
+        heard.read_line(&mut line).expect("a line");
+    }
+    let after = scrape(metrics);
+    assert!(
+        count(&after, fanout) > count(&before, fanout),
+        "chat fan-out"
+    );
+}
+
+/// With a PROXY protocol header and TLS required on the main port, the
+/// metrics port answers plain HTTP without a header, and a path other
+/// than /metrics gets a 404. Under `--accept dispatch` the listener is
+/// worker 0's, not the acceptor's: its connections never meet the
+/// transport a handed-over connection gets.
+#[test]
+fn the_metrics_port_is_plain_beside_tls_and_the_proxy_protocol() {
+    let pki = TestPki::new(KeyFormat::Pkcs8);
+    let tls = util::tls::flags(&pki);
+    for layout in [
+        &[][..],
+        &["--threads", "2", "--accept", "dispatch"],
+        &["--threads", "2", "--accept", "reuseport"],
+    ] {
+        let mut extra = vec!["--proxy-protocol"];
+        extra.extend_from_slice(&tls);
+        extra.extend_from_slice(layout);
+        let (server, metrics) = start("http", &extra);
+        assert!(
+            server.banner.contains("proxy protocol, tls"),
+            "{}",
+            server.banner
+        );
+        let scraped = scrape(metrics);
+        assert!(has(&scraped, "tenk_tls_handshakes_total"), "{layout:?}");
+        assert!(
+            has(&scraped, "tenk_proxy_protocol_headers_total"),
+            "{layout:?}"
+        );
+        // The same plain request on the main port: closed unanswered.
+        let mut main = connect(server.addr);
+        main.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut rest = Vec::new();
+        let _ = main.read_to_end(&mut rest);
+        assert!(rest.is_empty(), "{layout:?}: the main port answered plain");
+        let (status, _) = get(metrics, "/other");
+        assert_eq!(status, "HTTP/1.1 404 Not Found", "{layout:?}");
+        if layout.is_empty() {
+            continue;
+        }
+        let workers: Vec<&str> = scraped
+            .samples
+            .iter()
+            .filter(|s| s.metric == "tenk_reactor_pass_duration_seconds")
+            .filter_map(|s| s.labels.get("worker"))
+            .collect();
+        assert!(
+            workers.contains(&"0") && workers.contains(&"1"),
+            "{layout:?}: {workers:?}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_metrics_address_exits_2() {
+    for bad in ["nonsense", "127.0.0.1", "192.0.2.1:9"] {
+        let out = run_tenk(&["serve", "echo", "--port", "0", "--metrics", bad]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "--metrics {bad}: {stderr}");
+        assert!(stderr.contains("--metrics"), "--metrics {bad}: {stderr}");
+    }
+    // In use: taken by another listener.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = run_tenk(&["serve", "http", "--port", "0", "--metrics", &addr]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("--metrics {addr}")), "{stderr}");
+}
