@@ -317,6 +317,60 @@ fn redis_restart_local_goes_on_and_cross_node_resumes() {
     assert!(count_after(&summary, "reconnects") >= 2, "{summary}");
 }
 
+/// Two nodes with `--redis redis://:PASSWORD@host:port/DB` talk; a third
+/// with a wrong password still serves its own users.
+#[test]
+fn auth_and_select_are_sent() {
+    let redis = Redis::start_with(&["--requirepass", "s3cret"]);
+    let url = format!("redis://:s3cret@127.0.0.1:{}/3", redis.port);
+    let start = |name: &str, url: &str| {
+        Server::start(
+            &["serve", "chat", "--port", "0", "--redis", url, "--node", name],
+            |_| {},
+        )
+    };
+    let a = start("A", &url);
+    let b = start("B", &url);
+    let (mut alice, alice_guest) = arrive(&a, "alice");
+    let (mut bob, bob_guest) = arrive(&b, "bob");
+    alice.expect(&format!("* {bob_guest} joined #lobby"));
+    alice.send("with a password");
+    bob.expect(&format!("<{alice_guest}> with a password"));
+
+    let wrong = format!("redis://:wrong@127.0.0.1:{}", redis.port);
+    let c = start("C", &wrong);
+    let (mut carl, _) = arrive(&c, "carl");
+    let (_dave, dave_guest) = arrive(&c, "dave");
+    carl.expect(&format!("* {dave_guest} joined #lobby"));
+}
+
+/// A node started while Redis is down serves locally, and links up once
+/// Redis starts.
+#[test]
+fn a_node_started_without_redis_links_up_later() {
+    let mut redis = Redis::stopped();
+    let a = node("edge", &redis, "A");
+    let (mut alice, alice_guest) = arrive(&a, "alice");
+    let (_carol, carol_guest) = arrive(&a, "carol");
+    alice.expect(&format!("* {carol_guest} joined #lobby"));
+    redis.restart();
+    let b = node("edge", &redis, "B");
+    let (mut bob, _) = arrive(&b, "bob");
+    let started = Instant::now();
+    bob.stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    for n in 0.. {
+        assert!(started.elapsed() < RESUME_WITHIN, "A never linked up");
+        alice.send(&format!("probe {n}"));
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut bob.reader, &mut line).is_ok() && !line.is_empty() {
+            assert!(line.starts_with(&format!("<{alice_guest}> probe ")), "{line:?}");
+            break;
+        }
+    }
+}
+
 #[test]
 fn bad_redis_urls_and_node_names_exit_2() {
     for (args, why) in [

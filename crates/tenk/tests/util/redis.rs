@@ -14,6 +14,8 @@ use super::PROMPTLY;
 /// A running `redis-server`, killed on drop.
 pub struct Redis {
     pub port: u16,
+    /// Extra `redis-server` arguments (e.g. `--requirepass`).
+    extra: Vec<String>,
     child: Option<Child>,
 }
 
@@ -26,12 +28,24 @@ impl Drop for Redis {
 impl Redis {
     /// Starts one on a free port and waits until it answers PING.
     pub fn start() -> Redis {
-        let mut redis = Redis {
-            port: free_port(),
-            child: None,
-        };
+        Redis::start_with(&[])
+    }
+
+    /// [`Redis::start`] with extra `redis-server` arguments.
+    pub fn start_with(extra: &[&str]) -> Redis {
+        let mut redis = Redis::stopped();
+        redis.extra = extra.iter().map(|a| a.to_string()).collect();
         redis.restart();
         redis
+    }
+
+    /// One not started yet, on a port free now ([`Redis::restart`] starts it).
+    pub fn stopped() -> Redis {
+        Redis {
+            port: free_port(),
+            extra: Vec::new(),
+            child: None,
+        }
     }
 
     /// `redis://127.0.0.1:PORT`.
@@ -53,12 +67,17 @@ impl Redis {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server is not installed: `apt-get install -y redis-server` (.ci/run installs it)");
         self.child = Some(child);
         let deadline = Instant::now() + PROMPTLY;
-        while self.command(&["PING"]).as_deref() != Some("+PONG") {
+        // With a password, NOAUTH is its answer: up all the same.
+        let up = |reply: Option<String>| {
+            reply.is_some_and(|r| r == "+PONG" || r.starts_with("-NOAUTH"))
+        };
+        while !up(self.command(&["PING"])) {
             assert!(
                 Instant::now() < deadline,
                 "redis-server did not answer PING"
