@@ -74,9 +74,8 @@ impl Redis {
         self.child = Some(child);
         let deadline = Instant::now() + PROMPTLY;
         // With a password, NOAUTH is its answer: up all the same.
-        let up = |reply: Option<String>| {
-            reply.is_some_and(|r| r == "+PONG" || r.starts_with("-NOAUTH"))
-        };
+        let up =
+            |reply: Option<String>| reply.is_some_and(|r| r == "+PONG" || r.starts_with("-NOAUTH"));
         while !up(self.command(&["PING"])) {
             assert!(
                 Instant::now() < deadline,

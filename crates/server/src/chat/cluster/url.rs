@@ -95,7 +95,13 @@ mod tests {
     use super::*;
 
     /// URL, host, port, password, database.
-    type Case = (&'static str, &'static str, u16, Option<&'static str>, Option<u32>);
+    type Case = (
+        &'static str,
+        &'static str,
+        u16,
+        Option<&'static str>,
+        Option<u32>,
+    );
 
     #[test]
     fn good_urls() {
