@@ -88,6 +88,15 @@ pub struct ChatArgs {
     /// The room every connection joins first.
     #[arg(long, default_value = "lobby")]
     pub room: String,
+    /// Spread rooms over every node given the same Redis, through its
+    /// pub/sub: `redis://[:password@]host:port[/db]` (docs/chat-cluster.md).
+    /// Without Redis reachable, rooms stay local and the node keeps trying.
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
+    /// This node's name in what it publishes (1-64 of letters, digits and
+    /// `_.:-`); default host:pid. Nodes sharing a Redis need distinct names.
+    #[arg(long, value_name = "NAME", requires = "redis")]
+    pub node: Option<String>,
 }
 
 /// Options of `tenk serve http`.

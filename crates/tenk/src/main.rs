@@ -261,6 +261,19 @@ fn run_chat(args: &crate::cli::ChatArgs, signals: signal::SignalSet) -> anyhow::
         default_room: args.room.clone(),
     };
     options.config.max_input = options.config.max_input.max(config.reactor_max_input());
+    let cluster = match chat_cluster(args) {
+        Ok(cluster) => cluster.map(Arc::new),
+        Err(e) => return Ok(usage_error(&e)),
+    };
+    if cluster.is_some() {
+        // A message from Redis is a chat line in a frame: the frame must
+        // fit in the input limit. The links connect at start.
+        options.config.max_input = options
+            .config
+            .max_input
+            .max(config.max_line + server::chat::cluster::FRAME_OVERHEAD);
+        options.wake_at_start = true;
+    }
     // One hub (nicks, rooms, mailboxes) shared by every worker.
     let hub = Arc::new(server::chat::hub::Hub::new(
         args.serve.threads.max(1),
@@ -278,8 +291,18 @@ fn run_chat(args: &crate::cli::ChatArgs, signals: signal::SignalSet) -> anyhow::
             return Ok(code);
         }
     }
+    let notify = options.notify.clone();
     let make = |id, group: &Arc<Group>| {
-        Chat::in_group(config.clone(), id, hub.clone(), group).with_fanout_board(fanout.clone())
+        let chat = Chat::in_group(config.clone(), id, hub.clone(), group)
+            .with_fanout_board(fanout.clone());
+        match &cluster {
+            Some(c) => chat.with_cluster(server::chat::cluster::Cluster::new(
+                c.clone(),
+                id,
+                Some(notify.clone()),
+            )),
+            None => chat,
+        }
     };
     let report =
         server::serve("chat", options, make, |c| c.stats()).context("chat server failed")?;
@@ -297,7 +320,54 @@ fn run_chat(args: &crate::cli::ChatArgs, signals: signal::SignalSet) -> anyhow::
         s.slow_disconnects,
         s.mail_dropped
     );
+    if cluster.is_some() {
+        outln!("tenk chat redis: {}", s.redis.describe());
+    }
     Ok(exit_code(report.exit))
+}
+
+/// `--redis` and `--node`, checked and resolved; `None` without `--redis`.
+fn chat_cluster(
+    args: &crate::cli::ChatArgs,
+) -> Result<Option<server::chat::cluster::ClusterConfig>, String> {
+    use std::net::ToSocketAddrs as _;
+    let Some(text) = &args.redis else {
+        return Ok(None);
+    };
+    let url = server::chat::cluster::RedisUrl::parse(text).map_err(|e| format!("--redis: {e}"))?;
+    // Resolved once, here: a node that cannot resolve its Redis at start
+    // is misconfigured, not waiting for an outage to end.
+    let addr = (url.host.as_str(), url.port)
+        .to_socket_addrs()
+        .map_err(|e| format!("--redis: cannot resolve {}: {e}", url.host))?
+        .next()
+        .ok_or_else(|| format!("--redis: {} has no address", url.host))?;
+    let node = match &args.node {
+        Some(node) => node.clone(),
+        None => {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_default();
+            let host = if host.is_empty() {
+                "localhost".into()
+            } else {
+                host
+            };
+            format!("{host}:{}", std::process::id())
+        }
+    };
+    let valid = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-');
+    if node.is_empty() || node.len() > 64 || !node.bytes().all(valid) {
+        return Err(format!(
+            "--node {node:?}: 1 to 64 of letters, digits and _.:- (it goes into every message)"
+        ));
+    }
+    Ok(Some(server::chat::cluster::ClusterConfig {
+        url,
+        addr,
+        node,
+        stats: args.serve.stats,
+    }))
 }
 
 /// The server's TLS acceptor and handshake timeout, loaded before

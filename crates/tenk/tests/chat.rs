@@ -26,13 +26,14 @@
 #[macro_use]
 mod util;
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use util::{assert_alive, connect, pattern, set_timeouts, Server, PROMPTLY};
+use util::chat_client::Client;
+use util::{assert_alive, pattern, set_timeouts, Server, PROMPTLY};
 
 every_trigger!([edge, level, oneshot] => [
     scripted_conversation,
@@ -102,124 +103,6 @@ fn summary_count(summary: &str, label: &str) -> u64 {
         .find(|w| w[1].trim_end_matches(',') == label)
         .and_then(|w| w[0].parse().ok())
         .unwrap_or_else(|| panic!("no {label:?} count in {summary:?}"))
-}
-
-/// One chat user: a socket and a line reader over it. Every line read is
-/// checked by the caller, so a test that reads a client to EOF has seen its
-/// whole transcript.
-struct Client {
-    /// Who this is in failure messages.
-    who: String,
-    stream: TcpStream,
-    reader: BufReader<TcpStream>,
-}
-
-impl Client {
-    fn connect(addr: SocketAddr, who: &str) -> Client {
-        Client::over(connect(addr), who)
-    }
-
-    fn over(stream: TcpStream, who: &str) -> Client {
-        let reader = BufReader::new(stream.try_clone().expect("clone"));
-        Client {
-            who: who.to_string(),
-            stream,
-            reader,
-        }
-    }
-
-    /// Sends `line` and its newline in one write.
-    fn send(&self, line: &str) {
-        self.send_raw(format!("{line}\n").as_bytes());
-    }
-
-    fn send_raw(&self, bytes: &[u8]) {
-        (&self.stream)
-            .write_all(bytes)
-            .unwrap_or_else(|e| panic!("{}: write failed: {e}", self.who));
-    }
-
-    /// The next line's bytes, without its newline.
-    fn raw_line(&mut self) -> Vec<u8> {
-        let mut line = Vec::new();
-        match self.reader.read_until(b'\n', &mut line) {
-            Ok(_) if line.ends_with(b"\n") => {
-                line.pop();
-                line
-            }
-            Ok(_) => panic!(
-                "{}: connection closed (after {:?} of a line)",
-                self.who,
-                String::from_utf8_lossy(&line)
-            ),
-            Err(e) => panic!(
-                "{}: no complete line within {PROMPTLY:?} ({e}); partial {:?}",
-                self.who,
-                String::from_utf8_lossy(&line)
-            ),
-        }
-    }
-
-    /// The next line, which must be UTF-8.
-    fn line(&mut self) -> String {
-        let raw = self.raw_line();
-        String::from_utf8(raw).unwrap_or_else(|e| panic!("{}: line is not UTF-8: {e}", self.who))
-    }
-
-    /// The next line must be exactly `want`.
-    fn expect(&mut self, want: &str) {
-        let got = self.line();
-        assert_eq!(got, want, "{}: unexpected line", self.who);
-    }
-
-    /// Lines until one satisfies `done`, which is returned; the skipped
-    /// ones are notices of no interest to the test (joins, renames).
-    fn skip_until(&mut self, mut done: impl FnMut(&str) -> bool) -> String {
-        loop {
-            let line = self.line();
-            if done(&line) {
-                return line;
-            }
-        }
-    }
-
-    /// Nothing more, then EOF.
-    fn expect_eof(&mut self) {
-        let mut rest = Vec::new();
-        match self.reader.read_to_end(&mut rest) {
-            Ok(_) => assert!(
-                rest.is_empty(),
-                "{}: expected EOF, got {:?}",
-                self.who,
-                String::from_utf8_lossy(&rest)
-            ),
-            Err(e) => panic!("{}: no EOF within {PROMPTLY:?}: {e}", self.who),
-        }
-    }
-
-    /// Reads the greeting and the join notice of a fresh connection in the
-    /// default room; returns the guest nick given.
-    fn greeted(&mut self) -> String {
-        let welcome = self.line();
-        let nick = welcome
-            .strip_prefix("* welcome to tenk chat, ")
-            .and_then(|rest| rest.strip_suffix("; /help lists the commands"))
-            .unwrap_or_else(|| panic!("{}: greeting {welcome:?}", self.who))
-            .to_string();
-        self.expect(&format!("* {nick} joined #lobby"));
-        nick
-    }
-
-    /// Connects, is greeted, and takes `nick`; returns once the server
-    /// confirmed the rename (so every later action comes after the join).
-    fn named(addr: SocketAddr, nick: &str) -> Client {
-        let mut client = Client::connect(addr, nick);
-        let guest = client.greeted();
-        client.send(&format!("/nick {nick}"));
-        let renamed = format!("* {guest} is now known as {nick}");
-        client.skip_until(|line| line == renamed);
-        client
-    }
 }
 
 /// A client socket whose receive buffer is as small as Linux allows, so

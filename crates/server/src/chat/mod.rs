@@ -23,7 +23,14 @@
 //! sender's messages arrive in the order they were said; the receiving
 //! worker is woken through its eventfd only when its mailbox goes from
 //! empty to non-empty.
+//!
+//! Across nodes (`--redis`): each worker also publishes its room messages
+//! to Redis and subscribes to the rooms it has members in
+//! ([`cluster`], docs/chat-cluster.md). A join waits, its user's input
+//! held, until the room's SUBSCRIBE is acknowledged, so nothing said on
+//! another node right after the confirmation is missed.
 
+pub mod cluster;
 pub mod command;
 pub mod directory;
 pub mod hub;
@@ -34,10 +41,11 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
 
-use reactor::{CloseReason, Handler, Io, Token};
+use reactor::{CloseReason, Handler, Io, TimerId, Token};
 
 use crate::group::Group;
 use crate::metrics::HistogramBoard;
+use cluster::{Cluster, ClusterStats, Event, JOIN_WAIT, TIMER_JOIN_WAIT};
 use command::Command;
 use hub::{Address, Hub, Mail, Posted};
 use line::{Frame, LineFramer};
@@ -88,6 +96,8 @@ pub struct ChatStats {
     /// Messages for another worker dropped because its mailbox was full
     /// (that worker was stuck; see [`hub::MAILBOX_LIMIT`]).
     pub mail_dropped: u64,
+    /// The Redis side (`--redis`), zero without.
+    pub redis: ClusterStats,
 }
 
 impl ChatStats {
@@ -99,6 +109,7 @@ impl ChatStats {
         self.lines_too_long += other.lines_too_long;
         self.slow_disconnects += other.slow_disconnects;
         self.mail_dropped += other.mail_dropped;
+        self.redis.add(&other.redis);
     }
 }
 
@@ -111,6 +122,13 @@ struct Client {
     /// for `* bye` to flush. Lines after it (in the same read) are not run,
     /// as Redis stops processing a client it is about to close.
     quitting: bool,
+    /// Joined a room whose subscription is not acknowledged yet (since
+    /// then): reading is paused and the join not yet announced.
+    waiting: Option<Instant>,
+    /// Input that came with or after a join that waits, run once it is
+    /// confirmed (the reactor offers kept input again only with new
+    /// bytes, so it cannot be left there).
+    held: Vec<u8>,
 }
 
 /// The chat server for one reactor: its own clients and their local room
@@ -132,6 +150,14 @@ pub struct Chat {
     stats: ChatStats,
     /// Where fan-out durations go (`--metrics`), as this worker's.
     fanout: Option<Arc<HistogramBoard>>,
+    /// Rooms across nodes (`--redis`).
+    cluster: Option<Cluster>,
+    /// Joiners waiting for their room's subscription, by room.
+    waiting: HashMap<String, Vec<Token>>,
+    /// The join-wait timer, when armed.
+    join_timer: Option<TimerId>,
+    /// Reused for the cluster's events.
+    events: Vec<Event>,
 }
 
 /// Bytes of messages from other workers delivered per pass: as much as a
@@ -166,6 +192,10 @@ impl Chat {
             taken: Vec::new(),
             stats: ChatStats::default(),
             fanout: None,
+            cluster: None,
+            waiting: HashMap::new(),
+            join_timer: None,
+            events: Vec::new(),
         }
     }
 
@@ -186,6 +216,12 @@ impl Chat {
         }
     }
 
+    /// This worker spreads its rooms over other nodes through `cluster`.
+    pub fn with_cluster(mut self, cluster: Cluster) -> Chat {
+        self.cluster = Some(cluster);
+        self
+    }
+
     /// Worker `id` of `group`, sharing `hub` (made for `group`'s worker
     /// count); alone in its group, it has no one to wake.
     pub fn in_group(config: ChatConfig, id: usize, hub: Arc<Hub>, group: &Arc<Group>) -> Chat {
@@ -195,7 +231,14 @@ impl Chat {
 
     /// The counters so far.
     pub fn stats(&self) -> ChatStats {
-        self.stats
+        ChatStats {
+            redis: self
+                .cluster
+                .as_ref()
+                .map(Cluster::stats)
+                .unwrap_or_default(),
+            ..self.stats
+        }
     }
 
     fn client(&self, conn: Token) -> Option<&Client> {
@@ -212,12 +255,23 @@ impl Chat {
             .filter(|c| c.token == conn)
     }
 
-    /// Sends `text` to every member of `room` except `except`, encoded
-    /// once and shared: this worker's members directly, the other
-    /// workers' through their mailboxes.
-    fn broadcast(&mut self, io: &mut Io, room: &str, except: Option<Token>, text: String) {
+    /// Sends `text`, from or about `nick`, to every member of `room`
+    /// except `except`, encoded once and shared: this worker's members
+    /// directly, the other workers' through their mailboxes, other nodes'
+    /// through Redis.
+    fn broadcast(
+        &mut self,
+        io: &mut Io,
+        room: &str,
+        except: Option<Token>,
+        nick: &str,
+        text: String,
+    ) {
         let message: Arc<[u8]> = Arc::from(text.into_bytes());
         self.fan_out(io, room, except, &message);
+        if let Some(cluster) = &mut self.cluster {
+            cluster.publish(io, room, nick, &message);
+        }
         let others = if self.hub.workers() > 1 {
             self.hub.directory().other_workers_in(room, self.worker)
         } else {
@@ -323,7 +377,111 @@ impl Chat {
         if let Some(client) = self.client_mut(conn) {
             client.room = room.to_string();
         }
-        self.broadcast(io, room, None, format!("* {nick} joined #{room}\n"));
+        let mut wait = false;
+        if let Some(cluster) = &mut self.cluster {
+            if self.rooms.get(room).is_some_and(|m| m.len() == 1) {
+                cluster.subscribe(io, room);
+            }
+            wait = cluster.pending(room);
+        }
+        if !wait {
+            self.broadcast(io, room, None, &nick, format!("* {nick} joined #{room}\n"));
+            return;
+        }
+        // Announced when the subscription is acknowledged (or given up
+        // on); until then this user says nothing, so nothing they say
+        // comes before their join.
+        io.pause_reading(conn);
+        if let Some(client) = self.client_mut(conn) {
+            client.waiting = Some(io.now());
+        }
+        self.waiting.entry(room.to_string()).or_default().push(conn);
+        if self.join_timer.is_none() {
+            self.join_timer = Some(io.add_timer(JOIN_WAIT, TIMER_JOIN_WAIT));
+        }
+    }
+
+    /// Announces the join of `conn`, if it still waits, and runs the input
+    /// held meanwhile.
+    fn confirm_join(&mut self, io: &mut Io, conn: Token) {
+        let Some(client) = self.client_mut(conn) else {
+            return;
+        };
+        if client.waiting.take().is_none() {
+            return;
+        }
+        let (nick, room) = (client.nick.clone(), client.room.clone());
+        self.broadcast(io, &room, None, &nick, format!("* {nick} joined #{room}\n"));
+        io.resume_reading(conn);
+        self.run_held(io, conn);
+    }
+
+    /// Confirms the joins waiting for `room` (every room: `None`).
+    fn confirm_waiting(&mut self, io: &mut Io, room: Option<&str>) {
+        let waiters: Vec<Token> = match room {
+            Some(room) => self.waiting.remove(room).unwrap_or_default(),
+            None => self.waiting.drain().flat_map(|(_, w)| w).collect(),
+        };
+        for conn in waiters {
+            self.confirm_join(io, conn);
+        }
+    }
+
+    /// The join-wait timer: joins waiting longer than [`JOIN_WAIT`] are
+    /// confirmed anyway (Redis slow, or gone mid-connect).
+    fn join_wait_expired(&mut self, io: &mut Io) {
+        self.join_timer = None;
+        let now = io.now();
+        let mut due = Vec::new();
+        let mut next: Option<Instant> = None;
+        for waiters in self.waiting.values_mut() {
+            waiters.retain(|&conn| {
+                let since = self
+                    .clients
+                    .get(conn.index())
+                    .and_then(Option::as_ref)
+                    .filter(|c| c.token == conn)
+                    .and_then(|c| c.waiting);
+                match since {
+                    Some(since) if now.duration_since(since) >= JOIN_WAIT => {
+                        due.push(conn);
+                        false
+                    }
+                    Some(since) => {
+                        next = Some(next.map_or(since, |n| n.min(since)));
+                        true
+                    }
+                    None => false,
+                }
+            });
+        }
+        self.waiting.retain(|_, w| !w.is_empty());
+        if !due.is_empty() {
+            tracing::warn!(
+                "redis: {} joins confirmed without a subscription after {JOIN_WAIT:?}",
+                due.len()
+            );
+        }
+        for conn in due {
+            self.confirm_join(io, conn);
+        }
+        if let Some(since) = next {
+            let left = (since + JOIN_WAIT).saturating_duration_since(now);
+            self.join_timer = Some(io.add_timer(left, TIMER_JOIN_WAIT));
+        }
+    }
+
+    /// Acts on what the cluster reported.
+    fn cluster_events(&mut self, io: &mut Io) {
+        let mut events = std::mem::take(&mut self.events);
+        for event in events.drain(..) {
+            match event {
+                Event::Message { room, line } => self.fan_out(io, &room, None, &line),
+                Event::Subscribed(room) => self.confirm_waiting(io, Some(&room)),
+                Event::SubscriberDown => self.confirm_waiting(io, None),
+            }
+        }
+        self.events = events;
     }
 
     fn leave(&mut self, io: &mut Io, conn: Token, notice: String) {
@@ -337,9 +495,12 @@ impl Chat {
             members.retain(|&m| m != conn);
             if members.is_empty() {
                 self.rooms.remove(&room);
+                if let Some(cluster) = &mut self.cluster {
+                    cluster.unsubscribe(io, &room);
+                }
             }
         }
-        self.broadcast(io, &room, None, notice);
+        self.broadcast(io, &room, None, &nick, notice);
     }
 
     fn handle_line(&mut self, io: &mut Io, conn: Token, line: &[u8]) {
@@ -353,7 +514,7 @@ impl Chat {
             Command::Say("") => {}
             Command::Say(said) => {
                 self.stats.messages += 1;
-                self.broadcast(io, &room, Some(conn), format!("<{nick}> {said}\n"));
+                self.broadcast(io, &room, Some(conn), &nick, format!("<{nick}> {said}\n"));
             }
             Command::Nick(new) => {
                 if new == nick {
@@ -367,7 +528,8 @@ impl Chat {
                 if let Some(client) = self.client_mut(conn) {
                     client.nick = new.to_string();
                 }
-                self.broadcast(io, &room, None, format!("* {nick} is now known as {new}\n"));
+                let notice = format!("* {nick} is now known as {new}\n");
+                self.broadcast(io, &room, None, new, notice);
             }
             Command::Join(target) => {
                 if target == room {
@@ -453,7 +615,12 @@ impl Handler for Chat {
             room: String::new(),
             framer: LineFramer::new(self.config.max_line),
             quitting: false,
+            waiting: None,
+            held: Vec::new(),
         });
+        if let Some(cluster) = &mut self.cluster {
+            cluster.start(io);
+        }
         io.send(
             conn,
             format!("* welcome to tenk chat, {nick}; /help lists the commands\n").as_bytes(),
@@ -463,6 +630,72 @@ impl Handler for Chat {
     }
 
     fn on_data(&mut self, io: &mut Io, conn: Token, data: &[u8]) -> usize {
+        if let Some(cluster) = &mut self.cluster {
+            if cluster.owns(conn) {
+                let used = cluster.on_data(io, conn, data, &mut self.events);
+                self.cluster_events(io);
+                return used;
+            }
+        }
+        let Some(client) = self.client_mut(conn) else {
+            return data.len();
+        };
+        if client.waiting.is_some() || !client.held.is_empty() {
+            client.held.extend_from_slice(data);
+            if client.waiting.is_none() {
+                self.run_held(io, conn);
+            }
+            return data.len();
+        }
+        let used = self.run_lines(io, conn, data);
+        match self.client_mut(conn) {
+            // A join that waits stopped the lines: keep the rest for when
+            // it is confirmed.
+            Some(client) if client.waiting.is_some() => {
+                client.held.extend_from_slice(&data[used..]);
+                data.len()
+            }
+            _ => used,
+        }
+    }
+
+    fn on_connect(&mut self, io: &mut Io, conn: Token) {
+        if let Some(cluster) = &mut self.cluster {
+            cluster.on_connect(io, conn);
+        }
+    }
+
+    fn on_timer(&mut self, io: &mut Io, _timer: TimerId, data: u64) {
+        if data == TIMER_JOIN_WAIT {
+            self.join_wait_expired(io);
+        } else if let Some(cluster) = &mut self.cluster {
+            cluster.on_timer(io, data);
+        }
+    }
+
+    fn on_close(&mut self, io: &mut Io, conn: Token, reason: CloseReason) {
+        if let Some(cluster) = &mut self.cluster {
+            if cluster.on_close(io, conn, reason, &mut self.events) {
+                self.cluster_events(io);
+                return;
+            }
+        }
+        self.client_closed(io, conn, reason);
+    }
+
+    fn on_wake(&mut self, io: &mut Io) {
+        if let Some(cluster) = &mut self.cluster {
+            cluster.start(io);
+        }
+        self.deliver_mail(io);
+    }
+}
+
+impl Chat {
+    /// Runs the complete lines at the start of `data` for `conn`; stops
+    /// early when the client quits or a join must wait. Returns the bytes
+    /// consumed.
+    fn run_lines(&mut self, io: &mut Io, conn: Token, data: &[u8]) -> usize {
         let mut consumed = 0;
         loop {
             let Some(client) = self.client_mut(conn) else {
@@ -470,6 +703,9 @@ impl Handler for Chat {
             };
             if client.quitting {
                 return data.len();
+            }
+            if client.waiting.is_some() {
+                return consumed;
             }
             match client.framer.next(&data[consumed..]) {
                 Frame::Line(line, n) => {
@@ -491,7 +727,21 @@ impl Handler for Chat {
         }
     }
 
-    fn on_close(&mut self, io: &mut Io, conn: Token, reason: CloseReason) {
+    /// Runs the input held while a join waited; what is left (an
+    /// unfinished line, or lines after another join that waits) stays.
+    fn run_held(&mut self, io: &mut Io, conn: Token) {
+        let Some(client) = self.client_mut(conn) else {
+            return;
+        };
+        let mut held = std::mem::take(&mut client.held);
+        let used = self.run_lines(io, conn, &held);
+        if let Some(client) = self.client_mut(conn) {
+            held.drain(..used.min(held.len()));
+            client.held = held;
+        }
+    }
+
+    fn client_closed(&mut self, io: &mut Io, conn: Token, reason: CloseReason) {
         let Some(client) = self.client(conn) else {
             return;
         };
@@ -512,9 +762,5 @@ impl Handler for Chat {
         self.leave(io, conn, notice);
         self.hub.directory().release(&nick);
         self.clients[conn.index()] = None;
-    }
-
-    fn on_wake(&mut self, io: &mut Io) {
-        self.deliver_mail(io);
     }
 }

@@ -29,11 +29,13 @@ macro_rules! every_trigger {
 
 pub mod backend;
 pub mod certs;
+pub mod chat_client;
 pub mod clients;
 pub mod flood;
 pub mod haproxy;
 pub mod http_client;
 mod pattern;
+pub mod redis;
 pub mod tls;
 
 #[allow(unused_imports)] // each test file uses a different subset
