@@ -61,6 +61,11 @@ pub struct Serving<H> {
     /// `--metrics` (worker 0's): its listener's connections are answered
     /// here and never reach `inner`.
     metrics: Option<Endpoint>,
+    /// The inbound connections counted in this worker's `worker_conns`
+    /// (by slot), so that a close counts down only what was counted up:
+    /// outbound connections (the proxy's upstreams, chat's Redis links)
+    /// never were, and counting them down wrapped the count below zero.
+    counted: Vec<Option<Token>>,
 }
 
 /// An armed publish timer, and the reactor's event count when it was
@@ -87,6 +92,7 @@ impl<H> Serving<H> {
             publish: None,
             seen_shutdowns: 0,
             metrics: None,
+            counted: Vec::new(),
         }
     }
 
@@ -138,6 +144,24 @@ impl<H> Serving<H> {
         self.group.worker_conns.get(self.id)
     }
 
+    /// Remembers that `conn` is in this worker's connection count.
+    fn mark_counted(&mut self, conn: Token) {
+        let slot = conn.index();
+        if self.counted.len() <= slot {
+            self.counted.resize(slot + 1, None);
+        }
+        self.counted[slot] = Some(conn);
+    }
+
+    /// Counts `conn` down if it was counted up.
+    fn count_closed(&mut self, conn: Token) {
+        let slot = conn.index();
+        if self.counted.get(slot) == Some(&Some(conn)) {
+            self.counted[slot] = None;
+            count_down(self.worker_count());
+        }
+    }
+
     /// The handler hears of a connection; the stall hook goes first, once.
     fn accepted(&mut self, io: &mut Io, listener: Token, conn: Token)
     where
@@ -162,11 +186,14 @@ impl<H> Serving<H> {
                 // Adopted during a drain, it joined the drain (closed, or
                 // lingering until the peer's FIN): not a connection to
                 // serve. Its close is reported, which counts it down.
-                Ok(_) if io.is_draining() => {}
+                Ok(conn) if io.is_draining() => self.mark_counted(conn),
                 // Handed-over connections have no listener here: the
                 // connection's own token stands in for it. (Counted in
                 // `worker_conns` at hand-over already.)
-                Ok(conn) => self.accepted(io, conn, conn),
+                Ok(conn) => {
+                    self.mark_counted(conn);
+                    self.accepted(io, conn, conn);
+                }
                 Err(e) => {
                     count_down(self.worker_count());
                     tracing::warn!("cannot adopt a connection: {e}");
@@ -243,6 +270,7 @@ impl<H: Handler> Handler for Serving<H> {
         }
         if let Some(count) = self.worker_count() {
             count.fetch_add(1, Ordering::Relaxed);
+            self.mark_counted(conn);
         }
         self.accepted(io, listener, conn);
     }
@@ -305,7 +333,7 @@ impl<H: Handler> Handler for Serving<H> {
             }
             return;
         }
-        count_down(self.worker_count());
+        self.count_closed(conn);
         self.inner.on_close(io, conn, reason);
     }
 
@@ -502,5 +530,53 @@ mod tests {
         let mut rest = Vec::new();
         client.read_to_end(&mut rest).expect("EOF from the drain");
         assert!(rest.is_empty());
+    }
+
+    /// Connects once to a listener of its own (the outbound side of a
+    /// proxy or of chat's Redis link) and accepts it; stops when both
+    /// sides have closed.
+    #[derive(Default)]
+    struct Outbound {
+        closes: usize,
+    }
+
+    impl Handler for Outbound {
+        fn on_accept(&mut self, io: &mut Io, _listener: Token, conn: Token) {
+            io.close(conn);
+        }
+
+        fn on_data(&mut self, _io: &mut Io, _conn: Token, data: &[u8]) -> usize {
+            data.len()
+        }
+
+        fn on_close(&mut self, io: &mut Io, _conn: Token, _reason: CloseReason) {
+            self.closes += 1;
+            if self.closes == 2 {
+                io.stop();
+            }
+        }
+
+        fn on_timer(&mut self, io: &mut Io, _timer: TimerId, _data: u64) {
+            io.stop();
+        }
+    }
+
+    /// Regression: every close counted this worker's connections down,
+    /// outbound ones too, which were never counted up: the count wrapped
+    /// below zero, and `--balance least-connections` sent every new
+    /// connection elsewhere (the proxy, chat with `--redis`).
+    #[test]
+    fn an_outbound_connection_is_not_counted_down() {
+        let group = Arc::new(Group::new(2));
+        let serving = Serving::new(Outbound::default(), 0, group.clone());
+        let mut reactor = Reactor::new(Config::default(), serving).expect("reactor");
+        let io = reactor.io();
+        let listener = io.listen("127.0.0.1:0".parse().unwrap(), 16).unwrap();
+        let addr = io.local_addr(listener).unwrap();
+        io.connect(addr, None).unwrap();
+        io.add_timer(Duration::from_secs(10), STOP);
+        assert_eq!(reactor.run().expect("run"), Exit::Stopped);
+        assert_eq!(reactor.handler().inner.closes, 2, "both sides closed");
+        assert_eq!(group.worker_conns[0].load(Ordering::Relaxed), 0);
     }
 }
