@@ -37,6 +37,7 @@ mod close_reason;
 mod config;
 mod conn;
 mod conn_io;
+mod connect;
 mod deadlines;
 mod deferred;
 mod handler;
