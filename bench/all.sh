@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole suite, then its charts: floor, c10k, echo, trigger, load-vs-wrk,
 # http (when this tenk has `serve http`), threads (when it has
-# `--threads`/`--accept`) and tls (nginx alone until tenk has
-# `--tls-cert`). Each table is also kept as results/NAME.md; the SVG charts
-# are drawn from the CSVs into docs/charts/.
+# `--threads`/`--accept`), tls (nginx alone until tenk has `--tls-cert`)
+# and proxy (when it has `serve proxy`). Each table is also kept as
+# results/NAME.md; the SVG charts are drawn from the CSVs into
+# docs/charts/.
 # A script that fails is reported and the rest still run.
 #
 #   bench/all.sh                           # ROUNDS=5 DURATION=10s: about 85 min
@@ -15,9 +16,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 build_tenk
 failed=()
-for script in floor c10k echo trigger load-vs-wrk http threads tls; do
+for script in floor c10k echo trigger load-vs-wrk http threads tls proxy; do
     if [[ $script == http || $script == threads ]] && ! "$TENK" serve http --help >/dev/null 2>&1; then
         log "== bench/$script.sh skipped: this tenk has no \`serve http\`"
+        continue
+    fi
+    if [[ $script == proxy ]] && ! "$TENK" serve proxy --help >/dev/null 2>&1; then
+        log "== bench/proxy.sh skipped: this tenk has no \`serve proxy\`"
         continue
     fi
     if [[ $script == threads ]] && [[ $("$TENK" serve echo --help 2>/dev/null) != *--accept* ]]; then
@@ -25,7 +30,7 @@ for script in floor c10k echo trigger load-vs-wrk http threads tls; do
         continue
     fi
     log "== bench/$script.sh (ROUNDS=$ROUNDS DURATION=$DURATION)"
-    # Passed on: tls.sh's own defaults are shorter (ROUNDS=3 DURATION=2s).
+    # Passed on: tls.sh's and proxy.sh's own defaults are shorter.
     if ! ROUNDS=$ROUNDS DURATION=$DURATION "$BENCH/$script.sh" | tee "$RESULTS/$script.md"; then
         failed+=("$script")
     fi

@@ -8,7 +8,6 @@
 //! [`Exchange`]): pipelined requests wait, in order, until the response
 //! before them has been relayed.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +20,7 @@ use super::checks::Check;
 use super::config::ProxyConfig;
 use super::exchange::{Exchange, Failure, Outbox};
 use super::health::Health;
+use super::ids::IdMap;
 use super::pool::Pool;
 use super::stats::{ProxyBoard, ProxyStats};
 use crate::serve::{Notice, Notify};
@@ -109,10 +109,10 @@ pub struct Proxy {
     pub(super) upstreams: Vec<UpstreamState>,
     pub(super) balancer: Balancer,
     pub(super) pool: Pool,
-    pub(super) clients: HashMap<Token, Client>,
-    pub(super) conns: HashMap<Token, UpConn>,
-    pub(super) checks: HashMap<Token, Check>,
-    pub(super) timers: HashMap<u64, Timer>,
+    pub(super) clients: IdMap<Token, Client>,
+    pub(super) conns: IdMap<Token, UpConn>,
+    pub(super) checks: IdMap<Token, Check>,
+    pub(super) timers: IdMap<u64, Timer>,
     next_timer: u64,
     pub(super) stats: ProxyStats,
     board: Arc<ProxyBoard>,
@@ -148,10 +148,10 @@ impl Proxy {
                 .collect(),
             config,
             worker,
-            clients: HashMap::new(),
-            conns: HashMap::new(),
-            checks: HashMap::new(),
-            timers: HashMap::new(),
+            clients: IdMap::default(),
+            conns: IdMap::default(),
+            checks: IdMap::default(),
+            timers: IdMap::default(),
             next_timer: 0,
             stats: ProxyStats::new(&names),
             last_line: ProxyStats::new(&names),

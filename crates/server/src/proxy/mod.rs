@@ -11,6 +11,7 @@ mod dispatch;
 mod exchange;
 mod handler;
 pub mod health;
+mod ids;
 pub mod metrics;
 mod pool;
 mod request;
