@@ -362,10 +362,17 @@ fn chat_cluster(
             "--node {node:?}: 1 to 64 of letters, digits and _.:- (it goes into every message)"
         ));
     }
+    // A run of its own: a node restarted under the same name does not
+    // inherit the memberships its previous run left in Redis.
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros());
     Ok(Some(server::chat::cluster::ClusterConfig {
         url,
         addr,
+        instance: format!("{node}/{started}"),
         node,
+        ttl: args.redis_ttl.max(std::time::Duration::from_millis(300)),
         stats: args.serve.stats,
     }))
 }
