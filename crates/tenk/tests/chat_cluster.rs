@@ -298,3 +298,69 @@ fn a_nick_claimed_on_two_nodes_during_an_outage_goes_to_one() {
     winner.send("/who");
     winner.skip_until(|l| l.starts_with("* in #lobby:") && l.contains(" x") || l.ends_with(": x"));
 }
+
+/// `tenk load chat A,B`: clients alternate between the nodes, two rooms
+/// over two load threads; every message reaches every other member of its
+/// room on either node, none lost, none reordered, and both nodes carried
+/// clients (each received messages from its peer).
+#[test]
+fn load_chat_over_two_nodes_loses_and_reorders_nothing() {
+    let redis = Redis::start();
+    let mut a = node(&redis, "A");
+    let b = node(&redis, "B");
+    let targets = format!("{},{}", a.addr, b.addr);
+    let out = util::run_tenk(&[
+        "load",
+        "chat",
+        &targets,
+        "--json",
+        "-c",
+        "40",
+        "--rooms",
+        "2",
+        "--senders",
+        "4",
+        "--threads",
+        "2",
+        "--rate",
+        "400",
+        "-d",
+        "1s",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {stdout:?} {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let chat = &report["chat"];
+    eprintln!("{chat}");
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["errors_total"].as_u64(), Some(0), "{report:#}");
+    let messages = chat["messages"].as_u64().unwrap();
+    assert!(messages > 0, "{report:#}");
+    // 20 members a room: each message is owed to 19 others.
+    assert_eq!(chat["deliveries_expected"].as_u64(), Some(messages * 19));
+    assert_eq!(
+        chat["deliveries"].as_u64(),
+        Some(messages * 19),
+        "{report:#}"
+    );
+    assert_eq!(chat["lost"].as_u64(), Some(0), "{report:#}");
+    assert_eq!(chat["reordered"].as_u64(), Some(0), "{report:#}");
+    a.signal(libc::SIGINT);
+    a.wait_exit(PROMPTLY);
+    let mut summary = None;
+    while let Some(line) = a.next_line(PROMPTLY) {
+        if line.starts_with("tenk chat redis: ") {
+            summary = Some(line);
+        }
+    }
+    let summary = summary.expect("a redis summary from A");
+    let from_peers: u64 = summary
+        .split(", ")
+        .find_map(|p| p.strip_prefix("from peers ")?.parse().ok())
+        .unwrap_or_else(|| panic!("{summary}"));
+    assert!(from_peers > 0, "A got nothing from B: {summary}");
+}
