@@ -83,7 +83,7 @@ impl<C: Client> Worker<C> {
             };
             // Numbered as the clients are (chat's `id`): round-robin over
             // the servers.
-            let n = self.opened as u64 * self.spec().threads as u64 + self.id as u64;
+            let n = self.opened * self.spec().threads as u64 + self.id as u64;
             match io.connect_with(self.spec().target_of(n), source, transport) {
                 Ok(token) => {
                     let client = C::new(&self.shared, self.id, self.opened);
