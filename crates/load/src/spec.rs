@@ -77,6 +77,10 @@ pub enum Stop {
 pub struct LoadSpec {
     /// Where to connect.
     pub target: SocketAddr,
+    /// Further servers (a chat cluster's other nodes): connection `i`
+    /// (numbered over all threads) goes to `i % (1 + len)`, the first
+    /// being `target`.
+    pub spread: Vec<SocketAddr>,
     /// How the target is named in the report (`echo 127.0.0.1:8080`).
     pub label: String,
     pub workload: Workload,
@@ -121,6 +125,14 @@ pub struct LoadSpec {
 }
 
 impl LoadSpec {
+    /// Where connection `n` (numbered over all threads) goes.
+    pub fn target_of(&self, n: u64) -> SocketAddr {
+        match n % (1 + self.spread.len() as u64) {
+            0 => self.target,
+            i => self.spread[i as usize - 1],
+        }
+    }
+
     /// Checks the combination of settings.
     ///
     /// # Errors
@@ -207,11 +219,11 @@ impl LoadSpec {
                 return Err(format!("TLS client configuration refused: {e}"));
             }
         }
-        if let Some(bad) = self
-            .sources
-            .iter()
-            .find(|s| s.is_ipv4() != self.target.is_ipv4())
-        {
+        if let Some(bad) = self.sources.iter().find(|s| {
+            std::iter::once(&self.target)
+                .chain(&self.spread)
+                .any(|t| s.is_ipv4() != t.is_ipv4())
+        }) {
             return Err(format!(
                 "--source {bad} is not of the target's address family ({})",
                 self.target
@@ -227,6 +239,7 @@ impl LoadSpec {
     pub(crate) fn example() -> LoadSpec {
         LoadSpec {
             target: "127.0.0.1:1".parse().unwrap(),
+            spread: Vec::new(),
             label: "echo".into(),
             workload: Workload::Echo { size: 64 },
             connections: 10,

@@ -136,6 +136,7 @@ impl Server {
 fn spec(target: SocketAddr, workload: Workload, tls: Option<TlsClient>) -> LoadSpec {
     LoadSpec {
         target,
+        spread: Vec::new(),
         label: format!("test {target}"),
         workload,
         connections: 4,

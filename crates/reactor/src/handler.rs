@@ -79,6 +79,14 @@ pub trait Handler {
         io.shutdown();
     }
 
+    /// A server built on this handler is about to start a graceful
+    /// shutdown (called by `server::serve` before [`Io::shutdown`]): last
+    /// words queued now on outbound connections are flushed by the drain
+    /// (chat's Redis links free this node's nicks).
+    fn on_shutdown(&mut self, io: &mut Io) {
+        let _ = io;
+    }
+
     /// A [`Waker`](crate::Waker) was woken.
     fn on_wake(&mut self, io: &mut Io) {
         let _ = io;

@@ -75,7 +75,7 @@ struct Publish {
     events_at_arm: u64,
 }
 
-impl<H> Serving<H> {
+impl<H: Handler> Serving<H> {
     /// `inner` as reactor `id` of `group`.
     pub fn new(inner: H, id: usize, group: Arc<Group>) -> Serving<H> {
         // Alone, a worker's figures are read from its own reactor (stats
@@ -206,6 +206,9 @@ impl<H> Serving<H> {
         let requested = self.group.shutdowns.load(Ordering::Acquire);
         while self.seen_shutdowns < requested {
             self.seen_shutdowns += 1;
+            if !io.is_draining() {
+                self.inner.on_shutdown(io);
+            }
             io.shutdown();
         }
     }

@@ -97,6 +97,11 @@ pub struct ChatArgs {
     /// `_.:-`); default host:pid. Nodes sharing a Redis need distinct names.
     #[arg(long, value_name = "NAME", requires = "redis")]
     pub node: Option<String>,
+    /// Lifetime of this node's nick claims and liveness key in Redis,
+    /// refreshed every third of it: a node that dies frees its nicks
+    /// within it. Hidden: tests shorten it.
+    #[arg(long, hide = true, default_value = "15s", value_parser = humantime::parse_duration, requires = "redis")]
+    pub redis_ttl: std::time::Duration,
 }
 
 /// Options of `tenk serve http`.

@@ -29,7 +29,9 @@ pub const CHAT_DEFAULT_RATE: f64 = 1000.0;
 
 #[derive(Args, Debug)]
 pub struct ChatArgs {
-    /// The server, as HOST:PORT.
+    /// The server, as HOST:PORT; or the nodes of a chat cluster
+    /// (`serve chat --redis`) as HOST:PORT,HOST:PORT,...: clients are
+    /// spread over them round-robin.
     pub target: String,
     /// Rooms: client i joins room{i % rooms}.
     #[arg(long, default_value_t = 1)]
@@ -236,6 +238,7 @@ impl CommonArgs {
         };
         LoadSpec {
             target,
+            spread: Vec::new(),
             label,
             workload,
             connections: self.connections,

@@ -362,10 +362,17 @@ fn chat_cluster(
             "--node {node:?}: 1 to 64 of letters, digits and _.:- (it goes into every message)"
         ));
     }
+    // A run of its own: a node restarted under the same name does not
+    // inherit the memberships its previous run left in Redis.
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros());
     Ok(Some(server::chat::cluster::ClusterConfig {
         url,
         addr,
+        instance: format!("{node}/{started}"),
         node,
+        ttl: args.redis_ttl.max(std::time::Duration::from_millis(300)),
         stats: args.serve.stats,
     }))
 }
@@ -462,11 +469,15 @@ fn run_load(command: Load, signals: signal::SignalSet) -> anyhow::Result<ExitCod
             (spec, &args.common, Some(&args.max_rate), tls)
         }
         Load::Chat(args) => {
-            let target = match load::target::resolve(&args.target) {
-                Ok(addr) => addr,
-                Err(e) => return Ok(usage_error(&e)),
-            };
-            let host = load::target::host(&args.target);
+            let mut nodes = Vec::new();
+            for node in args.target.split(',') {
+                match load::target::resolve(node.trim()) {
+                    Ok(addr) => nodes.push(addr),
+                    Err(e) => return Ok(usage_error(&e)),
+                }
+            }
+            let (target, spread) = (nodes[0], nodes.split_off(1));
+            let host = load::target::host(args.target.split(',').next().unwrap_or(""));
             let tls = match args.tls.client_config(args.tls_on, host, &[]) {
                 Ok(tls) => (tls, args.tls.new_conn_per_request),
                 Err(e) => return Ok(usage_error(&e)),
@@ -477,6 +488,7 @@ fn run_load(command: Load, signals: signal::SignalSet) -> anyhow::Result<ExitCod
             };
             let label = format!("chat {}", args.target);
             let mut spec = args.common.spec(target, label, workload);
+            spec.spread = spread;
             spec.rate = Some(spec.rate.unwrap_or(load_cli::CHAT_DEFAULT_RATE));
             (spec, &args.common, None, tls)
         }

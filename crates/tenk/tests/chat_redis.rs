@@ -152,7 +152,6 @@ fn transcript_across_nodes(trigger: &str) {
     // Alice's join of #rust, published as B subscribed, may reach bob.
     expect_with_late(&mut bob, &["* alice left #rust"], &["* alice joined #rust"]);
     bob.send("/who");
-    // Phase 1: /who answers for this node only.
     bob.expect("* in #rust: bob");
     // Nobody is in #lobby on either node: no subscription is left.
     assert_eq!(
@@ -372,7 +371,7 @@ fn auth_and_select_are_sent() {
 fn a_node_started_without_redis_links_up_later() {
     let mut redis = Redis::stopped();
     let a = node("edge", &redis, "A");
-    let (mut alice, alice_guest) = arrive(&a, "alice");
+    let (mut alice, _) = arrive(&a, "alice");
     let (_carol, carol_guest) = arrive(&a, "carol");
     alice.expect(&format!("* {carol_guest} joined #lobby"));
     redis.restart();
@@ -387,8 +386,14 @@ fn a_node_started_without_redis_links_up_later() {
         alice.send(&format!("probe {n}"));
         let mut line = String::new();
         if std::io::BufRead::read_line(&mut bob.reader, &mut line).is_ok() && !line.is_empty() {
+            // Alice's guest nick, claimed locally while Redis was down,
+            // may have been given to bob by Redis first: the earlier claim
+            // in Redis wins, and alice is renamed.
+            if line.contains(" is now known as ") {
+                continue;
+            }
             assert!(
-                line.starts_with(&format!("<{alice_guest}> probe ")),
+                line.starts_with("<guest") && line.contains("> probe "),
                 "{line:?}"
             );
             break;

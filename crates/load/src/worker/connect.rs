@@ -81,7 +81,10 @@ impl<C: Client> Worker<C> {
                     }
                 },
             };
-            match io.connect_with(self.spec().target, source, transport) {
+            // Numbered as the clients are (chat's `id`): round-robin over
+            // the servers.
+            let n = self.opened * self.spec().threads as u64 + self.id as u64;
+            match io.connect_with(self.spec().target_of(n), source, transport) {
                 Ok(token) => {
                     let client = C::new(&self.shared, self.id, self.opened);
                     self.opened += 1;

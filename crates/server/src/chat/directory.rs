@@ -56,6 +56,37 @@ impl<A: Copy> Directory<A> {
         }
     }
 
+    /// Takes `nick` for `at`, unless someone has it.
+    pub fn claim(&mut self, nick: &str, at: A) -> Result<(), NickTaken> {
+        if self.nicks.contains_key(nick) {
+            return Err(NickTaken);
+        }
+        self.nicks.insert(nick.to_string(), at);
+        Ok(())
+    }
+
+    /// The first `guestN` nick free here, not taken yet.
+    pub fn fresh_guest(&mut self) -> String {
+        loop {
+            let nick = format!("guest{}", self.next_guest);
+            self.next_guest += 1;
+            if !self.nicks.contains_key(&nick) {
+                return nick;
+            }
+        }
+    }
+
+    /// Moves `old`'s room membership to `new`, which its client holds
+    /// already (claimed while Redis answered), and frees `old`.
+    pub fn rename_claimed(&mut self, old: &str, new: &str, room: &str) {
+        self.nicks.remove(old);
+        if let Some(room) = self.rooms.get_mut(room) {
+            if room.nicks.remove(old) {
+                room.nicks.insert(new.to_string());
+            }
+        }
+    }
+
     /// Renames `old` (a member of `room`) to `new`, unless `new` is taken.
     pub fn rename(&mut self, old: &str, new: &str, room: &str) -> Result<(), NickTaken> {
         if self.nicks.contains_key(new) {

@@ -129,6 +129,17 @@ struct Client {
     /// confirmed (the reactor offers kept input again only with new
     /// bytes, so it cannot be left there).
     held: Vec<u8>,
+    /// Asked Redis something for this user (a nick, `/msg`, `/who`,
+    /// `/rooms`) and waits for the answer: reading is paused and input
+    /// held, as for a join, so the answer comes before what follows.
+    asking: bool,
+}
+
+impl Client {
+    /// Input waits: a join or a question to Redis is not answered yet.
+    fn blocked(&self) -> bool {
+        self.waiting.is_some() || self.asking
+    }
 }
 
 /// The chat server for one reactor: its own clients and their local room
@@ -379,6 +390,7 @@ impl Chat {
         }
         let mut wait = false;
         if let Some(cluster) = &mut self.cluster {
+            cluster.joined(io, room, &nick);
             if self.rooms.get(room).is_some_and(|m| m.len() == 1) {
                 cluster.subscribe(io, room);
             }
@@ -473,15 +485,223 @@ impl Chat {
 
     /// Acts on what the cluster reported.
     fn cluster_events(&mut self, io: &mut Io) {
-        let mut events = std::mem::take(&mut self.events);
-        for event in events.drain(..) {
-            match event {
-                Event::Message { room, line } => self.fan_out(io, &room, None, &line),
-                Event::Subscribed(room) => self.confirm_waiting(io, Some(&room)),
-                Event::SubscriberDown => self.confirm_waiting(io, None),
+        // Acting on one may cause more (a fallback answered at once).
+        loop {
+            let mut events = std::mem::take(&mut self.events);
+            if events.is_empty() {
+                self.events = events;
+                return;
+            }
+            for event in events.drain(..) {
+                self.cluster_event(io, event);
+            }
+            if self.events.is_empty() {
+                self.events = events;
             }
         }
-        self.events = events;
+    }
+
+    fn cluster_event(&mut self, io: &mut Io, event: Event) {
+        match event {
+            Event::Message { room, line } => self.fan_out(io, &room, None, &line),
+            Event::Subscribed(room) => self.confirm_waiting(io, Some(&room)),
+            Event::SubscriberDown => self.confirm_waiting(io, None),
+            Event::Guest {
+                conn,
+                nick,
+                conflict,
+            } => self.guest_answered(io, conn, nick, conflict),
+            Event::Claimed { conn, nick, taken } => self.claim_answered(io, conn, nick, taken),
+            Event::MsgSent {
+                conn,
+                to,
+                text,
+                delivered,
+            } => {
+                if self.client(conn).is_none() {
+                    return;
+                }
+                if delivered == Some(true) {
+                    io.send(conn, format!("-> *{to}* {text}\n").as_bytes());
+                    self.stats.private_messages += 1;
+                } else {
+                    io.send(conn, format!("! no such nick: {to}\n").as_bytes());
+                }
+                self.answered(io, conn);
+            }
+            Event::Who { conn, room, nicks } => {
+                if self.client(conn).is_none() {
+                    return;
+                }
+                let nicks = nicks.unwrap_or_else(|| self.hub.directory().who(&room));
+                let out = format!("* in #{room}: {}\n", nicks.join(" "));
+                io.send(conn, out.as_bytes());
+                self.answered(io, conn);
+            }
+            Event::Rooms { conn, rooms } => {
+                if self.client(conn).is_none() {
+                    return;
+                }
+                let rooms = rooms.unwrap_or_else(|| self.hub.directory().rooms());
+                io.send(conn, rooms_line(&rooms).as_bytes());
+                self.answered(io, conn);
+            }
+            Event::Private { to, line } => match self.find(&to) {
+                Some(at)
+                    if at.worker == self.worker
+                        && self.client(at.token).is_some_and(|c| !c.quitting) =>
+                {
+                    io.send_shared(at.token, &line);
+                }
+                // Gone or quitting: dropped, as a local one would be.
+                Some(at) if at.worker == self.worker => {}
+                Some(at) => self.post(
+                    at.worker,
+                    Mail::Private {
+                        to: at.token,
+                        message: line,
+                    },
+                ),
+                None => {}
+            },
+            Event::Lost { nick } => {
+                if let Some(at) = self.find(&nick).filter(|at| at.worker == self.worker) {
+                    self.ask_pause(io, at.token);
+                    if let Some(cluster) = &mut self.cluster {
+                        cluster.guest(io, at.token, Some(nick), &mut self.events);
+                    }
+                }
+            }
+        }
+    }
+
+    /// `conn` waits for an answer from Redis: its input is held.
+    fn ask_pause(&mut self, io: &mut Io, conn: Token) {
+        if let Some(client) = self.client_mut(conn) {
+            client.asking = true;
+            io.pause_reading(conn);
+        }
+    }
+
+    /// Redis answered `conn`: its input runs again (unless a join waits).
+    fn answered(&mut self, io: &mut Io, conn: Token) {
+        let Some(client) = self.client_mut(conn) else {
+            return;
+        };
+        client.asking = false;
+        if client.waiting.is_none() {
+            io.resume_reading(conn);
+            self.run_held(io, conn);
+        }
+    }
+
+    /// A guest nick for a new user (greeted and joined now), or for one
+    /// whose nick `conflict` was lost to another node.
+    fn guest_answered(
+        &mut self,
+        io: &mut Io,
+        conn: Token,
+        nick: Option<String>,
+        conflict: Option<String>,
+    ) {
+        let at = Address {
+            worker: self.worker,
+            token: conn,
+        };
+        let current = self.client(conn).map(|c| c.nick.clone());
+        let Some(cluster) = &mut self.cluster else {
+            return;
+        };
+        if current.is_none() || (conflict.is_some() && current != conflict) {
+            // Gone, or renamed away from the lost nick meanwhile.
+            if let Some(nick) = nick {
+                cluster.release(io, &nick);
+            }
+            if current.is_some() {
+                self.answered(io, conn);
+            }
+            return;
+        }
+        let nick = match nick {
+            Some(nick) => {
+                if self.hub.directory().claim(&nick, at).is_err() {
+                    // Claimed here while Redis was unreachable: another.
+                    cluster.release(io, &nick);
+                    cluster.guest(io, conn, conflict, &mut self.events);
+                    return;
+                }
+                nick
+            }
+            None => {
+                let nick = self.hub.directory().claim_guest(at);
+                cluster.hold(&nick);
+                nick
+            }
+        };
+        let Some(client) = self.client_mut(conn) else {
+            return;
+        };
+        let old = std::mem::replace(&mut client.nick, nick.clone());
+        let room = client.room.clone();
+        match conflict {
+            None => self.welcome(io, conn),
+            Some(_) => {
+                self.hub.directory().rename_claimed(&old, &nick, &room);
+                if let Some(cluster) = &mut self.cluster {
+                    cluster.left(io, &room, &old);
+                    cluster.joined(io, &room, &nick);
+                }
+                let why =
+                    format!("! nick {old} was claimed on another node first; you are now {nick}\n");
+                io.send(conn, why.as_bytes());
+                let notice = format!("* {old} is now known as {nick}\n");
+                self.broadcast(io, &room, None, &nick, notice);
+            }
+        }
+        self.answered(io, conn);
+    }
+
+    /// Redis answered `/nick new` of `conn`.
+    fn claim_answered(&mut self, io: &mut Io, conn: Token, new: String, taken: bool) {
+        let Some(client) = self.client(conn) else {
+            self.hub.directory().release(&new);
+            if let (false, Some(cluster)) = (taken, &mut self.cluster) {
+                cluster.release(io, &new);
+            }
+            return;
+        };
+        if taken {
+            self.hub.directory().release(&new);
+            io.send(conn, format!("! nick {new} is taken\n").as_bytes());
+            return self.answered(io, conn);
+        }
+        let (old, room) = (client.nick.clone(), client.room.clone());
+        self.hub.directory().rename_claimed(&old, &new, &room);
+        if let Some(cluster) = &mut self.cluster {
+            cluster.release(io, &old);
+            cluster.left(io, &room, &old);
+            cluster.joined(io, &room, &new);
+        }
+        if let Some(client) = self.client_mut(conn) {
+            client.nick = new.clone();
+        }
+        let notice = format!("* {old} is now known as {new}\n");
+        self.broadcast(io, &room, None, &new, notice);
+        self.answered(io, conn);
+    }
+
+    /// Greets `conn` and joins it to the default room.
+    fn welcome(&mut self, io: &mut Io, conn: Token) {
+        let Some(client) = self.client(conn) else {
+            return;
+        };
+        let greeting = format!(
+            "* welcome to tenk chat, {}; /help lists the commands\n",
+            client.nick
+        );
+        io.send(conn, greeting.as_bytes());
+        let room = self.config.default_room.clone();
+        self.join(io, conn, &room);
     }
 
     fn leave(&mut self, io: &mut Io, conn: Token, notice: String) {
@@ -491,6 +711,9 @@ impl Chat {
         let room = client.room.clone();
         let nick = client.nick.clone();
         self.hub.directory().leave(&room, &nick, self.worker);
+        if let Some(cluster) = &mut self.cluster {
+            cluster.left(io, &room, &nick);
+        }
         if let Some(members) = self.rooms.get_mut(&room) {
             members.retain(|&m| m != conn);
             if members.is_empty() {
@@ -520,6 +743,21 @@ impl Chat {
                 if new == nick {
                     return;
                 }
+                if self.cluster.is_some() {
+                    let at = Address {
+                        worker: self.worker,
+                        token: conn,
+                    };
+                    if self.hub.directory().claim(new, at).is_err() {
+                        io.send(conn, format!("! nick {new} is taken\n").as_bytes());
+                        return;
+                    }
+                    self.ask_pause(io, conn);
+                    if let Some(cluster) = &mut self.cluster {
+                        cluster.claim(io, conn, new, &mut self.events);
+                    }
+                    return self.cluster_events(io);
+                }
                 let renamed = self.hub.directory().rename(&nick, new, &room);
                 if renamed.is_err() {
                     io.send(conn, format!("! nick {new} is taken\n").as_bytes());
@@ -540,15 +778,26 @@ impl Chat {
                 self.join(io, conn, target);
             }
             Command::Rooms => {
-                let rooms = self.hub.directory().rooms();
-                let mut out = String::from("* rooms:");
-                for (name, members) in rooms {
-                    let _ = write!(out, " #{name} ({members})");
+                if self.cluster.is_some() {
+                    self.ask_pause(io, conn);
+                    let default = self.config.default_room.clone();
+                    if let Some(cluster) = &mut self.cluster {
+                        cluster.rooms(io, conn, &default, &mut self.events);
+                    }
+                    return self.cluster_events(io);
                 }
-                out.push('\n');
-                io.send(conn, out.as_bytes());
+                let rooms = self.hub.directory().rooms();
+                io.send(conn, rooms_line(&rooms).as_bytes());
             }
             Command::Who => {
+                if let Some(cluster) = &mut self.cluster {
+                    if let Some(client) = self.clients[conn.index()].as_mut() {
+                        client.asking = true;
+                        io.pause_reading(conn);
+                    }
+                    cluster.who(io, conn, &room, &mut self.events);
+                    return self.cluster_events(io);
+                }
                 let nicks = self.hub.directory().who(&room);
                 io.send(
                     conn,
@@ -571,6 +820,15 @@ impl Chat {
                     io.send(conn, format!("-> *{to}* {text}\n").as_bytes());
                     self.stats.private_messages += 1;
                 }
+                None if self.cluster.is_some() => {
+                    // Not on this node: ask Redis to deliver it where the
+                    // nick lives.
+                    self.ask_pause(io, conn);
+                    if let Some(cluster) = &mut self.cluster {
+                        cluster.msg(io, conn, &nick, to, text, &mut self.events);
+                    }
+                    self.cluster_events(io);
+                }
                 None => {
                     io.send(conn, format!("! no such nick: {to}\n").as_bytes());
                 }
@@ -582,6 +840,9 @@ impl Chat {
                 // behind `* bye`.
                 self.leave(io, conn, format!("* {nick} left #{room}\n"));
                 self.hub.directory().release(&nick);
+                if let Some(cluster) = &mut self.cluster {
+                    cluster.release(io, &nick);
+                }
                 if let Some(client) = self.client_mut(conn) {
                     client.quitting = true;
                 }
@@ -604,7 +865,15 @@ impl Handler for Chat {
             worker: self.worker,
             token: conn,
         };
-        let nick = self.hub.directory().claim_guest(address);
+        if let Some(cluster) = &mut self.cluster {
+            cluster.start(io);
+        }
+        // With Redis, the guest nick is claimed there first (unique
+        // across nodes); the greeting waits for it.
+        let nick = match self.cluster {
+            Some(_) => String::new(),
+            None => self.hub.directory().claim_guest(address),
+        };
         let index = conn.index();
         if self.clients.len() <= index {
             self.clients.resize_with(index + 1, || None);
@@ -617,16 +886,16 @@ impl Handler for Chat {
             quitting: false,
             waiting: None,
             held: Vec::new(),
+            asking: false,
         });
-        if let Some(cluster) = &mut self.cluster {
-            cluster.start(io);
+        if self.cluster.is_some() {
+            self.ask_pause(io, conn);
+            if let Some(cluster) = &mut self.cluster {
+                cluster.guest(io, conn, None, &mut self.events);
+            }
+            return self.cluster_events(io);
         }
-        io.send(
-            conn,
-            format!("* welcome to tenk chat, {nick}; /help lists the commands\n").as_bytes(),
-        );
-        let room = self.config.default_room.clone();
-        self.join(io, conn, &room);
+        self.welcome(io, conn);
     }
 
     fn on_data(&mut self, io: &mut Io, conn: Token, data: &[u8]) -> usize {
@@ -640,9 +909,9 @@ impl Handler for Chat {
         let Some(client) = self.client_mut(conn) else {
             return data.len();
         };
-        if client.waiting.is_some() || !client.held.is_empty() {
+        if client.blocked() || !client.held.is_empty() {
             client.held.extend_from_slice(data);
-            if client.waiting.is_none() {
+            if !client.blocked() {
                 self.run_held(io, conn);
             }
             return data.len();
@@ -651,7 +920,7 @@ impl Handler for Chat {
         match self.client_mut(conn) {
             // A join that waits stopped the lines: keep the rest for when
             // it is confirmed.
-            Some(client) if client.waiting.is_some() => {
+            Some(client) if client.blocked() => {
                 client.held.extend_from_slice(&data[used..]);
                 data.len()
             }
@@ -683,6 +952,12 @@ impl Handler for Chat {
         self.client_closed(io, conn, reason);
     }
 
+    fn on_shutdown(&mut self, io: &mut Io) {
+        if let Some(cluster) = &mut self.cluster {
+            cluster.shutdown(io);
+        }
+    }
+
     fn on_wake(&mut self, io: &mut Io) {
         if let Some(cluster) = &mut self.cluster {
             cluster.start(io);
@@ -704,7 +979,7 @@ impl Chat {
             if client.quitting {
                 return data.len();
             }
-            if client.waiting.is_some() {
+            if client.blocked() {
                 return consumed;
             }
             match client.framer.next(&data[consumed..]) {
@@ -745,8 +1020,9 @@ impl Chat {
         let Some(client) = self.client(conn) else {
             return;
         };
-        if client.quitting {
-            // Left its room and gave up its nick at `/quit`.
+        if client.quitting || client.nick.is_empty() {
+            // Left its room and gave up its nick at `/quit`, or never had
+            // one (gone before Redis gave it a guest nick).
             self.clients[conn.index()] = None;
             return;
         }
@@ -761,6 +1037,19 @@ impl Chat {
         };
         self.leave(io, conn, notice);
         self.hub.directory().release(&nick);
+        if let Some(cluster) = &mut self.cluster {
+            cluster.release(io, &nick);
+        }
         self.clients[conn.index()] = None;
     }
+}
+
+/// The answer to `/rooms`.
+fn rooms_line(rooms: &[(String, usize)]) -> String {
+    let mut out = String::from("* rooms:");
+    for (name, members) in rooms {
+        let _ = write!(out, " #{name} ({members})");
+    }
+    out.push('\n');
+    out
 }

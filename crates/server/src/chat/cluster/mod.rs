@@ -12,11 +12,12 @@
 
 pub mod link;
 pub mod payload;
+pub mod registry;
 pub mod resp;
 pub mod stats;
 pub mod url;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -25,7 +26,7 @@ use reactor::{CloseReason, Io, Token};
 
 use crate::serve::{Notice, Notify};
 use link::{Link, State};
-use resp::Reply;
+use resp::{Reply, Value};
 pub use stats::ClusterStats;
 pub use url::RedisUrl;
 
@@ -49,6 +50,7 @@ const CHANNEL_PREFIX: &str = "tenk:room:";
 const TIMER_PUBLISHER: u64 = 1;
 const TIMER_SUBSCRIBER: u64 = 2;
 const TIMER_STATS: u64 = 3;
+const TIMER_REFRESH: u64 = 5;
 /// The chat's own join-wait timer (see [`Cluster::on_timer`]).
 pub const TIMER_JOIN_WAIT: u64 = 4;
 
@@ -60,6 +62,11 @@ pub struct ClusterConfig {
     pub addr: SocketAddr,
     /// This node's id in every payload (no spaces).
     pub node: String,
+    /// This run of the node (`NODE/START_MICROS`), in its Redis entries.
+    pub instance: String,
+    /// Lifetime of nick claims and of the liveness key, refreshed every
+    /// third of it.
+    pub ttl: Duration,
     /// Print a line of Redis figures every second (`--stats`).
     pub stats: bool,
 }
@@ -74,6 +81,76 @@ pub enum Event {
     Subscribed(String),
     /// The subscriber is gone: confirm every waiting joiner locally.
     SubscriberDown,
+    /// A guest nick for `conn` (`None`: Redis could not give one, take a
+    /// local one); `conflict` is the nick it replaces, lost to another
+    /// node.
+    Guest {
+        conn: Token,
+        nick: Option<String>,
+        conflict: Option<String>,
+    },
+    /// `/nick` of `conn` answered: `taken` on another node, or not (then
+    /// claimed in Redis, or locally while Redis is unreachable).
+    Claimed {
+        conn: Token,
+        nick: String,
+        taken: bool,
+    },
+    /// `/msg` of `conn` answered: `Some(true)` delivered to the nick's
+    /// worker, `Some(false)` no such nick, `None` Redis unreachable.
+    MsgSent {
+        conn: Token,
+        to: String,
+        text: String,
+        delivered: Option<bool>,
+    },
+    /// `/who` of `conn` answered (`None`: Redis unreachable, answer
+    /// locally).
+    Who {
+        conn: Token,
+        room: String,
+        nicks: Option<Vec<String>>,
+    },
+    /// `/rooms` of `conn` answered (`None`: as above).
+    Rooms {
+        conn: Token,
+        rooms: Option<Vec<(String, usize)>>,
+    },
+    /// A private message from another node for this worker's `to`.
+    Private { to: String, line: Arc<[u8]> },
+    /// `nick`, claimed here while Redis was unreachable, was claimed in
+    /// Redis by another node first: it is theirs.
+    Lost { nick: String },
+}
+
+/// What a reply on the publisher answers; replies come in the order the
+/// commands were sent.
+#[derive(Debug)]
+enum Ask {
+    /// A reply nobody waits for (PUBLISH, AUTH, memberships, releases).
+    Ignore,
+    Guest {
+        conn: Token,
+        conflict: Option<String>,
+    },
+    Claim {
+        conn: Token,
+        nick: String,
+    },
+    Msg {
+        conn: Token,
+        to: String,
+        text: String,
+    },
+    Who {
+        conn: Token,
+        room: String,
+    },
+    Rooms {
+        conn: Token,
+        default: String,
+    },
+    Refresh,
 }
 
 /// One worker's side of Redis.
@@ -96,6 +173,21 @@ pub struct Cluster {
     lost_at_log: u64,
     stats: ClusterStats,
     last_line: ClusterStats,
+    /// This worker's nick claims (`INSTANCE/WORKER`), the value of its
+    /// nick keys and the name of its private channel.
+    owner: String,
+    /// Nicks this worker's users hold, claimed in Redis or (Redis
+    /// unreachable) locally: refreshed, and re-claimed after an outage.
+    owned: HashSet<String>,
+    /// The room of each of this worker's users, re-asserted after an
+    /// outage.
+    memberships: HashMap<String, String>,
+    /// What each reply on the publisher answers, oldest first.
+    asks: VecDeque<Ask>,
+    /// Commands asked while the publisher connects, sent once it is up.
+    early: Vec<(Arc<[u8]>, Ask)>,
+    /// A graceful shutdown freed this worker's nicks: ask nothing more.
+    shut: bool,
 }
 
 /// Microseconds since the Unix epoch.
@@ -113,7 +205,6 @@ impl Cluster {
     pub fn new(config: Arc<ClusterConfig>, worker: usize, notify: Option<Notify>) -> Cluster {
         let addr = config.addr;
         Cluster {
-            config,
             worker,
             notify,
             publisher: Link::new("publisher", addr, TIMER_PUBLISHER),
@@ -126,6 +217,13 @@ impl Cluster {
             lost_at_log: 0,
             stats: ClusterStats::default(),
             last_line: ClusterStats::default(),
+            owner: format!("{}/{worker}", config.instance),
+            owned: HashSet::new(),
+            memberships: HashMap::new(),
+            asks: VecDeque::new(),
+            early: Vec::new(),
+            shut: false,
+            config,
         }
     }
 
@@ -146,6 +244,7 @@ impl Cluster {
         if self.config.stats && self.notify.is_some() {
             io.add_timer(Duration::from_secs(1), TIMER_STATS);
         }
+        io.add_timer(self.config.ttl / 3, TIMER_REFRESH);
     }
 
     /// The figures so far.
@@ -174,6 +273,7 @@ impl Cluster {
         // Shared sends go out at the end of the pass, every PUBLISH of the
         // pass in one write: pipelined.
         if io.send_shared(token, &command) {
+            self.asks.push_back(Ask::Ignore);
             self.stats.published += 1;
             if self.loss_logged {
                 self.loss_logged = false;
@@ -249,12 +349,18 @@ impl Cluster {
         if let Some(again) = self.publisher.connected(conn) {
             self.stats.reconnects += u64::from(again);
             self.hello(io, conn, true);
+            self.reassert(io, conn);
+            for (command, ask) in std::mem::take(&mut self.early) {
+                io.send_shared(conn, &command);
+                self.asks.push_back(ask);
+            }
             self.start_subscriber(io);
         } else if let Some(again) = self.subscriber.connected(conn) {
             self.stats.reconnects += u64::from(again);
             self.hello(io, conn, false);
-            if !self.rooms.is_empty() {
-                let channels: Vec<Vec<u8>> = self.rooms.iter().map(|r| channel(r)).collect();
+            {
+                let mut channels: Vec<Vec<u8>> = self.rooms.iter().map(|r| channel(r)).collect();
+                channels.push(registry::private_channel(&self.owner));
                 let mut args: Vec<&[u8]> = vec![b"SUBSCRIBE"];
                 args.extend(channels.iter().map(Vec::as_slice));
                 io.send_shared(conn, &resp::command(&args));
@@ -269,13 +375,295 @@ impl Cluster {
     fn hello(&mut self, io: &mut Io, conn: Token, select: bool) {
         if let Some(password) = &self.config.url.password {
             io.send_shared(conn, &resp::command(&[b"AUTH", password.as_bytes()]));
+            if select {
+                self.asks.push_back(Ask::Ignore);
+            }
         }
         if let (true, Some(db)) = (select, self.config.url.db) {
             io.send_shared(
                 conn,
                 &resp::command(&[b"SELECT", db.to_string().as_bytes()]),
             );
+            self.asks.push_back(Ask::Ignore);
         }
+    }
+
+    /// After a (re)connect of the publisher: this node is alive, its
+    /// users' nicks are claimed again (a Redis restarted empty forgot
+    /// them; one another node took meanwhile is lost, see [`Event::Lost`],
+    /// reported by the reply) and their memberships restored.
+    fn reassert(&mut self, io: &mut Io, conn: Token) {
+        self.keep_alive(io, conn);
+        let mut rooms: HashMap<&str, Vec<Vec<u8>>> = HashMap::new();
+        for (nick, room) in &self.memberships {
+            rooms
+                .entry(room)
+                .or_default()
+                .push(registry::member(&self.config.instance, nick));
+        }
+        for (room, members) in rooms {
+            let key = registry::members_key(room);
+            let mut args: Vec<&[u8]> = vec![b"SADD", &key];
+            args.extend(members.iter().map(Vec::as_slice));
+            io.send_shared(conn, &resp::command(&args));
+            io.send_shared(
+                conn,
+                &resp::command(&[b"SADD", registry::ROOMS_KEY, room.as_bytes()]),
+            );
+            self.asks.push_back(Ask::Ignore);
+            self.asks.push_back(Ask::Ignore);
+        }
+    }
+
+    /// The liveness key, and a refresh of every claim of this worker,
+    /// pipelined in one write.
+    fn keep_alive(&mut self, io: &mut Io, conn: Token) {
+        let ttl = self.config.ttl.as_millis().to_string();
+        let alive = registry::alive_key(&self.config.instance);
+        io.send_shared(
+            conn,
+            &resp::command(&[b"SET", &alive, b"1", b"PX", ttl.as_bytes()]),
+        );
+        self.asks.push_back(Ask::Ignore);
+        if self.owned.is_empty() {
+            return;
+        }
+        let keys: Vec<Vec<u8>> = self.owned.iter().map(|n| registry::nick_key(n)).collect();
+        let count = keys.len().to_string();
+        let mut args: Vec<&[u8]> = vec![b"EVAL", registry::REFRESH, count.as_bytes()];
+        args.extend(keys.iter().map(Vec::as_slice));
+        args.push(self.owner.as_bytes());
+        args.push(ttl.as_bytes());
+        io.send_shared(conn, &resp::command(&args));
+        self.asks.push_back(Ask::Refresh);
+    }
+
+    /// Sends `command` on the publisher, its reply to answer `ask`; queued
+    /// while the publisher connects. Without a publisher (or after the
+    /// shutdown freed everything), `ask` is answered at once as Redis
+    /// unreachable.
+    fn ask(&mut self, io: &mut Io, command: Arc<[u8]>, ask: Ask, events: &mut Vec<Event>) {
+        if self.shut {
+            return self.unanswered(ask, events);
+        }
+        match self.publisher.state {
+            State::Up(token) if io.send_shared(token, &command) => self.asks.push_back(ask),
+            State::Connecting(_) => self.early.push((command, ask)),
+            _ if !self.started => self.early.push((command, ask)),
+            _ => self.unanswered(ask, events),
+        }
+    }
+
+    /// A command whose reply nobody waits for; dropped without a
+    /// publisher (what it sets is re-asserted on the next connect).
+    fn tell(&mut self, io: &mut Io, command: &Arc<[u8]>) {
+        if self.shut {
+            return;
+        }
+        if let Some(token) = self.publisher.up() {
+            if io.send_shared(token, command) {
+                self.asks.push_back(Ask::Ignore);
+            }
+        }
+    }
+
+    /// `ask` gets no reply from Redis: its fallback.
+    fn unanswered(&mut self, ask: Ask, events: &mut Vec<Event>) {
+        events.push(match ask {
+            Ask::Ignore | Ask::Refresh => return,
+            Ask::Guest { conn, conflict } => Event::Guest {
+                conn,
+                nick: None,
+                conflict,
+            },
+            Ask::Claim { conn, nick } => {
+                // Claimed locally; the next connect claims it in Redis.
+                self.owned.insert(nick.clone());
+                Event::Claimed {
+                    conn,
+                    nick,
+                    taken: false,
+                }
+            }
+            Ask::Msg { conn, to, text } => Event::MsgSent {
+                conn,
+                to,
+                text,
+                delivered: None,
+            },
+            Ask::Who { conn, room } => Event::Who {
+                conn,
+                room,
+                nicks: None,
+            },
+            Ask::Rooms { conn, .. } => Event::Rooms { conn, rooms: None },
+        });
+    }
+
+    /// Every question in flight on a publisher that is gone.
+    fn publisher_down(&mut self, events: &mut Vec<Event>) {
+        let asks: Vec<Ask> = self.asks.drain(..).collect();
+        for ask in asks {
+            self.unanswered(ask, events);
+        }
+    }
+
+    /// A guest nick for `conn` (replacing `conflict`, lost to another
+    /// node), answered by [`Event::Guest`].
+    pub fn guest(
+        &mut self,
+        io: &mut Io,
+        conn: Token,
+        conflict: Option<String>,
+        events: &mut Vec<Event>,
+    ) {
+        let ttl = self.config.ttl.as_millis().to_string();
+        let command = resp::command(&[
+            b"EVAL",
+            registry::GUEST,
+            b"0",
+            self.owner.as_bytes(),
+            ttl.as_bytes(),
+        ]);
+        self.ask(io, command, Ask::Guest { conn, conflict }, events);
+    }
+
+    /// Claims `nick` for `conn` (`SET NX`), answered by [`Event::Claimed`].
+    pub fn claim(&mut self, io: &mut Io, conn: Token, nick: &str, events: &mut Vec<Event>) {
+        let ttl = self.config.ttl.as_millis().to_string();
+        let key = registry::nick_key(nick);
+        let command = resp::command(&[
+            b"SET",
+            &key,
+            self.owner.as_bytes(),
+            b"NX",
+            b"PX",
+            ttl.as_bytes(),
+        ]);
+        let ask = Ask::Claim {
+            conn,
+            nick: nick.to_string(),
+        };
+        self.ask(io, command, ask, events);
+    }
+
+    /// A nick this worker holds (claimed locally, or answered by Redis).
+    pub fn hold(&mut self, nick: &str) {
+        self.owned.insert(nick.to_string());
+    }
+
+    /// Frees `nick` in Redis if the claim is still this worker's.
+    pub fn release(&mut self, io: &mut Io, nick: &str) {
+        if !self.owned.remove(nick) {
+            return;
+        }
+        let key = registry::nick_key(nick);
+        self.tell(
+            io,
+            &resp::command(&[
+                b"EVAL",
+                registry::RELEASE,
+                b"1",
+                &key,
+                self.owner.as_bytes(),
+            ]),
+        );
+    }
+
+    /// `nick` entered `room`: a member for the whole cluster.
+    pub fn joined(&mut self, io: &mut Io, room: &str, nick: &str) {
+        self.memberships.insert(nick.to_string(), room.to_string());
+        let key = registry::members_key(room);
+        let entry = registry::member(&self.config.instance, nick);
+        self.tell(io, &resp::command(&[b"SADD", &key, &entry]));
+        self.tell(
+            io,
+            &resp::command(&[b"SADD", registry::ROOMS_KEY, room.as_bytes()]),
+        );
+    }
+
+    /// `nick` left `room`.
+    pub fn left(&mut self, io: &mut Io, room: &str, nick: &str) {
+        if self.memberships.get(nick).is_some_and(|r| r == room) {
+            self.memberships.remove(nick);
+        }
+        let key = registry::members_key(room);
+        let entry = registry::member(&self.config.instance, nick);
+        self.tell(io, &resp::command(&[b"SREM", &key, &entry]));
+    }
+
+    /// Sends `/msg` text to `to` on whichever node holds the nick,
+    /// answered by [`Event::MsgSent`].
+    pub fn msg(
+        &mut self,
+        io: &mut Io,
+        conn: Token,
+        from: &str,
+        to: &str,
+        text: &str,
+        events: &mut Vec<Event>,
+    ) {
+        let line = format!("*{from}* {text}\n");
+        let payload = payload::encode(&self.config.node, now_micros(), to, line.as_bytes());
+        let key = registry::nick_key(to);
+        let command = resp::command(&[b"EVAL", registry::MSG, b"1", &key, &payload]);
+        let ask = Ask::Msg {
+            conn,
+            to: to.to_string(),
+            text: text.to_string(),
+        };
+        self.ask(io, command, ask, events);
+    }
+
+    /// `/who` for `room` across the cluster, answered by [`Event::Who`].
+    pub fn who(&mut self, io: &mut Io, conn: Token, room: &str, events: &mut Vec<Event>) {
+        let key = registry::members_key(room);
+        let command = resp::command(&[b"EVAL", &registry::who_script(), b"1", &key]);
+        let ask = Ask::Who {
+            conn,
+            room: room.to_string(),
+        };
+        self.ask(io, command, ask, events);
+    }
+
+    /// `/rooms` across the cluster, answered by [`Event::Rooms`].
+    pub fn rooms(&mut self, io: &mut Io, conn: Token, default: &str, events: &mut Vec<Event>) {
+        let command =
+            resp::command(&[b"EVAL", &registry::rooms_script(), b"0", default.as_bytes()]);
+        let ask = Ask::Rooms {
+            conn,
+            default: default.to_string(),
+        };
+        self.ask(io, command, ask, events);
+    }
+
+    /// A graceful shutdown starts: this worker's nicks are freed at once
+    /// (compare-and-delete), its members leave their rooms and the node
+    /// is no longer alive; the drain flushes it before the link closes.
+    pub fn shutdown(&mut self, io: &mut Io) {
+        if self.shut {
+            return;
+        }
+        if let Some(conn) = self.publisher.up() {
+            if !self.owned.is_empty() {
+                let keys: Vec<Vec<u8>> = self.owned.iter().map(|n| registry::nick_key(n)).collect();
+                let count = keys.len().to_string();
+                let mut args: Vec<&[u8]> = vec![b"EVAL", registry::RELEASE, count.as_bytes()];
+                args.extend(keys.iter().map(Vec::as_slice));
+                args.push(self.owner.as_bytes());
+                io.send_shared(conn, &resp::command(&args));
+            }
+            for (nick, room) in &self.memberships {
+                let key = registry::members_key(room);
+                let entry = registry::member(&self.config.instance, nick);
+                io.send_shared(conn, &resp::command(&[b"SREM", &key, &entry]));
+            }
+            let alive = registry::alive_key(&self.config.instance);
+            io.send_shared(conn, &resp::command(&[b"DEL", &alive]));
+        }
+        self.owned.clear();
+        self.memberships.clear();
+        self.shut = true;
     }
 
     /// Replies from Redis; returns the bytes consumed.
@@ -287,6 +675,9 @@ impl Cluster {
         events: &mut Vec<Event>,
     ) -> usize {
         let subscriber = self.subscriber.token() == Some(conn);
+        if !subscriber {
+            return self.publisher_data(io, conn, data, events);
+        }
         let mut used = 0;
         while used < data.len() {
             let (reply, n) = match resp::next_reply(&data[used..]) {
@@ -326,7 +717,128 @@ impl Cluster {
         used
     }
 
+    /// Replies on the publisher, each answering the oldest ask.
+    fn publisher_data(
+        &mut self,
+        io: &mut Io,
+        conn: Token,
+        data: &[u8],
+        events: &mut Vec<Event>,
+    ) -> usize {
+        let mut used = 0;
+        while used < data.len() {
+            let (value, n) = match resp::next_value(&data[used..]) {
+                Ok(Some(found)) => found,
+                Ok(None) => break,
+                Err(e) => {
+                    self.refuse(io, conn, &format!("not RESP: {e}"), events);
+                    return data.len();
+                }
+            };
+            used += n;
+            if let Value::Error(e) = value {
+                let why = format!("Redis said {e:?}");
+                self.refuse(io, conn, &why, events);
+                return data.len();
+            }
+            let Some(ask) = self.asks.pop_front() else {
+                continue;
+            };
+            self.answer(ask, value, events);
+        }
+        used
+    }
+
+    fn answer(&mut self, ask: Ask, value: Value<'_>, events: &mut Vec<Event>) {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        events.push(match ask {
+            Ask::Ignore => return,
+            Ask::Refresh => {
+                if let Value::Strings(lost) = value {
+                    for key in lost {
+                        if let Some(nick) = registry::nick_of(key) {
+                            if self.owned.remove(nick) {
+                                tracing::warn!(
+                                    "redis: nick {nick} was claimed on another node while Redis was unreachable; the earlier claim in Redis wins"
+                                );
+                                events.push(Event::Lost {
+                                    nick: nick.to_string(),
+                                });
+                            }
+                        }
+                    }
+                }
+                return;
+            }
+            Ask::Guest { conn, conflict } => {
+                let nick = match value {
+                    Value::Bulk(nick) => Some(text(nick)),
+                    _ => None,
+                };
+                if let Some(nick) = &nick {
+                    self.owned.insert(nick.clone());
+                }
+                Event::Guest {
+                    conn,
+                    nick,
+                    conflict,
+                }
+            }
+            Ask::Claim { conn, nick } => {
+                let taken = value == Value::Nil;
+                if !taken {
+                    self.owned.insert(nick.clone());
+                }
+                Event::Claimed { conn, nick, taken }
+            }
+            Ask::Msg { conn, to, text } => Event::MsgSent {
+                conn,
+                to,
+                text,
+                delivered: Some(matches!(value, Value::Int(n) if n > 0)),
+            },
+            Ask::Who { conn, room } => {
+                let nicks = match value {
+                    Value::Strings(nicks) => {
+                        let mut nicks: Vec<String> = nicks.into_iter().map(text).collect();
+                        nicks.sort();
+                        nicks.dedup();
+                        nicks
+                    }
+                    _ => Vec::new(),
+                };
+                Event::Who {
+                    conn,
+                    room,
+                    nicks: Some(nicks),
+                }
+            }
+            Ask::Rooms { conn, default } => {
+                let flat = match &value {
+                    Value::Strings(flat) => flat.as_slice(),
+                    _ => &[],
+                };
+                Event::Rooms {
+                    conn,
+                    rooms: Some(registry::parse_rooms(flat, &default)),
+                }
+            }
+        });
+    }
+
     fn message(&mut self, channel: &[u8], payload: &[u8], events: &mut Vec<Event>) {
+        if channel == registry::private_channel(&self.owner).as_slice() {
+            if let Some(p) = payload::decode(payload) {
+                self.stats.received += 1;
+                self.stats
+                    .record_latency(now_micros().saturating_sub(p.micros));
+                events.push(Event::Private {
+                    to: p.nick.to_string(),
+                    line: Arc::from(p.line),
+                });
+            }
+            return;
+        }
         let (Some(room), Some(p)) = (room_of(channel), payload::decode(payload)) else {
             return;
         };
@@ -346,6 +858,7 @@ impl Cluster {
     fn refuse(&mut self, io: &mut Io, conn: Token, why: &str, events: &mut Vec<Event>) {
         if self.publisher.token() == Some(conn) {
             self.publisher.refused(io, why);
+            self.publisher_down(events);
         } else {
             self.subscriber.refused(io, why);
             self.subscriber_down(events);
@@ -367,6 +880,12 @@ impl Cluster {
     ) -> bool {
         if self.publisher.token() == Some(conn) {
             self.publisher.lost(io, reason);
+            self.publisher_down(events);
+            if !matches!(self.publisher.state, State::Connecting(_)) {
+                for (_, ask) in std::mem::take(&mut self.early) {
+                    self.unanswered(ask, events);
+                }
+            }
             if !self.subscriber_started {
                 self.start_subscriber(io);
                 // Joins waiting for the subscriber's start are confirmed if
@@ -392,6 +911,16 @@ impl Cluster {
             TIMER_PUBLISHER => self.publisher.connect(io),
             TIMER_SUBSCRIBER => self.subscriber.connect(io),
             TIMER_STATS => self.stats_line(io),
+            TIMER_REFRESH => {
+                if let Some(conn) = self.publisher.up() {
+                    if !self.shut {
+                        self.keep_alive(io, conn);
+                    }
+                }
+                if !io.is_draining() {
+                    io.add_timer(self.config.ttl / 3, TIMER_REFRESH);
+                }
+            }
             _ => {}
         }
     }

@@ -81,6 +81,55 @@ pub fn next_reply(buf: &[u8]) -> Result<Option<(Reply<'_>, usize)>, String> {
     Ok(Some((reply, used)))
 }
 
+/// A reply to a command on the publisher, borrowing from the input.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Value<'a> {
+    /// A status (`+OK`).
+    Status,
+    /// `-ERR …`.
+    Error(&'a str),
+    /// A nil bulk string or array (`SET … NX` refused, a script's `false`).
+    Nil,
+    Int(i64),
+    Bulk(&'a [u8]),
+    /// An array; its items that are strings (the scripts answer only
+    /// those).
+    Strings(Vec<&'a [u8]>),
+}
+
+/// The publisher's reply at the start of `buf` and the bytes it takes,
+/// `Ok(None)` if it is not all there yet.
+///
+/// # Errors
+/// As [`next_reply`].
+pub fn next_value(buf: &[u8]) -> Result<Option<(Value<'_>, usize)>, String> {
+    let (frame, used) = match decode_range(buf) {
+        Ok(Some(found)) => found,
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    let value = match &frame {
+        RangeFrame::SimpleString(_) => Value::Status,
+        RangeFrame::Error((start, end)) => {
+            Value::Error(std::str::from_utf8(&buf[*start..*end]).unwrap_or("(not UTF-8)"))
+        }
+        RangeFrame::Null => Value::Nil,
+        RangeFrame::Integer(n) => Value::Int(*n),
+        RangeFrame::BulkString((start, end)) => Value::Bulk(&buf[*start..*end]),
+        RangeFrame::Array(items) => Value::Strings(
+            items
+                .iter()
+                .filter_map(|item| match item {
+                    RangeFrame::BulkString((start, end))
+                    | RangeFrame::SimpleString((start, end)) => Some(&buf[*start..*end]),
+                    _ => None,
+                })
+                .collect(),
+        ),
+    };
+    Ok(Some((value, used)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +191,27 @@ mod tests {
         for cut in 0..whole.len() {
             assert_eq!(next_reply(&whole[..cut]).unwrap(), None, "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn values() {
+        let cases: &[(&[u8], Value<'_>)] = &[
+            (b"+OK\r\n", Value::Status),
+            (b"$-1\r\n", Value::Nil),
+            (b":7\r\n", Value::Int(7)),
+            (b"$6\r\nguest3\r\n", Value::Bulk(b"guest3")),
+            (
+                b"*3\r\n$1\r\na\r\n:1\r\n$1\r\nb\r\n",
+                Value::Strings(vec![b"a", b"b"]),
+            ),
+            (b"-ERR x\r\n", Value::Error("ERR x")),
+        ];
+        for (bytes, expected) in cases {
+            let (value, n) = next_value(bytes).unwrap().unwrap();
+            assert_eq!(&value, expected, "{:?}", String::from_utf8_lossy(bytes));
+            assert_eq!(n, bytes.len());
+        }
+        assert_eq!(next_value(b"$6\r\ngue").unwrap(), None);
     }
 
     #[test]
