@@ -167,7 +167,11 @@ impl<A: App> HttpServer<A> {
                         io: &*io,
                         stats: &self.stats,
                         head: request.method == parse::Method::Head,
-                        keep_alive: request.keep_alive,
+                        // Leaving (a graceful restart handed the
+                        // listeners on): this answer is the last, with
+                        // `Connection: close`, and the client reconnects
+                        // to the new process.
+                        keep_alive: request.keep_alive && !io.is_leaving(),
                         version: request.version,
                         written: None,
                         file: None,

@@ -7,10 +7,13 @@ pub mod echo;
 pub mod group;
 pub mod hello;
 pub mod proxy;
+pub mod pid_file;
 pub mod proxy_protocol;
+pub mod restart;
 pub mod serve;
 pub mod serving;
 pub mod stats_line;
+pub mod systemd;
 pub mod threads;
 
 pub use serve::{serve, Listening, Notice, Notify, ServeOptions, ServeReport};

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use reactor::{CloseReason, Handler, Io, TimerId, Token};
 
-use crate::group::Group;
+use crate::group::{self, Group};
 use crate::serve::Notify;
 use crate::stats_line::StatsTicker;
 use crate::threads::stall::StallHook;
@@ -132,6 +132,28 @@ impl<H> Serving<H> {
                     count_down(self.worker_count());
                     tracing::warn!("cannot adopt a connection: {e}");
                 }
+            }
+        }
+    }
+
+    /// Acts on [`Group::stop_accepting`]: the acceptor thread stops, then
+    /// moves the workers on; a worker stops once they are moved on.
+    fn catch_up_leaving(&mut self, io: &mut Io) {
+        let phase = self.group.leaving.load(Ordering::Acquire);
+        if self.is_worker() {
+            if phase >= group::ALL_LEAVE {
+                io.stop_accepting();
+            }
+        } else if phase == group::ACCEPTOR_LEAVES {
+            io.stop_accepting();
+            // Every connection this thread accepted is in an inbox now
+            // (hand-overs are synchronous): a worker that sees the new
+            // phase sees them too, and adopts them before it can leave.
+            self.group
+                .leaving
+                .store(group::ALL_LEAVE, Ordering::Release);
+            for worker in 0..self.group.workers() {
+                self.group.wake(worker);
             }
         }
     }
@@ -268,6 +290,7 @@ impl<H: Handler> Handler for Serving<H> {
         // asked for is drained like one accepted before it (its handler
         // sees it, then the drain closes it once flushed), not refused.
         self.adopt_handed_over(io);
+        self.catch_up_leaving(io);
         self.catch_up_shutdowns(io);
         self.inner.on_wake(io);
     }

@@ -211,6 +211,14 @@ pub struct ServeArgs {
     /// How the acceptor thread picks a worker (with --accept dispatch).
     #[arg(long, value_enum, default_value_t = BalanceArg::RoundRobin)]
     pub balance: BalanceArg,
+    /// Write the serving process's pid here; a graceful restart's new
+    /// process rewrites it, and only a shutdown removes it.
+    #[arg(long, value_name = "PATH")]
+    pub pid_file: Option<PathBuf>,
+    /// How long the new process of a graceful restart (SIGHUP) has to
+    /// start serving before it is killed and the old one serves on.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub restart_timeout: Duration,
     #[command(flatten)]
     pub tls: crate::tls_cli::TlsArgs,
     #[command(flatten)]

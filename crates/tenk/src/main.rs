@@ -19,7 +19,7 @@ use http::static_files::StaticFiles;
 use http::HttpConfig;
 use load::spec::TlsClient;
 use load::Workload;
-use reactor::signal::{self, SIGINT, SIGTERM};
+use reactor::signal::{self, SIGHUP, SIGINT, SIGTERM};
 use reactor::sys::rlimit;
 use reactor::{Config, Exit};
 use server::chat::Chat;
@@ -27,6 +27,7 @@ use server::echo::Echo;
 use server::group::Group;
 use server::hello;
 use server::serve::summary;
+use server::serve::Lifecycle;
 use server::{Notice, Notify, ServeOptions};
 use tls::TlsAcceptor;
 
@@ -41,13 +42,24 @@ const FD_RESERVE: u64 = 32;
 /// shell reports a process killed by it.
 const EXIT_FORCED: u8 = 130;
 
+/// `println!` that does not panic when stdout is gone (a closed terminal,
+/// a reader that exited): a server restarted from a terminal since closed
+/// still ends cleanly.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 fn main() -> ExitCode {
     // Signals must be blocked before any thread exists, so every thread
     // inherits the mask and the signalfd is the only way they arrive.
-    let signals = match signal::block(&[SIGINT, SIGTERM]) {
+    // SIGHUP restarts a server gracefully (docs/operations.md); it stops
+    // a load run like the others.
+    let signals = match signal::block(&[SIGINT, SIGTERM, SIGHUP]) {
         Ok(set) => set,
         Err(e) => {
-            eprintln!("tenk: cannot block SIGINT/SIGTERM: {e}");
+            eprintln!("tenk: cannot block SIGINT/SIGTERM/SIGHUP: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -57,7 +69,7 @@ fn main() -> ExitCode {
     match run(cli, signals) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("tenk: {e:#}");
+            let _ = writeln!(std::io::stderr(), "tenk: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -71,12 +83,15 @@ fn run(cli: Cli, signals: signal::SignalSet) -> anyhow::Result<ExitCode> {
                 Ok(tls) => tls,
                 Err(code) => return Ok(code),
             };
-            let mut options = serve_options(&args, signals);
+            let mut options = match serve_options(&args, signals) {
+                Ok(options) => options,
+                Err(code) => return Ok(code),
+            };
             with_tls(&mut options, tls);
             args.proxy.apply(&mut options);
             let report = server::serve("echo", options, |_, _| Echo, |_| ())
                 .context("echo server failed")?;
-            println!("{}", summary("echo", &report));
+            outln!("{}", summary("echo", &report));
             Ok(exit_code(report.exit))
         }
         Command::Serve(Serve::Chat(args)) => run_chat(&args, signals),
@@ -106,7 +121,10 @@ fn run_proxy(args: &crate::cli::ProxyArgs, signals: signal::SignalSet) -> anyhow
         Err(code) => return Ok(code),
     };
     let https = tls.is_some();
-    let mut options = serve_options(&args.serve, signals);
+    let mut options = match serve_options(&args.serve, signals) {
+        Ok(options) => options,
+        Err(code) => return Ok(code),
+    };
     with_tls(&mut options, tls);
     // A PROXY protocol header's source becomes the client's address, and
     // so the X-Forwarded-For the upstreams see.
@@ -137,12 +155,12 @@ fn run_proxy(args: &crate::cli::ProxyArgs, signals: signal::SignalSet) -> anyhow
         |id, _: &Arc<Group>| Proxy::new(config.clone(), id, board.clone(), Some(notify.clone()));
     let report =
         server::serve("proxy", options, make, |p| p.stats()).context("proxy server failed")?;
-    println!("{}", summary("proxy", &report));
+    outln!("{}", summary("proxy", &report));
     let mut total = server::proxy::ProxyStats::default();
     for worker in &report.extra {
         total.add(worker);
     }
-    println!("tenk {}", total.compact());
+    outln!("tenk {}", total.compact());
     Ok(exit_code(report.exit))
 }
 
@@ -155,7 +173,10 @@ fn run_http(args: &crate::cli::HttpArgs, signals: signal::SignalSet) -> anyhow::
         Ok(tls) => tls,
         Err(code) => return Ok(code),
     };
-    let mut options = serve_options(&args.serve, signals);
+    let mut options = match serve_options(&args.serve, signals) {
+        Ok(options) => options,
+        Err(code) => return Ok(code),
+    };
     with_tls(&mut options, tls);
     args.serve.proxy.apply(&mut options);
     let config = HttpConfig {
@@ -184,12 +205,12 @@ fn run_http(args: &crate::cli::HttpArgs, signals: signal::SignalSet) -> anyhow::
     };
     let report =
         server::serve("http", options, make, |h| h.stats()).context("http server failed")?;
-    println!("{}", summary("http", &report));
+    outln!("{}", summary("http", &report));
     let mut s = HttpStats::default();
     for worker in &report.extra {
         s.add(worker);
     }
-    println!(
+    outln!(
         "tenk http: {} responses (1xx {}, 2xx {}, 3xx {}, 4xx {}, 5xx {}), {} refused, {} header timeouts",
         s.total(),
         s.responses[1],
@@ -222,7 +243,10 @@ fn run_chat(args: &crate::cli::ChatArgs, signals: signal::SignalSet) -> anyhow::
         Ok(tls) => tls,
         Err(code) => return Ok(code),
     };
-    let mut options = serve_options(&args.serve, signals);
+    let mut options = match serve_options(&args.serve, signals) {
+        Ok(options) => options,
+        Err(code) => return Ok(code),
+    };
     with_tls(&mut options, tls);
     args.serve.proxy.apply(&mut options);
     let config = server::chat::ChatConfig {
@@ -238,12 +262,12 @@ fn run_chat(args: &crate::cli::ChatArgs, signals: signal::SignalSet) -> anyhow::
     let make = |id, group: &Arc<Group>| Chat::in_group(config.clone(), id, hub.clone(), group);
     let report =
         server::serve("chat", options, make, |c| c.stats()).context("chat server failed")?;
-    println!("{}", summary("chat", &report));
+    outln!("{}", summary("chat", &report));
     let mut s = server::chat::ChatStats::default();
     for worker in &report.extra {
         s.add(worker);
     }
-    println!(
+    outln!(
         "tenk chat: {} messages, {} deliveries, {} private, {} lines too long, {} slow readers disconnected, {} dropped between workers",
         s.messages,
         s.deliveries,
@@ -288,7 +312,9 @@ fn print_notices() -> Notify {
         let mut out = std::io::stdout().lock();
         let _ = match notice {
             Notice::Listening(listening) => writeln!(out, "{}", listening.banner()),
-            Notice::Stats(line) | Notice::Hook(line) => writeln!(out, "{line}"),
+            Notice::Stats(line) | Notice::Hook(line) | Notice::Restart(line) => {
+                writeln!(out, "{line}")
+            }
         };
         let _ = out.flush();
     })
@@ -460,7 +486,67 @@ fn usage_error(message: &str) -> ExitCode {
     ExitCode::from(EXIT_USAGE)
 }
 
-fn serve_options(args: &ServeArgs, signals: signal::SignalSet) -> ServeOptions {
+/// Where the sockets come from (a restart's hand-over, socket activation,
+/// or bound here) and what the process tells of its life: restarts,
+/// systemd, the pid file (docs/operations.md).
+fn lifecycle(args: &ServeArgs) -> Result<Lifecycle, ExitCode> {
+    let mut lifecycle = Lifecycle::default();
+    if let Some(path) = &args.pid_file {
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        if !dir.is_dir() {
+            return Err(usage_error(&format!(
+                "--pid-file {}: {} is not a directory",
+                path.display(),
+                dir.display()
+            )));
+        }
+        lifecycle.pid_file = Some(path.clone());
+    }
+    // A restart's new process: it must serve on the old one's sockets or
+    // fail (and the old one serves on), never bind sockets of its own.
+    match server::restart::inherited_from_env() {
+        Ok(Some(inherited)) => {
+            let origin = "sockets handed over by a graceful restart".to_string();
+            lifecycle.inherited = Some((inherited.listeners, origin));
+            lifecycle.ready = inherited.ready;
+        }
+        Ok(None) => match server::systemd::activation_from_env() {
+            Ok(Some(activation)) => {
+                let n = activation.listeners.len();
+                let mut origin = format!("socket activation: {n} socket(s)");
+                if !activation.names.is_empty() {
+                    origin.push_str(&format!(" ({})", activation.names.join(", ")));
+                }
+                origin.push_str(", --bind/--port ignored");
+                lifecycle.inherited = Some((activation.listeners, origin));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let _ = writeln!(std::io::stderr(), "tenk: error: socket activation: {e}");
+                return Err(ExitCode::FAILURE);
+            }
+        },
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "tenk: error: restart hand-over: {e}");
+            return Err(ExitCode::FAILURE);
+        }
+    }
+    match server::restart::RestartPlan::of_this_process(args.restart_timeout) {
+        Ok(plan) => lifecycle.restart = Some(plan),
+        Err(e) => tracing::warn!("cannot resolve this executable ({e}): SIGHUP will be ignored"),
+    }
+    match server::systemd::Notifier::from_env() {
+        Ok(notifier) => lifecycle.systemd = notifier.map(Arc::new),
+        Err(e) => tracing::warn!("NOTIFY_SOCKET: {e}; not notifying systemd"),
+    }
+    Ok(lifecycle)
+}
+
+fn serve_options(args: &ServeArgs, signals: signal::SignalSet) -> Result<ServeOptions, ExitCode> {
+    let lifecycle = lifecycle(args)?;
     let nofile = rlimit::raise_nofile_limit();
     let default_max = nofile.saturating_sub(FD_RESERVE).max(1);
     let max_conns = args.max_conns.unwrap_or(default_max);
@@ -484,7 +570,7 @@ fn serve_options(args: &ServeArgs, signals: signal::SignalSet) -> ServeOptions {
         keepalive: args.keepalive(),
         ..Config::default()
     };
-    ServeOptions {
+    Ok(ServeOptions {
         bind: args.bind,
         port: args.port,
         backlog: args.backlog,
@@ -496,5 +582,6 @@ fn serve_options(args: &ServeArgs, signals: signal::SignalSet) -> ServeOptions {
         pin: args.pin,
         notify: print_notices(),
         wake_at_start: false,
-    }
+        lifecycle,
+    })
 }
