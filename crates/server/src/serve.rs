@@ -22,10 +22,10 @@ use reactor::{
 use crate::group::Group;
 use crate::restart::RestartPlan;
 use crate::serving::Serving;
-use crate::systemd::Notifier;
 use crate::stats_line::{human_bytes, human_count};
-use crate::threads::stall::StallHook;
+use crate::systemd::Notifier;
 use crate::threads::restarter::{Restarter, State};
+use crate::threads::stall::StallHook;
 use crate::threads::watcher::Watcher;
 use crate::threads::{bind_listeners, AcceptStrategy, Dispatcher, Part};
 
@@ -225,9 +225,7 @@ pub fn serve<H: Handler, X: Send>(
     let mut options = options;
     let lifecycle = std::mem::take(&mut options.lifecycle);
     let sockets = match lifecycle.inherited {
-        Some((fds, origin)) => {
-            arrange_inherited(fds, workers, accept, options.backlog, origin)?
-        }
+        Some((fds, origin)) => arrange_inherited(fds, workers, accept, options.backlog, origin)?,
         None => {
             let addr = SocketAddr::new(options.bind, options.port);
             let (bound, listeners) = bind_listeners(addr, options.backlog, workers, accept)?;

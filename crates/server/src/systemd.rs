@@ -111,8 +111,8 @@ impl Notifier {
                 ))
             }
         };
-        let watched = std::env::var("WATCHDOG_PID")
-            .map_or(true, |pid| pid == std::process::id().to_string());
+        let watched =
+            std::env::var("WATCHDOG_PID").map_or(true, |pid| pid == std::process::id().to_string());
         let watchdog = std::env::var("WATCHDOG_USEC")
             .ok()
             .and_then(|usec| usec.parse::<u64>().ok())

@@ -97,8 +97,7 @@ pub fn take_inherited(raw: RawFd) -> io::Result<OwnedFd> {
     }
     // SAFETY: borrowed for this check only; EBADF if not open.
     let borrowed = unsafe { rustix::fd::BorrowedFd::borrow_raw(raw) };
-    fcntl_getfd(borrowed)
-        .map_err(|_| io::Error::other(format!("descriptor {raw} is not open")))?;
+    fcntl_getfd(borrowed).map_err(|_| io::Error::other(format!("descriptor {raw} is not open")))?;
     // SAFETY: open (checked above), inherited for this process to own,
     // taken once by the caller.
     let fd = unsafe { OwnedFd::from_raw_fd(raw) };

@@ -197,8 +197,11 @@ impl Restarter {
 
     /// The restart deadline passed.
     pub(crate) fn on_deadline(&mut self, io: &mut Io) {
-        let State::Starting(p) = std::mem::replace(&mut self.state, State::Serving) else {
+        if !matches!(self.state, State::Starting(_)) {
             return;
+        }
+        let State::Starting(p) = std::mem::replace(&mut self.state, State::Serving) else {
+            unreachable!()
         };
         let child = p.child.id();
         io.close(p.conn);
@@ -213,6 +216,9 @@ impl Restarter {
     /// A shutdown signal: a new process still starting is killed (asked to
     /// stop, the service stops, and the old process alone drains).
     pub(crate) fn on_shutdown(&mut self, io: &mut Io) {
+        if !matches!(self.state, State::Starting(_)) {
+            return;
+        }
         if let State::Starting(p) = std::mem::replace(&mut self.state, State::Serving) {
             io.cancel_timer(p.deadline);
             io.close(p.conn);

@@ -34,6 +34,7 @@ pub mod flood;
 pub mod haproxy;
 pub mod http_client;
 mod pattern;
+pub mod pids;
 pub mod tls;
 
 #[allow(unused_imports)] // each test file uses a different subset
