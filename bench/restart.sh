@@ -21,10 +21,10 @@
 # Placement: the server (old and new processes, one thread each) on
 # SERVER_CPU, the load on LOAD_CPU, as the other scripts.
 
-source "$(dirname "$0")/lib.sh"
-
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-20s}
+source "$(dirname "$0")/lib.sh"
+
 RESTARTS=${RESTARTS:-20}
 RATE=${RATE:-10000}
 CONNS=${CONNS:-50}
@@ -45,7 +45,7 @@ hand_over_us() {
     kill -HUP "$old"
     while :; do
         new=
-        read -r new <"$PIDFILE" 2>/dev/null || true
+        read -r new 2>/dev/null <"$PIDFILE" || true
         [[ -n $new && $new != "$old" ]] && break
     done
     echo $(($(now_us) - t0))
@@ -57,7 +57,7 @@ hand_over_us() {
 # after a restart that is a process that has exited).
 stop_last() {
     local pid
-    read -r pid <"$PIDFILE" 2>/dev/null || return 0
+    read -r pid 2>/dev/null <"$PIDFILE" || return 0
     kill -TERM "$pid" 2>/dev/null || true
     while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
     wait "$SERVER_PID" 2>/dev/null || true
