@@ -279,6 +279,9 @@ fn start_copy(dir: &Path, binary: &Path, extra: &[&str]) -> Server {
 
 /// A new process that fails, or never becomes ready, leaves the old
 /// process serving and says why; a SIGHUP during a restart is ignored.
+/// Regression: the deadline of a restart whose new process failed stayed
+/// armed, and fired during the next restart, killing its new process
+/// early (after 9 ms, when restarts followed one another).
 #[test]
 fn a_failed_restart_leaves_the_old_process_serving() {
     let dir = scratch("failed");
@@ -300,17 +303,36 @@ fn a_failed_restart_leaves_the_old_process_serving() {
     assert_eq!(read_pid(&pid_file), Some(old));
     assert!(served(server.addr));
 
-    // The new binary hangs: killed at the deadline; a SIGHUP meanwhile is
-    // ignored.
+    // The new binary hangs: killed at the deadline, not before; a SIGHUP
+    // meanwhile is ignored. (Half a second after the failure above: a
+    // deadline left armed by it would fire half-way through this one.)
+    thread::sleep(Duration::from_millis(500));
     replace_with_script(&binary, "exec sleep 60");
+    let hung = Instant::now();
     kill(old, libc::SIGHUP);
     server.wait_line("restart: started");
     kill(old, libc::SIGHUP);
     server.wait_line("SIGHUP ignored: a restart is under way");
     let line = server.wait_line("was not ready within 1s; killed");
     assert!(line.contains("still serving"), "{line}");
+    assert!(
+        hung.elapsed() >= Duration::from_secs(1),
+        "killed after {:?}, before its deadline",
+        hung.elapsed()
+    );
     assert_eq!(read_pid(&pid_file), Some(old));
     assert!(served(server.addr));
+
+    // A working binary again: the restart after two failures succeeds.
+    let real = dir.join("tenk.real");
+    copy_binary(&real);
+    replace_with_script(&binary, &format!("exec {} \"$@\"", real.display()));
+    kill(old, libc::SIGHUP);
+    let new = wait_pid_change(&pid_file, old, PROMPTLY);
+    wait_exited(old, PROMPTLY, "the old process");
+    assert!(served(server.addr));
+    kill(new, libc::SIGTERM);
+    wait_exited(new, PROMPTLY, "the new process");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -400,4 +422,41 @@ fn a_bad_hand_over_variable_fails_the_new_process() {
         );
         assert!(out.stdout.is_empty(), "{fds}: it listened");
     }
+}
+
+/// Regression (a restart from a terminal since closed): with stdout gone,
+/// writing the restart lines and the final summary fails with EPIPE; the
+/// summary's `println!` panicked (exit 101) instead of ending cleanly.
+#[test]
+fn a_restart_with_stdout_gone_ends_cleanly() {
+    let dir = scratch("stdout");
+    let pid_file = dir.join("tenk.pid");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tenk"))
+        .args(["serve", "echo", "--port", "0", "--pid-file"])
+        .arg(&pid_file)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn tenk");
+    let _guard = PidFileGuard(&pid_file);
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut banner = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut banner).expect("the banner");
+    assert!(banner.contains("listening on"), "{banner}");
+    drop(stdout); // the terminal goes away
+    let old = child.id();
+    kill(old, libc::SIGHUP);
+    let new = wait_pid_change(&pid_file, old, PROMPTLY);
+    let deadline = Instant::now() + PROMPTLY;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the old process did not exit");
+        thread::sleep(Duration::from_millis(10));
+    };
+    assert!(status.success(), "the old process: {status}");
+    kill(new, libc::SIGTERM);
+    wait_exited(new, PROMPTLY, "the new process");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -177,7 +177,7 @@ impl Restarter {
 
     /// A connection of the watcher closed: before readiness, the child
     /// died or closed its end.
-    pub(crate) fn on_close(&mut self, conn: Token) {
+    pub(crate) fn on_close(&mut self, io: &mut Io, conn: Token) {
         let State::Starting(p) = &self.state else {
             return;
         };
@@ -187,6 +187,7 @@ impl Restarter {
         let State::Starting(p) = std::mem::replace(&mut self.state, State::Serving) else {
             unreachable!()
         };
+        io.cancel_timer(p.deadline);
         let child = p.child.id();
         let status = kill(p.child);
         self.say(&format!(
@@ -195,9 +196,10 @@ impl Restarter {
         self.back_to_ready();
     }
 
-    /// The restart deadline passed.
-    pub(crate) fn on_deadline(&mut self, io: &mut Io) {
-        if !matches!(self.state, State::Starting(_)) {
+    /// A restart deadline passed: the current restart's, or (ignored) a
+    /// stale one.
+    pub(crate) fn on_deadline(&mut self, io: &mut Io, timer: TimerId) {
+        if !matches!(&self.state, State::Starting(p) if p.deadline == timer) {
             return;
         }
         let State::Starting(p) = std::mem::replace(&mut self.state, State::Serving) else {

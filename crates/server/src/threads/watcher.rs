@@ -141,13 +141,13 @@ impl Handler for Relay {
         data.len()
     }
 
-    fn on_close(&mut self, _io: &mut Io, conn: Token, _reason: CloseReason) {
-        self.restarter.on_close(conn);
+    fn on_close(&mut self, io: &mut Io, conn: Token, _reason: CloseReason) {
+        self.restarter.on_close(io, conn);
     }
 
-    fn on_timer(&mut self, io: &mut Io, _timer: TimerId, data: u64) {
+    fn on_timer(&mut self, io: &mut Io, timer: TimerId, data: u64) {
         match data {
-            RESTART_DEADLINE => self.restarter.on_deadline(io),
+            RESTART_DEADLINE => self.restarter.on_deadline(io, timer),
             WATCHDOG if !self.restarter.handed_over() => {
                 if let Some(systemd) = &self.restarter.systemd {
                     systemd.notify("WATCHDOG=1");
