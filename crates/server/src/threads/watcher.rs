@@ -163,6 +163,10 @@ impl Handler for Relay {
             return self.restarter.on_hangup(io);
         }
         self.restarter.on_shutdown(io);
+        // No restart now: this process's copies of the listening sockets
+        // go, so that they close with the workers' (a shutdown refuses
+        // new connections).
+        self.restarter.listeners.clear();
         // Once handed over, systemd's main pid is the new process: this
         // one's stop is none of its business.
         if self.group.shutdowns.load(Ordering::Acquire) == 0 && !self.restarter.handed_over() {
