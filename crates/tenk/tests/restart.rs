@@ -203,6 +203,50 @@ fn a_keep_alive_connection_is_answered_with_close_after_a_restart() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The proxy ends keep-alive the same way: the next answer says
+/// `Connection: close` and the close lingers.
+#[test]
+fn a_proxy_keep_alive_connection_is_answered_with_close_after_a_restart() {
+    let backend = util::backend::Recorder::start(util::backend::Reply::ok("up"));
+    let dir = scratch("proxy");
+    let pid_file = dir.join("tenk.pid");
+    let upstream = backend.upstream();
+    let mut server = start(
+        "proxy",
+        &pid_file,
+        &["--upstream", &upstream, "--drain-timeout", "60s"],
+    );
+    let _guard = PidFileGuard(&pid_file);
+    let mut client = Client::connect(server.addr);
+    let first = client.get("/");
+    assert_eq!((first.status, first.header("connection")), (200, None));
+    let old = server.pid();
+    kill(old, libc::SIGHUP);
+    let new = wait_pid_change(&pid_file, old, PROMPTLY);
+    server.wait_line("stops accepting and drains");
+    let last = client.get("/");
+    assert_eq!(last.status, 200);
+    assert_eq!(last.header("connection"), Some("close"), "{}", last.head);
+    client.send(&util::http_client::get("/"));
+    client.send(&util::http_client::get("/"));
+    client.expect_eof("the old proxy's last answer");
+    drop(client);
+    // Its pooled upstream connection closed when released, not after the
+    // pool's 4 s idle timeout: the old process exits at once.
+    let left = Instant::now();
+    assert!(server.wait_exit(PROMPTLY).success());
+    assert!(
+        left.elapsed() < Duration::from_secs(3),
+        "the old proxy took {:?} to exit",
+        left.elapsed()
+    );
+    let mut again = Client::connect(server.addr);
+    assert_eq!(again.get("/").status, 200);
+    kill(new, libc::SIGTERM);
+    wait_exited(new, PROMPTLY, "the new process");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// An echo client connected before a restart is served by the old process
 /// until it leaves; new connections go to the new process.
 #[test]
