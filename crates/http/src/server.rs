@@ -188,7 +188,11 @@ impl<A: App> HttpServer<A> {
                         io: &*io,
                         stats: &self.stats,
                         head: request.method == parse::Method::Head,
-                        keep_alive: request.keep_alive,
+                        // Leaving (a graceful restart handed the
+                        // listeners on): this answer is the last, with
+                        // `Connection: close`, and the client reconnects
+                        // to the new process.
+                        keep_alive: request.keep_alive && !io.is_leaving(),
                         version: request.version,
                         written: None,
                         file: None,
@@ -271,8 +275,10 @@ impl<A: App> HttpServer<A> {
             // so the client reads this answer instead of a reset. After a
             // refusal the client may still be sending (the body of a 413,
             // the rest of a head) even if nothing is unread yet: linger
-            // whatever is waiting now.
-            if refused {
+            // whatever is waiting now. Likewise when a graceful restart
+            // ends keep-alive (leaving): the client may have sent its next
+            // requests already, and would meet a reset.
+            if refused || io.is_leaving() {
                 io.close_lingering(conn);
             } else {
                 io.close_when_flushed(conn);

@@ -60,7 +60,9 @@ impl Io {
     /// the drain stops at once ([`Exit::Forced`]).
     pub fn shutdown(&mut self) {
         match self.state {
-            RunState::Running => {}
+            // A shutdown asked for while leaving drains as usual: what
+            // is left is closed once flushed.
+            RunState::Running | RunState::Leaving => {}
             RunState::Draining => {
                 self.state = RunState::Stopped(Exit::Forced);
                 return;
@@ -79,6 +81,42 @@ impl Io {
         }
         // Set even with no connection left: one may still join the drain
         // (`Io::adopt`), and it must not keep the reactor from exiting.
+        self.timers.insert(
+            Instant::now() + self.config.drain_timeout,
+            TimerKind::DrainDeadline,
+        );
+    }
+
+    /// Stops accepting, keeps serving: the other half of a graceful
+    /// restart, once another process serves the same listening sockets.
+    /// Every listener leaves the epoll set but stays open until the
+    /// reactor is dropped (its socket is shared with the new process:
+    /// closing this copy would lose nothing, but nothing is gained
+    /// either). Connections are served as before, and
+    /// [`Reactor::run`](crate::Reactor::run) returns [`Exit::Graceful`]
+    /// when none is left, or when `Config::drain_timeout` passes (which
+    /// closes those left). Unlike [`Io::shutdown`], nothing is closed
+    /// now: echo and chat clients stay until they leave; a protocol with
+    /// keep-alive checks [`Io::is_leaving`] to close after its next
+    /// answer. A shutdown during it drains as usual; a second call does
+    /// nothing.
+    pub fn stop_accepting(&mut self) {
+        if self.state != RunState::Running {
+            return;
+        }
+        self.state = RunState::Leaving;
+        for token in self.entries.tokens() {
+            if let Some(Entry::Listener(l)) = self.entries.get_mut(token) {
+                if !l.paused {
+                    let _ = self.epoll.delete(&l.fd);
+                    self.stats.epoll_ctls += 1;
+                }
+                // Paused for good: `resume_accept` only resumes while
+                // running, and `accept` skips a paused listener whose
+                // event came in the same batch.
+                l.paused = true;
+            }
+        }
         self.timers.insert(
             Instant::now() + self.config.drain_timeout,
             TimerKind::DrainDeadline,

@@ -62,6 +62,10 @@ pub(crate) enum TimerKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum RunState {
     Running,
+    /// [`Io::stop_accepting`]: listeners out of the epoll set, connections
+    /// served as before; the run ends when none is left (or at the drain
+    /// deadline). A graceful restart's old process runs this way.
+    Leaving,
     Draining,
     Stopped(Exit),
 }
@@ -226,6 +230,13 @@ impl Io {
         self.state == RunState::Draining
     }
 
+    /// Whether this reactor stopped accepting to hand its listeners over
+    /// ([`Io::stop_accepting`]): still serving, but a protocol with
+    /// keep-alive should close each connection after its next answer.
+    pub fn is_leaving(&self) -> bool {
+        self.state == RunState::Leaving
+    }
+
     /// A handle other threads use to wake or stop this reactor.
     pub fn waker(&self) -> Waker {
         Waker::new(self.wake.clone())
@@ -328,7 +339,7 @@ impl Io {
     /// connection left.
     #[inline]
     pub(crate) fn exit(&mut self) -> Option<Exit> {
-        if self.state == RunState::Draining && self.conns == 0 {
+        if matches!(self.state, RunState::Draining | RunState::Leaving) && self.conns == 0 {
             self.state = RunState::Stopped(Exit::Graceful);
         }
         match self.state {

@@ -87,6 +87,12 @@ impl Io {
         socket::listen(addr, backlog, false)
     }
 
+    /// Whether listening socket `fd` was bound with `SO_REUSEPORT` (false
+    /// if unknown): only such sockets can be given one per reactor.
+    pub fn is_reuseport(fd: &OwnedFd) -> bool {
+        socket::is_reuseport(fd)
+    }
+
     /// Registers a listening socket. With `exclusive`, it is registered
     /// with `EPOLLEXCLUSIVE`: several reactors may register (duplicates
     /// of) the same socket, and the kernel wakes one of them, not all, per
@@ -289,6 +295,12 @@ pub(crate) fn accept<H: Handler>(io: &mut Io, handler: &mut H, listener: Token) 
         let Some(Entry::Listener(l)) = io.entries.get(listener) else {
             return;
         };
+        // Paused or stopped earlier in this batch (`Io::stop_accepting`):
+        // its event is stale. Under `dispatch` a connection accepted after
+        // the stop could reach a worker that has already left.
+        if l.paused {
+            return;
+        }
         let plain = l.plain;
         match socket::accept(&l.fd) {
             Ok(fd) => {

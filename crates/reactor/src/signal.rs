@@ -4,4 +4,4 @@
 //! [`Io::watch_signals`](crate::Io::watch_signals) on the reactor that
 //! should receive them.
 
-pub use crate::sys::signal::{block, ignore_sigpipe, SignalSet, SIGINT, SIGTERM};
+pub use crate::sys::signal::{block, ignore_sigpipe, SignalSet, SIGHUP, SIGINT, SIGTERM};

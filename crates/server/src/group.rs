@@ -46,7 +46,19 @@ pub struct Group {
     pub inboxes: Vec<Mutex<Inbox>>,
     /// Connections open on each worker (for least-connections balancing).
     pub worker_conns: Vec<AtomicUsize>,
+    /// A graceful restart's hand-over ([`Group::stop_accepting`]):
+    /// [`SERVING`], [`ACCEPTOR_LEAVES`] or [`ALL_LEAVE`].
+    pub leaving: AtomicUsize,
 }
+
+/// [`Group::leaving`]: every reactor accepts.
+pub const SERVING: usize = 0;
+/// [`Group::leaving`]: the acceptor thread stops accepting first; it
+/// moves the group on to [`ALL_LEAVE`] once it has, so that no connection
+/// it accepts reaches a worker that has already left.
+pub const ACCEPTOR_LEAVES: usize = 1;
+/// [`Group::leaving`]: every reactor stops accepting and serves on.
+pub const ALL_LEAVE: usize = 2;
 
 /// One worker's queue of handed-over connections.
 #[derive(Default)]
@@ -124,6 +136,23 @@ impl Group {
         self.shutdowns.fetch_add(1, Ordering::AcqRel);
         for waker in self.wakers.get().into_iter().flatten() {
             let _ = waker.wake();
+        }
+    }
+
+    /// Every reactor stops accepting and serves its connections until they
+    /// are gone ([`reactor::Io::stop_accepting`]): another process serves
+    /// the same sockets now. With an acceptor thread, it stops first (and
+    /// then the workers, see [`ACCEPTOR_LEAVES`]).
+    pub fn stop_accepting(&self) {
+        let wakers = self.wakers.get().map_or(0, Vec::len);
+        if wakers > self.workers() {
+            self.leaving.store(ACCEPTOR_LEAVES, Ordering::Release);
+            self.wake(self.workers());
+        } else {
+            self.leaving.store(ALL_LEAVE, Ordering::Release);
+            for worker in 0..self.workers() {
+                self.wake(worker);
+            }
         }
     }
 

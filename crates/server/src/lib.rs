@@ -7,11 +7,14 @@ pub mod echo;
 pub mod group;
 pub mod hello;
 pub mod metrics;
+pub mod pid_file;
 pub mod proxy;
 pub mod proxy_protocol;
+pub mod restart;
 pub mod serve;
 pub mod serving;
 pub mod stats_line;
+pub mod systemd;
 pub mod threads;
 
 pub use serve::{serve, Listening, Notice, Notify, ServeOptions, ServeReport};

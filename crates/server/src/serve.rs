@@ -6,19 +6,26 @@
 
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use reactor::signal::SignalSet;
-use reactor::{CloseCounts, Config, Exit, Handler, PreambleCounts, Stats, TransportCounts, Waker};
+use reactor::{
+    CloseCounts, Config, Exit, Handler, Io, PreambleCounts, Stats, TransportCounts, Waker,
+};
 
 use crate::group::Group;
 use crate::metrics::MetricsListener;
+use crate::restart::RestartPlan;
 use crate::serving::Serving;
 use crate::stats_line::{human_bytes, human_count};
+use crate::systemd::Notifier;
+use crate::threads::restarter::{Restarter, State};
 use crate::threads::stall::StallHook;
 use crate::threads::watcher::Watcher;
 use crate::threads::{bind_listeners, AcceptStrategy, Dispatcher, Part};
@@ -33,13 +40,37 @@ pub enum Notice<'a> {
     Stats(&'a str),
     /// The stall test hook stalls or resumes a worker (`threads/stall.rs`).
     Hook(&'a str),
+    /// A graceful restart started, finished or failed (a line that says
+    /// which, and why).
+    Restart(&'a str),
 }
 
 /// Where a server's [`Notice`]s go; called on the reactor threads.
 pub type Notify = Arc<dyn Fn(Notice<'_>) + Send + Sync>;
 
+/// How the server comes by its listening sockets, and what it tells
+/// others of its life: graceful restarts, systemd, the pid file
+/// (docs/operations.md).
+#[derive(Default)]
+pub struct Lifecycle {
+    /// Serve on these listening sockets instead of binding `bind:port`
+    /// (a restart's hand-over, or socket activation), with what the banner
+    /// says of them.
+    pub inherited: Option<(Vec<OwnedFd>, String)>,
+    /// A restart's new process: where it reports that it serves
+    /// ([`crate::restart::report_ready`]).
+    pub ready: Option<OwnedFd>,
+    /// What SIGHUP runs; without, SIGHUP is ignored (and logged).
+    pub restart: Option<RestartPlan>,
+    /// Written with this process's pid once it serves; removed at the end
+    /// unless the sockets were handed over ([`crate::pid_file`]).
+    pub pid_file: Option<PathBuf>,
+    /// systemd's notification socket: `READY=1`, `RELOADING=1`,
+    /// `MAINPID=`, `STOPPING=1`, `WATCHDOG=1`.
+    pub systemd: Option<Arc<Notifier>>,
+}
+
 /// What `tenk serve` was asked to do.
-#[derive(Clone)]
 pub struct ServeOptions {
     /// Address to listen on (IPv4 or IPv6).
     pub bind: IpAddr,
@@ -71,6 +102,8 @@ pub struct ServeOptions {
     /// ([`crate::metrics`]). Shared so the options stay `Clone`; `serve`
     /// takes the descriptor (a duplicate if the options were cloned).
     pub metrics: Option<Arc<MetricsListener>>,
+    /// Restarts, inherited sockets, systemd, the pid file.
+    pub lifecycle: Lifecycle,
 }
 
 impl fmt::Debug for ServeOptions {
@@ -100,6 +133,9 @@ pub struct Listening {
     pub accept: AcceptStrategy,
     /// Where `/metrics` is served (`--metrics`), if anywhere.
     pub metrics: Option<SocketAddr>,
+    /// Where the sockets came from when not bound here (a restart's
+    /// hand-over, socket activation), and what that changed.
+    pub origin: Option<String>,
 }
 
 impl Listening {
@@ -134,6 +170,9 @@ impl Listening {
         if let Some(addr) = self.metrics {
             line.push_str(&format!(", metrics {addr}"));
         }
+        if let Some(origin) = &self.origin {
+            line.push_str(&format!(", {origin}"));
+        }
         line.push(')');
         line
     }
@@ -156,6 +195,9 @@ pub struct ServeReport<X = ()> {
     /// The preamble's (PROXY protocol) header counters at the end, if the
     /// transport has one.
     pub preamble: Option<PreambleCounts>,
+    /// The run ended by a graceful restart: its sockets went to a new
+    /// process, which serves on.
+    pub handed_over: bool,
 }
 
 /// Runs server `name` on `options.threads` worker reactors until a
@@ -175,7 +217,7 @@ pub struct ServeReport<X = ()> {
 /// (a test hook, see `threads/stall.rs`).
 pub fn serve<H: Handler, X: Send>(
     name: &str,
-    mut options: ServeOptions,
+    options: ServeOptions,
     make: impl Fn(usize, &Arc<Group>) -> H + Sync,
     extra: impl Fn(&mut H) -> X + Sync,
 ) -> io::Result<ServeReport<X>> {
@@ -190,6 +232,33 @@ pub fn serve<H: Handler, X: Send>(
         AcceptStrategy::Exclusive
     };
     let stall = StallHook::from_env()?;
+    let mut options = options;
+    let lifecycle = std::mem::take(&mut options.lifecycle);
+    let sockets = match lifecycle.inherited {
+        Some((fds, origin)) => arrange_inherited(fds, workers, accept, options.backlog, origin)?,
+        None => {
+            let addr = SocketAddr::new(options.bind, options.port);
+            let (bound, listeners) = bind_listeners(addr, options.backlog, workers, accept)?;
+            // Every distinct socket, once: reuseport's are one per worker,
+            // the others one shared.
+            let distinct = match accept {
+                AcceptStrategy::ReusePort => listeners.len(),
+                _ => 1,
+            };
+            let handover = listeners[..distinct]
+                .iter()
+                .map(OwnedFd::try_clone)
+                .collect::<io::Result<_>>()?;
+            Sockets {
+                bound,
+                parts: listeners.into_iter().map(|fd| vec![fd]).collect(),
+                handover,
+                accept,
+                origin: None,
+            }
+        }
+    };
+    let accept = sockets.accept;
     let dispatch = match accept {
         AcceptStrategy::Dispatch(balance) => Some(balance),
         _ => None,
@@ -200,15 +269,25 @@ pub fn serve<H: Handler, X: Send>(
         Some(m) => (Some(m.fd), Some(m.render)),
         None => (None, None),
     };
-    let addr = SocketAddr::new(options.bind, options.port);
-    let (bound, listeners) = bind_listeners(addr, options.backlog, workers, accept)?;
+    let bound = sockets.bound;
+    let origin = sockets.origin;
+    let listeners = sockets.parts;
     let group = Arc::new(Group::new(workers));
     let mut config = options.config.clone();
     if several {
         config.shared_conns = Some(Arc::new(AtomicUsize::new(0)));
     }
     let reactors = workers + usize::from(dispatch.is_some());
-    let watcher = Watcher::new(options.signals.as_ref(), group.clone(), reactors)?;
+    let restarter = Restarter {
+        name: name.to_string(),
+        plan: lifecycle.restart,
+        listeners: sockets.handover,
+        notify: options.notify.clone(),
+        systemd: lifecycle.systemd.clone(),
+        state: State::Serving,
+    };
+    let watcher = Watcher::new(options.signals.as_ref(), group.clone(), reactors, restarter)?;
+    let mut ready = lifecycle.ready;
     let barrier = Barrier::new(reactors + 1);
     let (ready_tx, ready_rx) = mpsc::channel();
 
@@ -219,10 +298,10 @@ pub fn serve<H: Handler, X: Send>(
             let part = Part {
                 id,
                 config: config.clone(),
-                listener: if dispatch.is_some() {
-                    None
+                listeners: if dispatch.is_some() {
+                    Vec::new()
                 } else {
-                    listeners.next()
+                    listeners.next().unwrap_or_default()
                 },
                 exclusive: several && accept == AcceptStrategy::Exclusive,
                 pin: several && options.pin,
@@ -258,7 +337,7 @@ pub fn serve<H: Handler, X: Send>(
             let part = Part {
                 id: workers,
                 config: config.clone(),
-                listener: listeners.next(),
+                listeners: listeners.next().unwrap_or_default(),
                 exclusive: false,
                 pin: options.pin,
                 stats: options.stats.then(|| options.notify.clone()),
@@ -304,8 +383,23 @@ pub fn serve<H: Handler, X: Send>(
                 threads: workers,
                 accept,
                 metrics: metrics_addr,
+                origin: origin.clone(),
             };
             (options.notify)(Notice::Listening(&listening));
+            if let Some(ready) = ready.take() {
+                // The old process stops accepting when it reads this.
+                if let Err(e) = crate::restart::report_ready(ready) {
+                    tracing::warn!("cannot tell the old process this one serves: {e}");
+                }
+            }
+            if let Some(path) = &lifecycle.pid_file {
+                if let Err(e) = crate::pid_file::write(path) {
+                    tracing::error!("cannot write the pid file {}: {e}", path.display());
+                }
+            }
+            if let Some(systemd) = &lifecycle.systemd {
+                systemd.notify("READY=1");
+            }
             if options.wake_at_start {
                 for waker in group.wakers.get().into_iter().flatten() {
                     let _ = waker.wake();
@@ -335,7 +429,10 @@ pub fn serve<H: Handler, X: Send>(
     });
 
     let (acceptor, worker_results, watched) = results;
-    watched?;
+    let handed_over = watched?;
+    if let (Some(path), false) = (&lifecycle.pid_file, handed_over) {
+        crate::pid_file::remove_if_ours(path);
+    }
     let mut total = Stats::default();
     let mut exit = Exit::Graceful;
     if let Some(acceptor) = acceptor {
@@ -361,6 +458,81 @@ pub fn serve<H: Handler, X: Send>(
         extra: extras,
         transport: config.transport.as_ref().and_then(|t| t.counts()),
         preamble: config.transport.as_ref().and_then(|t| t.preamble_counts()),
+        handed_over,
+    })
+}
+
+/// The listening sockets of a run: each part's (a worker's, or the
+/// acceptor thread's under `dispatch`), and a duplicate of every distinct
+/// socket for a restart to hand over.
+struct Sockets {
+    bound: SocketAddr,
+    parts: Vec<Vec<OwnedFd>>,
+    handover: Vec<OwnedFd>,
+    /// The strategy that applies (an inherited socket may rule one out).
+    accept: AcceptStrategy,
+    origin: Option<String>,
+}
+
+/// Shares inherited sockets between the parts. `reuseport` needs a socket
+/// per worker bound with `SO_REUSEPORT`: sockets from a restart are (one
+/// per worker, in order); a socket systemd passes is only with
+/// `ReusePort=yes`, and then each worker beyond the sockets passed binds
+/// one more on the same address (handed over too at the next restart).
+/// Otherwise the workers share the sockets with `EPOLLEXCLUSIVE`, as
+/// `--accept exclusive` (said in the banner); `exclusive` and `dispatch`
+/// apply to any socket.
+fn arrange_inherited(
+    fds: Vec<OwnedFd>,
+    workers: usize,
+    accept: AcceptStrategy,
+    backlog: i32,
+    origin: String,
+) -> io::Result<Sockets> {
+    let first = fds
+        .first()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no inherited socket"))?;
+    let bound = TcpListener::from(first.try_clone()?).local_addr()?;
+    let mut origin = origin;
+    let mut accept = accept;
+    let mut handover: Vec<OwnedFd> = fds
+        .iter()
+        .map(OwnedFd::try_clone)
+        .collect::<io::Result<_>>()?;
+    let mut parts: Vec<Vec<OwnedFd>> = (0..workers).map(|_| Vec::new()).collect();
+    match accept {
+        AcceptStrategy::Dispatch(_) => parts = vec![fds],
+        AcceptStrategy::ReusePort if workers > 1 && fds.iter().all(Io::is_reuseport) => {
+            let count = fds.len();
+            for (i, fd) in fds.into_iter().enumerate() {
+                parts[i % workers].push(fd);
+            }
+            for part in parts.iter_mut().skip(count) {
+                let fd = Io::bind_reuseport(bound, backlog)?;
+                handover.push(fd.try_clone()?);
+                part.push(fd);
+            }
+        }
+        _ => {
+            if workers > 1 && accept == AcceptStrategy::ReusePort {
+                origin.push_str(
+                    ", accept exclusive instead of reuseport: the sockets were not bound with SO_REUSEPORT",
+                );
+                accept = AcceptStrategy::Exclusive;
+            }
+            for part in &mut parts {
+                for fd in &fds {
+                    part.push(fd.try_clone()?);
+                }
+            }
+        }
+    }
+    Ok(Sockets {
+        bound,
+        parts,
+        handover,
+        accept,
+        origin: Some(origin),
     })
 }
 
@@ -383,6 +555,7 @@ fn take_metrics(shared: Arc<MetricsListener>) -> io::Result<MetricsListener> {
 pub fn summary<X>(name: &str, report: &ServeReport<X>) -> String {
     let s = &report.stats;
     let how = match report.exit {
+        Exit::Graceful if report.handed_over => "handed over to a new process and drained",
         Exit::Graceful => "shut down gracefully",
         Exit::Forced => "stopped at once (second signal)",
         Exit::Stopped => "stopped",
@@ -491,6 +664,7 @@ mod tests {
             extra: Vec::<()>::new(),
             transport: None,
             preamble: None,
+            handed_over: false,
         };
         let line = summary("echo", &report);
         // Without a transport: one line, no handshakes.
@@ -521,6 +695,7 @@ mod tests {
             extra: Vec::<()>::new(),
             transport: None,
             preamble: Some(proxy),
+            handed_over: false,
         };
         let text = summary("echo", &report);
         let lines: Vec<&str> = text.lines().collect();
@@ -561,6 +736,7 @@ mod tests {
                 versions: vec![("1.2", 20), ("1.3", 100)],
             }),
             preamble: None,
+            handed_over: false,
         };
         let text = summary("http", &report);
         let (first, second) = text.split_once('\n').expect("two lines");

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use reactor::{CloseReason, Handler, Io, TimerId, Token};
 
-use crate::group::Group;
+use crate::group::{self, Group};
 use crate::metrics::endpoint::Endpoint;
 use crate::metrics::Render;
 use crate::serve::Notify;
@@ -202,6 +202,28 @@ impl<H: Handler> Serving<H> {
         }
     }
 
+    /// Acts on [`Group::stop_accepting`]: the acceptor thread stops, then
+    /// moves the workers on; a worker stops once they are moved on.
+    fn catch_up_leaving(&mut self, io: &mut Io) {
+        let phase = self.group.leaving.load(Ordering::Acquire);
+        if self.is_worker() {
+            if phase >= group::ALL_LEAVE {
+                io.stop_accepting();
+            }
+        } else if phase == group::ACCEPTOR_LEAVES {
+            io.stop_accepting();
+            // Every connection this thread accepted is in an inbox now
+            // (hand-overs are synchronous): a worker that sees the new
+            // phase sees them too, and adopts them before it can leave.
+            self.group
+                .leaving
+                .store(group::ALL_LEAVE, Ordering::Release);
+            for worker in 0..self.group.workers() {
+                self.group.wake(worker);
+            }
+        }
+    }
+
     fn catch_up_shutdowns(&mut self, io: &mut Io) {
         let requested = self.group.shutdowns.load(Ordering::Acquire);
         while self.seen_shutdowns < requested {
@@ -366,6 +388,7 @@ impl<H: Handler> Handler for Serving<H> {
         // asked for is drained like one accepted before it (its handler
         // sees it, then the drain closes it once flushed), not refused.
         self.adopt_handed_over(io);
+        self.catch_up_leaving(io);
         self.catch_up_shutdowns(io);
         self.inner.on_wake(io);
     }

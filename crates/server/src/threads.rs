@@ -5,6 +5,7 @@
 //! strategies, the acceptor thread's `Dispatcher`) and one thread's
 //! part of the run.
 
+pub(crate) mod restarter;
 pub mod stall;
 pub(crate) mod watcher;
 
@@ -152,7 +153,9 @@ pub(crate) fn bind_listeners(
 pub(crate) struct Part<'a> {
     pub id: usize,
     pub config: Config,
-    pub listener: Option<OwnedFd>,
+    /// Its listening sockets: one, or (inherited) several, or none (a
+    /// worker under `dispatch`).
+    pub listeners: Vec<OwnedFd>,
     pub exclusive: bool,
     /// Pin the thread to core `id`.
     pub pin: bool,
@@ -174,7 +177,7 @@ impl Part<'_> {
         }
         let made = (|| {
             let mut reactor = Reactor::new(self.config, handler)?;
-            if let Some(listener) = self.listener {
+            for listener in self.listeners {
                 reactor.io().add_listener(listener, self.exclusive)?;
             }
             if let Some(metrics) = self.metrics {

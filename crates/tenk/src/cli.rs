@@ -246,6 +246,14 @@ pub struct ServeArgs {
     /// --proxy-protocol on the main port. Port 0 picks one (in the banner).
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics: Option<std::net::SocketAddr>,
+    /// Write the serving process's pid here; a graceful restart's new
+    /// process rewrites it, and only a shutdown removes it.
+    #[arg(long, value_name = "PATH")]
+    pub pid_file: Option<PathBuf>,
+    /// How long the new process of a graceful restart (SIGHUP) has to
+    /// start serving before it is killed and the old one serves on.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub restart_timeout: Duration,
     #[command(flatten)]
     pub tls: crate::tls_cli::TlsArgs,
     #[command(flatten)]

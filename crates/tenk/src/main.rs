@@ -23,7 +23,7 @@ use http::static_files::StaticFiles;
 use http::HttpConfig;
 use load::spec::TlsClient;
 use load::Workload;
-use reactor::signal::{self, SIGINT, SIGTERM};
+use reactor::signal::{self, SIGHUP, SIGINT, SIGTERM};
 use reactor::sys::rlimit;
 use reactor::{Config, Exit};
 use server::chat::Chat;
@@ -31,6 +31,7 @@ use server::echo::Echo;
 use server::group::Group;
 use server::hello;
 use server::serve::summary;
+use server::serve::Lifecycle;
 use server::{Notice, Notify, ServeOptions};
 use tls::TlsAcceptor;
 
@@ -48,10 +49,12 @@ const EXIT_FORCED: u8 = 130;
 fn main() -> ExitCode {
     // Signals must be blocked before any thread exists, so every thread
     // inherits the mask and the signalfd is the only way they arrive.
-    let signals = match signal::block(&[SIGINT, SIGTERM]) {
+    // SIGHUP restarts a server gracefully (docs/operations.md); it stops
+    // a load run like the others.
+    let signals = match signal::block(&[SIGINT, SIGTERM, SIGHUP]) {
         Ok(set) => set,
         Err(e) => {
-            errln!("tenk: cannot block SIGINT/SIGTERM: {e}");
+            errln!("tenk: cannot block SIGINT/SIGTERM/SIGHUP: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -83,7 +86,10 @@ fn run(cli: Cli, signals: signal::SignalSet) -> anyhow::Result<ExitCode> {
                 Ok(tls) => tls,
                 Err(code) => return Ok(code),
             };
-            let mut options = serve_options(&args, signals);
+            let mut options = match serve_options(&args, signals) {
+                Ok(options) => options,
+                Err(code) => return Ok(code),
+            };
             with_tls(&mut options, tls);
             args.proxy.apply(&mut options);
             if let Err(code) = with_metrics(&mut options, &args, server::metrics::echo) {
@@ -121,7 +127,10 @@ fn run_proxy(args: &crate::cli::ProxyArgs, signals: signal::SignalSet) -> anyhow
         Err(code) => return Ok(code),
     };
     let https = tls.is_some();
-    let mut options = serve_options(&args.serve, signals);
+    let mut options = match serve_options(&args.serve, signals) {
+        Ok(options) => options,
+        Err(code) => return Ok(code),
+    };
     with_tls(&mut options, tls);
     // A PROXY protocol header's source becomes the client's address, and
     // so the X-Forwarded-For the upstreams see.
@@ -175,7 +184,10 @@ fn run_http(args: &crate::cli::HttpArgs, signals: signal::SignalSet) -> anyhow::
         Ok(tls) => tls,
         Err(code) => return Ok(code),
     };
-    let mut options = serve_options(&args.serve, signals);
+    let mut options = match serve_options(&args.serve, signals) {
+        Ok(options) => options,
+        Err(code) => return Ok(code),
+    };
     with_tls(&mut options, tls);
     args.serve.proxy.apply(&mut options);
     let config = HttpConfig {
@@ -253,7 +265,10 @@ fn run_chat(args: &crate::cli::ChatArgs, signals: signal::SignalSet) -> anyhow::
         Ok(tls) => tls,
         Err(code) => return Ok(code),
     };
-    let mut options = serve_options(&args.serve, signals);
+    let mut options = match serve_options(&args.serve, signals) {
+        Ok(options) => options,
+        Err(code) => return Ok(code),
+    };
     with_tls(&mut options, tls);
     args.serve.proxy.apply(&mut options);
     let config = server::chat::ChatConfig {
@@ -408,7 +423,7 @@ fn with_tls(options: &mut ServeOptions, tls: Option<(TlsAcceptor, Duration)>) {
 fn print_notices() -> Notify {
     Arc::new(|notice| match notice {
         Notice::Listening(listening) => outln!("{}", listening.banner()),
-        Notice::Stats(line) | Notice::Hook(line) => outln!("{line}"),
+        Notice::Stats(line) | Notice::Hook(line) | Notice::Restart(line) => outln!("{line}"),
     })
 }
 
@@ -583,7 +598,67 @@ fn usage_error(message: &str) -> ExitCode {
     ExitCode::from(EXIT_USAGE)
 }
 
-fn serve_options(args: &ServeArgs, signals: signal::SignalSet) -> ServeOptions {
+/// Where the sockets come from (a restart's hand-over, socket activation,
+/// or bound here) and what the process tells of its life: restarts,
+/// systemd, the pid file (docs/operations.md).
+fn lifecycle(args: &ServeArgs) -> Result<Lifecycle, ExitCode> {
+    let mut lifecycle = Lifecycle::default();
+    if let Some(path) = &args.pid_file {
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        if !dir.is_dir() {
+            return Err(usage_error(&format!(
+                "--pid-file {}: {} is not a directory",
+                path.display(),
+                dir.display()
+            )));
+        }
+        lifecycle.pid_file = Some(path.clone());
+    }
+    // A restart's new process: it must serve on the old one's sockets or
+    // fail (and the old one serves on), never bind sockets of its own.
+    match server::restart::inherited_from_env() {
+        Ok(Some(inherited)) => {
+            let origin = "sockets handed over by a graceful restart".to_string();
+            lifecycle.inherited = Some((inherited.listeners, origin));
+            lifecycle.ready = inherited.ready;
+        }
+        Ok(None) => match server::systemd::activation_from_env() {
+            Ok(Some(activation)) => {
+                let n = activation.listeners.len();
+                let mut origin = format!("socket activation: {n} socket(s)");
+                if !activation.names.is_empty() {
+                    origin.push_str(&format!(" ({})", activation.names.join(", ")));
+                }
+                origin.push_str(", --bind/--port ignored");
+                lifecycle.inherited = Some((activation.listeners, origin));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                errln!("tenk: error: socket activation: {e}");
+                return Err(ExitCode::FAILURE);
+            }
+        },
+        Err(e) => {
+            errln!("tenk: error: restart hand-over: {e}");
+            return Err(ExitCode::FAILURE);
+        }
+    }
+    match server::restart::RestartPlan::of_this_process(args.restart_timeout) {
+        Ok(plan) => lifecycle.restart = Some(plan),
+        Err(e) => tracing::warn!("cannot resolve this executable ({e}): SIGHUP will be ignored"),
+    }
+    match server::systemd::Notifier::from_env() {
+        Ok(notifier) => lifecycle.systemd = notifier.map(Arc::new),
+        Err(e) => tracing::warn!("NOTIFY_SOCKET: {e}; not notifying systemd"),
+    }
+    Ok(lifecycle)
+}
+
+fn serve_options(args: &ServeArgs, signals: signal::SignalSet) -> Result<ServeOptions, ExitCode> {
+    let lifecycle = lifecycle(args)?;
     let nofile = rlimit::raise_nofile_limit();
     let default_max = nofile.saturating_sub(FD_RESERVE).max(1);
     let max_conns = args.max_conns.unwrap_or(default_max);
@@ -607,7 +682,7 @@ fn serve_options(args: &ServeArgs, signals: signal::SignalSet) -> ServeOptions {
         keepalive: args.keepalive(),
         ..Config::default()
     };
-    ServeOptions {
+    Ok(ServeOptions {
         bind: args.bind,
         port: args.port,
         backlog: args.backlog,
@@ -620,7 +695,8 @@ fn serve_options(args: &ServeArgs, signals: signal::SignalSet) -> ServeOptions {
         notify: print_notices(),
         wake_at_start: false,
         metrics: None,
-    }
+        lifecycle,
+    })
 }
 
 /// `--metrics ADDR:PORT`: binds the metrics listener now, so that an
@@ -634,7 +710,12 @@ fn with_metrics(
     let Some(addr) = args.metrics else {
         return Ok(());
     };
-    let bound = reactor::Io::bind(addr, args.backlog).and_then(|fd| {
+    // SO_REUSEPORT: the new process of a graceful restart binds the same
+    // address while the old one still holds it (its sockets are handed
+    // over, this one is not); for the restart's overlap both answer
+    // scrapes. A socket held by another program without SO_REUSEPORT
+    // still makes this fail.
+    let bound = reactor::Io::bind_reuseport(addr, args.backlog).and_then(|fd| {
         let listener = std::net::TcpListener::from(fd);
         let local = listener.local_addr()?;
         Ok((std::os::fd::OwnedFd::from(listener), local))

@@ -14,6 +14,8 @@ use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 pub const SIGINT: i32 = libc::SIGINT;
 /// `SIGTERM`, the signal service managers send.
 pub const SIGTERM: i32 = libc::SIGTERM;
+/// `SIGHUP`: `tenk serve` restarts gracefully on it.
+pub const SIGHUP: i32 = libc::SIGHUP;
 
 /// A set of signal numbers.
 #[derive(Clone, Copy)]

@@ -23,7 +23,7 @@ impl Proxy {
     /// Time to check `upstream`: a check still in flight has failed (no
     /// answer within the interval); a new one starts.
     pub(super) fn check_due(&mut self, io: &mut Io, upstream: usize) {
-        if io.is_draining() {
+        if io.is_draining() || io.is_leaving() {
             return;
         }
         if let Some(conn) = self.upstreams[upstream].check.take() {

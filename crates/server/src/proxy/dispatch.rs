@@ -91,7 +91,7 @@ impl Proxy {
             return;
         };
         self.upstreams[up.upstream].active = self.upstreams[up.upstream].active.saturating_sub(1);
-        if !reusable || io.is_draining() || up.held {
+        if !reusable || io.is_draining() || io.is_leaving() || up.held {
             self.conns.remove(&conn);
             io.close(conn);
             return;

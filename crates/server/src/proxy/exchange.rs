@@ -264,6 +264,10 @@ impl Proxy {
         }
         if ex.client_keep_alive && ex.body.is_none() {
             self.next_request(io, client);
+        } else if io.is_leaving() {
+            // A graceful restart ended keep-alive: requests the client
+            // sent ahead are dropped by a lingering close, not met by RST.
+            io.close_lingering(client);
         } else {
             io.close_when_flushed(client);
         }

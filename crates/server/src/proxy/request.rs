@@ -159,7 +159,7 @@ impl Proxy {
         );
         let req = RequestInfo {
             version: head.version,
-            keep_alive: head.keep_alive && !io.is_draining(),
+            keep_alive: head.keep_alive && !io.is_draining() && !io.is_leaving(),
             is_head: head.is_head,
             retryable: (head.method == "GET" || head.is_head) && !head.body.has_body(),
         };

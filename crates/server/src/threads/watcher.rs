@@ -1,6 +1,7 @@
 //! The main thread's part while the reactor threads run: it reads the
-//! shutdown signals and relays each to every reactor of the group, until
-//! the last thread has exited.
+//! signals and relays each shutdown to every reactor of the group, until
+//! the last thread has exited; it runs graceful restarts (SIGHUP,
+//! `restarter.rs`) and systemd's watchdog.
 //!
 //! A reactor thread cannot do this job: it stops reading its signalfd when
 //! its own drain ends. Under `--accept dispatch` the acceptor has no
@@ -14,10 +15,14 @@ use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use reactor::signal::SignalSet;
-use reactor::{Config, Handler, Io, Reactor, Token, Waker};
+use reactor::signal::{SignalSet, SIGHUP};
+use reactor::{CloseReason, Config, Handler, Io, Reactor, TimerId, Token, Waker};
 
 use crate::group::Group;
+use crate::threads::restarter::{Restarter, RESTART_DEADLINE};
+
+/// Timer data of the systemd watchdog's period.
+const WATCHDOG: u64 = 2;
 
 /// A reactor of its own (an epoll with the signalfd and an eventfd, no
 /// connection) for the main thread.
@@ -57,12 +62,24 @@ impl Watcher {
     ///
     /// # Errors
     /// Those of creating a reactor and of `signalfd`.
-    pub fn new(signals: Option<&SignalSet>, group: Arc<Group>, threads: usize) -> io::Result<Self> {
+    pub(crate) fn new(
+        signals: Option<&SignalSet>,
+        group: Arc<Group>,
+        threads: usize,
+        restarter: Restarter,
+    ) -> io::Result<Self> {
+        // Its one connection, a restart's readiness socket, is bounded by
+        // the restart deadline, not by an idle timeout.
+        let config = Config {
+            idle_timeout: std::time::Duration::ZERO,
+            ..Config::default()
+        };
         let mut reactor = Reactor::new(
-            Config::default(),
+            config,
             Relay {
                 group,
                 running: None,
+                restarter,
             },
         )?;
         if let Some(signals) = signals {
@@ -73,6 +90,8 @@ impl Watcher {
             waker: reactor.io().waker(),
         });
         reactor.handler().running = Some(running.clone());
+        let (relay, io) = reactor.parts();
+        relay.arm_watchdog(io);
         Ok(Watcher { reactor, running })
     }
 
@@ -89,23 +108,72 @@ impl Watcher {
     ///
     /// # Errors
     /// A fatal `epoll_wait` error; the caller must then stop the threads.
-    pub fn run(mut self) -> io::Result<()> {
-        self.reactor.run().map(|_| ())
+    /// Returns whether this process handed its sockets over to a new one
+    /// (then it must not remove the pid file).
+    pub fn run(mut self) -> io::Result<bool> {
+        self.reactor.run()?;
+        Ok(self.reactor.handler().restarter.handed_over())
     }
 }
 
 struct Relay {
     group: Arc<Group>,
     running: Option<Arc<Running>>,
+    restarter: Restarter,
+}
+
+impl Relay {
+    /// systemd's watchdog, every half period (sd_watchdog_enabled(3)).
+    /// Sent by this loop, it proves that signals are read and restarts can
+    /// run, not that every worker is responsive (docs/operations.md).
+    fn arm_watchdog(&mut self, io: &mut Io) {
+        let period = self.restarter.systemd.as_ref().and_then(|s| s.watchdog);
+        if let Some(period) = period {
+            io.add_timer(period / 2, WATCHDOG);
+        }
+    }
 }
 
 impl Handler for Relay {
-    fn on_data(&mut self, _io: &mut Io, _conn: Token, data: &[u8]) -> usize {
-        // The watcher has no connection.
+    fn on_data(&mut self, io: &mut Io, conn: Token, data: &[u8]) -> usize {
+        // The one connection: a restart's readiness socket.
+        self.restarter.on_data(io, &self.group, conn, data);
         data.len()
     }
 
-    fn on_signal(&mut self, _io: &mut Io, _signal: i32) {
+    fn on_close(&mut self, io: &mut Io, conn: Token, _reason: CloseReason) {
+        self.restarter.on_close(io, conn);
+    }
+
+    fn on_timer(&mut self, io: &mut Io, timer: TimerId, data: u64) {
+        match data {
+            RESTART_DEADLINE => self.restarter.on_deadline(io, timer),
+            WATCHDOG if !self.restarter.handed_over() => {
+                if let Some(systemd) = &self.restarter.systemd {
+                    systemd.notify("WATCHDOG=1");
+                }
+                self.arm_watchdog(io);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_signal(&mut self, io: &mut Io, signal: i32) {
+        if signal == SIGHUP {
+            return self.restarter.on_hangup(io);
+        }
+        self.restarter.on_shutdown(io);
+        // No restart now: this process's copies of the listening sockets
+        // go, so that they close with the workers' (a shutdown refuses
+        // new connections).
+        self.restarter.listeners.clear();
+        // Once handed over, systemd's main pid is the new process: this
+        // one's stop is none of its business.
+        if self.group.shutdowns.load(Ordering::Acquire) == 0 && !self.restarter.handed_over() {
+            if let Some(systemd) = &self.restarter.systemd {
+                systemd.notify("STOPPING=1");
+            }
+        }
         self.group.request_shutdown();
     }
 

@@ -35,6 +35,7 @@ pub mod flood;
 pub mod haproxy;
 pub mod http_client;
 mod pattern;
+pub mod pids;
 pub mod redis;
 pub mod tls;
 
