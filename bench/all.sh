@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole suite, then its charts: floor, c10k, echo, trigger, load-vs-wrk,
 # http (when this tenk has `serve http`), threads (when it has
-# `--threads`/`--accept`) and tls (nginx alone until tenk has
-# `--tls-cert`). Each table is also kept as results/NAME.md; the SVG charts
-# are drawn from the CSVs into docs/charts/.
+# `--threads`/`--accept`), tls (nginx alone until tenk has
+# `--tls-cert`), latency, scale and memcheck (these three need `serve
+# http`, memcheck valgrind). Each table is also kept as results/NAME.md;
+# the SVG charts are drawn from the CSVs into docs/charts/.
 # A script that fails is reported and the rest still run.
 #
 #   bench/all.sh                           # ROUNDS=5 DURATION=10s: about 85 min
@@ -15,8 +16,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 build_tenk
 failed=()
-for script in floor c10k echo trigger load-vs-wrk http threads tls; do
-    if [[ $script == http || $script == threads ]] && ! "$TENK" serve http --help >/dev/null 2>&1; then
+for script in floor c10k echo trigger load-vs-wrk http threads tls latency scale memcheck; do
+    if [[ " http threads latency scale memcheck " == *" $script "* ]] && ! "$TENK" serve http --help >/dev/null 2>&1; then
         log "== bench/$script.sh skipped: this tenk has no \`serve http\`"
         continue
     fi
@@ -24,8 +25,13 @@ for script in floor c10k echo trigger load-vs-wrk http threads tls; do
         log "== bench/threads.sh skipped: this tenk has no \`--threads\`/\`--accept\`"
         continue
     fi
+    if [[ $script == memcheck ]] && ! command -v valgrind >/dev/null; then
+        log "== bench/memcheck.sh skipped: no valgrind (apt-get install -y valgrind)"
+        continue
+    fi
     log "== bench/$script.sh (ROUNDS=$ROUNDS DURATION=$DURATION)"
-    # Passed on: tls.sh's own defaults are shorter (ROUNDS=3 DURATION=2s).
+    # Passed on: they override the shorter own defaults of tls.sh
+    # (ROUNDS=3 DURATION=2s), latency.sh and scale.sh (ROUNDS=3 DURATION=3s).
     if ! ROUNDS=$ROUNDS DURATION=$DURATION "$BENCH/$script.sh" | tee "$RESULTS/$script.md"; then
         failed+=("$script")
     fi
