@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The whole suite, then its charts: floor, c10k, echo, trigger, load-vs-wrk,
 # http (when this tenk has `serve http`), threads (when it has
-# `--threads`/`--accept`), tls (nginx alone until tenk has `--tls-cert`)
-# and proxy (when it has `serve proxy`). Each table is also kept as
-# results/NAME.md; the SVG charts are drawn from the CSVs into
-# docs/charts/.
+# `--threads`/`--accept`), tls (nginx alone until tenk has
+# `--tls-cert`), proxy (when it has `serve proxy`), latency, scale and
+# memcheck (these three need `serve http`, memcheck valgrind). Each table
+# is also kept as results/NAME.md; the SVG charts are drawn from the CSVs
+# into docs/charts/.
 # A script that fails is reported and the rest still run.
 #
 #   bench/all.sh                           # ROUNDS=5 DURATION=10s: about 85 min
@@ -16,8 +17,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 build_tenk
 failed=()
-for script in floor c10k echo trigger load-vs-wrk http threads tls proxy; do
-    if [[ $script == http || $script == threads ]] && ! "$TENK" serve http --help >/dev/null 2>&1; then
+for script in floor c10k echo trigger load-vs-wrk http threads tls proxy latency scale memcheck; do
+    if [[ " http threads latency scale memcheck " == *" $script "* ]] && ! "$TENK" serve http --help >/dev/null 2>&1; then
         log "== bench/$script.sh skipped: this tenk has no \`serve http\`"
         continue
     fi
@@ -29,8 +30,14 @@ for script in floor c10k echo trigger load-vs-wrk http threads tls proxy; do
         log "== bench/threads.sh skipped: this tenk has no \`--threads\`/\`--accept\`"
         continue
     fi
+    if [[ $script == memcheck ]] && ! command -v valgrind >/dev/null; then
+        log "== bench/memcheck.sh skipped: no valgrind (apt-get install -y valgrind)"
+        continue
+    fi
     log "== bench/$script.sh (ROUNDS=$ROUNDS DURATION=$DURATION)"
-    # Passed on: tls.sh's and proxy.sh's own defaults are shorter.
+    # Passed on: they override the shorter own defaults of tls.sh
+    # (ROUNDS=3 DURATION=2s), proxy.sh, latency.sh and scale.sh (ROUNDS=3
+    # DURATION=3s).
     if ! ROUNDS=$ROUNDS DURATION=$DURATION "$BENCH/$script.sh" | tee "$RESULTS/$script.md"; then
         failed+=("$script")
     fi

@@ -9,13 +9,17 @@
 //! `trigger.svg` and `trigger-syscalls.svg`, `load-vs-wrk.csv` ->
 //! `load-vs-wrk.svg`, `c10k.csv` -> `c10k.svg`, `floor.csv` -> `floor.svg`,
 //! `http.csv` -> `http.svg`, `threads.csv` -> `threads.svg`,
-//! `threads-skew.csv` -> `threads-skew.svg`.
+//! `threads-skew.csv` -> `threads-skew.svg`, `latency.csv` ->
+//! `latency-echo.svg` and `latency-http.svg`, `scale.csv` -> `scale.svg`
+//! (the last two in `curves.rs`).
 //! Bars are medians over the rounds, whiskers their min-max.
 
 use std::collections::HashMap;
 use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+mod curves;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -43,7 +47,7 @@ fn main() -> ExitCode {
         eprintln!("chart: cannot create {}: {e}", out.display());
         return ExitCode::from(1);
     }
-    let charts: [(&str, Draw); 8] = [
+    let charts: [(&str, Draw); 10] = [
         ("echo.csv", echo),
         ("http.csv", http),
         ("threads.csv", threads),
@@ -52,6 +56,8 @@ fn main() -> ExitCode {
         ("load-vs-wrk.csv", load_vs_wrk),
         ("c10k.csv", c10k),
         ("floor.csv", floor),
+        ("latency.csv", curves::latency),
+        ("scale.csv", curves::scale),
     ];
     let mut failed = false;
     for (csv, draw) in charts {
