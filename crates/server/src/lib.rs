@@ -14,6 +14,7 @@ pub mod restart;
 pub mod serve;
 pub mod serving;
 pub mod stats_line;
+mod summary;
 pub mod systemd;
 pub mod threads;
 
