@@ -24,8 +24,8 @@ pub struct HttpConfig {
     /// message is the line (`127.0.0.1 "GET / HTTP/1.1" 200 13`) and whose
     /// fields are `client`, `method`, `target`, `version` (1 for 1.1),
     /// `status`, `bytes` (the body's), `duration_us` (from the start of the
-    /// loop pass that read the request to the answer queued) and, when a
-    /// middleware gave the answer one, `request_id` (its `X-Request-Id`).
+    /// loop pass that read the request to the answer queued) and, when the
+    /// answer carries one, `request_id` (its `X-Request-Id` header).
     pub access_log: bool,
 }
 

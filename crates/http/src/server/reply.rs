@@ -36,10 +36,6 @@ pub struct Reply<'a> {
     /// kept as a `Response` for the chain, not encoded.
     pub(super) capturing: bool,
     pub(super) captured: Option<Response>,
-    /// The access log is on: keep the answer's `X-Request-Id` for it.
-    pub(super) access_log: bool,
-    /// The `X-Request-Id` a middleware gave the answer, for the access log.
-    pub(super) request_id: Option<Cow<'static, str>>,
 }
 
 impl Reply<'_> {
@@ -190,13 +186,6 @@ impl<'a> Reply<'a> {
     // request answered through middleware.
     #[inline]
     pub(crate) fn send_captured(&mut self, response: &Response) {
-        if self.access_log {
-            self.request_id = response
-                .headers
-                .iter()
-                .find(|(name, _)| name.eq_ignore_ascii_case("x-request-id"))
-                .map(|(_, value)| value.clone());
-        }
         match self.file.take() {
             Some((file, offset, len)) if response.body_len == Some(len) => {
                 self.send_file(response, file, offset, len);
