@@ -3,7 +3,8 @@
 //! Prometheus text of every server: the reactor's families
 //! ([`http::metrics::render_reactor`], the pass histogram among them) and
 //! what the server adds through its [`Render`] (HTTP's counters and
-//! request durations, chat's fan-out durations, the proxy's figures).
+//! request durations, chat's fan-out durations and Redis figures, the
+//! proxy's figures).
 //!
 //! The listener is plain TCP whatever the main port speaks
 //! ([`reactor::Io::add_plain_listener`]): a scraper reaches it directly,
@@ -84,9 +85,13 @@ pub fn echo() -> Render {
     Arc::new(|scrape| reactor_text(scrape, &|_| None))
 }
 
-/// Chat's: the reactor's families and the fan-out durations each worker
-/// records on `fanout`.
-pub fn chat(fanout: Arc<HistogramBoard>) -> Render {
+/// Chat's: the reactor's families, the fan-out durations each worker
+/// records on `fanout`, and with `--redis` each worker's Redis figures as
+/// last published on `redis` (once a second).
+pub fn chat(
+    fanout: Arc<HistogramBoard>,
+    redis: Option<Arc<crate::chat::cluster::ClusterBoard>>,
+) -> Render {
     Arc::new(move |scrape| {
         let mut text = reactor_text(scrape, &|_| None);
         http::metrics::render_histograms(
@@ -95,6 +100,9 @@ pub fn chat(fanout: Arc<HistogramBoard>) -> Render {
             "Time from the start of the loop pass that read a room message to its copies queued on every member on this worker (for members on another worker: from the sender's pass to their worker's queueing), by worker thread.",
             &fanout.series(),
         );
+        if let Some(redis) = &redis {
+            crate::chat::cluster::metrics::render(&redis.workers(), &mut text);
+        }
         text
     })
 }

@@ -299,10 +299,17 @@ fn run_chat(args: &crate::cli::ChatArgs, signals: signal::SignalSet) -> anyhow::
         .metrics
         .is_some()
         .then(|| Arc::new(server::metrics::HistogramBoard::new(args.serve.threads)));
+    // The Redis figures, published once a second by each worker.
+    let redis_board = fanout
+        .as_ref()
+        .and(cluster.as_ref())
+        .map(|_| server::chat::cluster::ClusterBoard::new(args.serve.threads));
     if let Some(fanout) = &fanout {
         let fanout = fanout.clone();
-        if let Err(code) = with_metrics(&mut options, &args.serve, || server::metrics::chat(fanout))
-        {
+        let redis = redis_board.clone();
+        if let Err(code) = with_metrics(&mut options, &args.serve, || {
+            server::metrics::chat(fanout, redis)
+        }) {
             return Ok(code);
         }
     }
@@ -311,11 +318,10 @@ fn run_chat(args: &crate::cli::ChatArgs, signals: signal::SignalSet) -> anyhow::
         let chat = Chat::in_group(config.clone(), id, hub.clone(), group)
             .with_fanout_board(fanout.clone());
         match &cluster {
-            Some(c) => chat.with_cluster(server::chat::cluster::Cluster::new(
-                c.clone(),
-                id,
-                Some(notify.clone()),
-            )),
+            Some(c) => chat.with_cluster(
+                server::chat::cluster::Cluster::new(c.clone(), id, Some(notify.clone()))
+                    .with_board(redis_board.clone()),
+            ),
             None => chat,
         }
     };

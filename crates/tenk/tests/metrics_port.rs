@@ -1,7 +1,8 @@
 //! `--metrics ADDR:PORT` (issue 18): every server answers `GET /metrics`
 //! on a listener of its own with Prometheus text, read here by a real
 //! parser; its latency histograms count the traffic served; it stays
-//! plain HTTP beside a main port behind TLS and the PROXY protocol.
+//! plain HTTP beside a main port behind TLS and the PROXY protocol; with
+//! `--redis`, chat's Redis figures are there (a real `redis-server`).
 
 mod util;
 
@@ -11,6 +12,8 @@ use std::net::SocketAddr;
 use prometheus_parse::{Scrape, Value};
 use util::backend::{Recorder, Reply};
 use util::certs::{KeyFormat, TestPki};
+use util::chat_client::Client;
+use util::redis::Redis;
 use util::{connect, run_tenk, wait_until, Server, PROMPTLY};
 
 /// Starts `tenk serve <server> --port 0 --metrics 127.0.0.1:0 <extra>`;
@@ -73,6 +76,19 @@ fn count(scrape: &Scrape, name: &str) -> u64 {
         .collect();
     assert!(!series.is_empty(), "no {name} in the scrape");
     series.iter().sum()
+}
+
+/// Counter `name` summed over its series.
+fn total(scrape: &Scrape, name: &str) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name)
+        .map(|s| match s.value {
+            Value::Counter(v) => v,
+            ref other => panic!("{name}: not a counter: {other:?}"),
+        })
+        .sum()
 }
 
 fn has(scrape: &Scrape, name: &str) -> bool {
@@ -222,4 +238,45 @@ fn a_bad_metrics_address_exits_2() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains(&format!("--metrics {addr}")), "{stderr}");
+}
+
+/// Issue 19: the Redis figures of `tenk serve chat --redis` were only on
+/// `--stats` and in the summary, not on `/metrics`. A message from node A
+/// reaches node B: A's scrape counts it published, B's received with its
+/// latency (the workers publish their figures once a second).
+#[test]
+fn chat_with_redis_has_its_cluster_figures() {
+    let redis = Redis::start();
+    let url = redis.url();
+    let (a, a_metrics) = start("chat", &["--redis", &url, "--node", "A"]);
+    let (b, b_metrics) = start("chat", &["--redis", &url, "--node", "B"]);
+    let mut alice = Client::connect(a.addr, "alice");
+    let alice_guest = alice.greeted();
+    let mut bob = Client::connect(b.addr, "bob");
+    bob.greeted();
+    alice.send("over redis");
+    bob.skip_until(|l| l == format!("<{alice_guest}> over redis"));
+
+    let latency = "tenk_chat_redis_delivery_latency_seconds";
+    let received = wait_until(PROMPTLY, || {
+        let b = scrape(b_metrics);
+        total(&b, "tenk_chat_redis_received_total") >= 1.0 && count(&b, latency) >= 1
+    });
+    let b_scrape = scrape(b_metrics);
+    assert!(
+        received,
+        "B's scrape has no receipt: {:?}",
+        b_scrape.samples
+    );
+    assert!(has(&b_scrape, "tenk_chat_redis_links_up"));
+    assert!(has(&b_scrape, "tenk_chat_redis_reconnects_total"));
+    assert!(has(&b_scrape, "tenk_chat_redis_lost_total"));
+    let published = wait_until(PROMPTLY, || {
+        total(&scrape(a_metrics), "tenk_chat_redis_published_total") >= 1.0
+    });
+    assert!(published, "A's scrape has nothing published");
+
+    // Without --redis, no Redis families.
+    let (_plain, metrics) = start("chat", &[]);
+    assert!(!has(&scrape(metrics), "tenk_chat_redis_received_total"));
 }

@@ -10,7 +10,9 @@
 //! node's own messages come back to its other workers and are dropped
 //! there by origin (the hub's mailboxes delivered them already).
 
+pub mod board;
 pub mod link;
+pub mod metrics;
 pub mod payload;
 pub mod registry;
 pub mod resp;
@@ -25,6 +27,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use reactor::{CloseReason, Io, Token};
 
 use crate::serve::{Notice, Notify};
+pub use board::ClusterBoard;
 use link::{Link, State};
 use resp::{Reply, Value};
 pub use stats::ClusterStats;
@@ -49,6 +52,7 @@ const CHANNEL_PREFIX: &str = "tenk:room:";
 
 const TIMER_PUBLISHER: u64 = 1;
 const TIMER_SUBSCRIBER: u64 = 2;
+/// Once a second: the `--stats` line, the figures on the board.
 const TIMER_STATS: u64 = 3;
 const TIMER_REFRESH: u64 = 5;
 /// The chat's own join-wait timer (see [`Cluster::on_timer`]).
@@ -173,6 +177,8 @@ pub struct Cluster {
     lost_at_log: u64,
     stats: ClusterStats,
     last_line: ClusterStats,
+    /// Where the figures go once a second (`--metrics`).
+    board: Option<Arc<ClusterBoard>>,
     /// This worker's nick claims (`INSTANCE/WORKER`), the value of its
     /// nick keys and the name of its private channel.
     owner: String,
@@ -217,6 +223,7 @@ impl Cluster {
             lost_at_log: 0,
             stats: ClusterStats::default(),
             last_line: ClusterStats::default(),
+            board: None,
             owner: format!("{}/{worker}", config.instance),
             owned: HashSet::new(),
             memberships: HashMap::new(),
@@ -241,10 +248,20 @@ impl Cluster {
         if self.publisher.token().is_none() {
             self.start_subscriber(io);
         }
-        if self.config.stats && self.notify.is_some() {
+        if self.printing() || self.board.is_some() {
             io.add_timer(Duration::from_secs(1), TIMER_STATS);
         }
         io.add_timer(self.config.ttl / 3, TIMER_REFRESH);
+    }
+
+    /// Publishes this worker's figures on `board` once a second.
+    pub fn with_board(mut self, board: Option<Arc<ClusterBoard>>) -> Cluster {
+        self.board = board;
+        self
+    }
+
+    fn printing(&self) -> bool {
+        self.config.stats && self.notify.is_some()
     }
 
     /// The figures so far.
@@ -910,7 +927,7 @@ impl Cluster {
         match data {
             TIMER_PUBLISHER => self.publisher.connect(io),
             TIMER_SUBSCRIBER => self.subscriber.connect(io),
-            TIMER_STATS => self.stats_line(io),
+            TIMER_STATS => self.every_second(io),
             TIMER_REFRESH => {
                 if let Some(conn) = self.publisher.up() {
                     if !self.shut {
@@ -925,9 +942,12 @@ impl Cluster {
         }
     }
 
-    fn stats_line(&mut self, io: &mut Io) {
+    fn every_second(&mut self, io: &mut Io) {
         let now = self.stats();
-        if let Some(notify) = &self.notify {
+        if let Some(board) = &self.board {
+            board.publish(self.worker, &now);
+        }
+        if let Some(notify) = self.notify.as_ref().filter(|_| self.config.stats) {
             let line = format!(
                 "tenk chat redis worker {}: {} published/s, {} from peers/s, {} lost/s | {}{}",
                 self.worker,

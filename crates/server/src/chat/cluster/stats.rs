@@ -3,7 +3,7 @@
 
 /// Latencies by power of two of microseconds: bucket `i` counts those
 /// below 2^i µs (the last, everything above 2^30 µs, about 18 minutes).
-const BUCKETS: usize = 32;
+pub const BUCKETS: usize = 32;
 
 /// Counters of the Redis side of the chat.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -23,6 +23,8 @@ pub struct ClusterStats {
     /// Whether both links are up now (a gauge: summed, how many workers).
     pub up: u64,
     latency: [u64; BUCKETS],
+    /// The latencies recorded, summed (for a histogram's `_sum`).
+    latency_sum_us: u64,
 }
 
 impl ClusterStats {
@@ -37,12 +39,21 @@ impl ClusterStats {
         for (mine, theirs) in self.latency.iter_mut().zip(other.latency.iter()) {
             *mine += theirs;
         }
+        self.latency_sum_us = self.latency_sum_us.saturating_add(other.latency_sum_us);
     }
 
     /// Records a cross-node delivery latency.
     pub fn record_latency(&mut self, micros: u64) {
         let bucket = (u64::BITS - micros.leading_zeros()) as usize;
         self.latency[bucket.min(BUCKETS - 1)] += 1;
+        self.latency_sum_us = self.latency_sum_us.saturating_add(micros);
+    }
+
+    /// The latency histogram: counts per bucket (not cumulative), bucket
+    /// `i` of those up to 2^i µs but the last (everything above), and the
+    /// sum of the latencies in µs.
+    pub fn latency_histogram(&self) -> (&[u64; BUCKETS], u64) {
+        (&self.latency, self.latency_sum_us)
     }
 
     /// The latency `q` (0 to 1) of the deliveries recorded, rounded up to
