@@ -11,7 +11,7 @@
 //! The deterministic form of the first, an inbox filled before the
 //! shutdown and adopted in the same wake-up, is
 //! `a_connection_handed_over_with_the_shutdown_is_drained` in
-//! `crates/server/src/serving.rs`.
+//! `crates/server/src/serving/handover.rs`.
 
 mod util;
 
