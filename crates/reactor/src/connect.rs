@@ -22,7 +22,7 @@ impl Io {
     ///
     /// The connection is registered at once; completion is reported by
     /// [`Handler::on_connect`](crate::Handler::on_connect), failure by
-    /// `on_close` with [`CloseReason::ConnectFailed`]. Data sent before the
+    /// `on_close` with [`CloseReason::ConnectFailed`](crate::CloseReason::ConnectFailed). Data sent before the
     /// connect completes is buffered.
     ///
     /// # Errors

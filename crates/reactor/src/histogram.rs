@@ -24,7 +24,7 @@ pub const BOUNDS_NS: [u64; BOUNDS] = {
     bounds
 };
 
-/// Durations in buckets of [`BOUNDS_NS`] and their sum: what Prometheus
+/// Durations in buckets of `BOUNDS_NS` and their sum: what Prometheus
 /// calls a histogram (`_bucket`, `_sum`, `_count`). `Copy`, so a reactor's
 /// [`Stats`](crate::Stats) carrying one can still be published by value.
 ///
@@ -50,7 +50,7 @@ pub struct Histogram {
 }
 
 impl Histogram {
-    /// The bucket bounds in nanoseconds ([`BOUNDS_NS`]).
+    /// The bucket bounds in nanoseconds (`BOUNDS_NS`).
     pub const BOUNDS_NS: [u64; BOUNDS] = BOUNDS_NS;
 
     /// Counts one duration of `ns` nanoseconds: about ten instructions,

@@ -99,7 +99,7 @@ impl<H: Handler> Serving<H> {
     }
 
     /// Serves `--metrics` with `render`, once its listener is registered
-    /// ([`Serving::metrics_listener`]).
+    /// (`Serving::metrics_listener`).
     pub fn with_metrics(mut self, render: Option<Render>) -> Serving<H> {
         self.metrics = render.map(Endpoint::new);
         self

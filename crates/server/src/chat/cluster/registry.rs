@@ -86,7 +86,7 @@ end
 return freed";
 
 /// A private message: published to the channel of the worker that owns
-/// the nick in KEYS[1]. ARGV: the payload. Returns the receivers (0: no
+/// the nick in `KEYS[1]`. ARGV: the payload. Returns the receivers (0: no
 /// such nick, or its worker is not listening).
 pub const MSG: &[u8] = br"
 local owner = redis.call('GET', KEYS[1])
@@ -118,13 +118,13 @@ local function live(set)
 end
 ";
 
-/// `/who`: the live nicks in KEYS[1] (a members set).
+/// `/who`: the live nicks in `KEYS[1]` (a members set).
 pub fn who_script() -> Vec<u8> {
     format!("{LIVE}\nreturn live(KEYS[1])").into_bytes()
 }
 
 /// `/rooms`: name and live member count of each room, flat; rooms with
-/// none are forgotten, except ARGV[1] (the default room).
+/// none are forgotten, except `ARGV[1]` (the default room).
 pub fn rooms_script() -> Vec<u8> {
     format!(
         "{LIVE}
