@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# The whole suite, then its charts: floor, c10k, echo, trigger, load-vs-wrk,
-# http (when this tenk has `serve http`), threads (when it has
+# The whole suite, then its charts: every script bench/README.md's table
+# names but the two before/after measures (instructions, before-after):
+# floor, c10k, echo, trigger, load-vs-wrk, http (when this tenk has `serve
+# http`), static (when it has `serve http --root`), threads (when it has
 # `--threads`/`--accept`), tls (nginx alone until tenk has `--tls-cert`)
 # and proxy (when it has `serve proxy`). Each table is also kept as
 # results/NAME.md; the SVG charts are drawn from the CSVs into
 # docs/charts/.
 # A script that fails is reported and the rest still run.
 #
-#   bench/all.sh                           # ROUNDS=5 DURATION=10s: about 85 min
-#   ROUNDS=3 DURATION=3s bench/all.sh      # a quick pass: about 25 min
+#   bench/all.sh                           # ROUNDS=5 DURATION=10s: about 3 h
+#   ROUNDS=3 DURATION=3s bench/all.sh      # a quick pass: about 50 min
 #
 # Every script also runs alone; see the head of each for what it measures.
 
@@ -16,8 +18,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 build_tenk
 failed=()
-for script in floor c10k echo trigger load-vs-wrk http threads tls proxy; do
-    if [[ $script == http || $script == threads ]] && ! "$TENK" serve http --help >/dev/null 2>&1; then
+for script in floor c10k echo trigger load-vs-wrk http static threads tls proxy; do
+    if [[ $script == http || $script == static || $script == threads ]] && ! "$TENK" serve http --help >/dev/null 2>&1; then
         log "== bench/$script.sh skipped: this tenk has no \`serve http\`"
         continue
     fi
@@ -30,7 +32,7 @@ for script in floor c10k echo trigger load-vs-wrk http threads tls proxy; do
         continue
     fi
     log "== bench/$script.sh (ROUNDS=$ROUNDS DURATION=$DURATION)"
-    # Passed on: tls.sh's and proxy.sh's own defaults are shorter.
+    # Passed on: several scripts' own defaults are shorter.
     if ! ROUNDS=$ROUNDS DURATION=$DURATION "$BENCH/$script.sh" | tee "$RESULTS/$script.md"; then
         failed+=("$script")
     fi

@@ -10,7 +10,9 @@
 //! `load-vs-wrk.svg`, `c10k.csv` -> `c10k.svg`, `floor.csv` -> `floor.svg`,
 //! `http.csv` -> `http.svg`, `threads.csv` -> `threads.svg`,
 //! `threads-skew.csv` -> `threads-skew.svg`.
-//! Bars are medians over the rounds, whiskers their min-max.
+//! Bars are medians over the rounds, whiskers their min-max. Where a CSV has
+//! a `client` column (echo, http: each server measured by several load
+//! clients), the chart is the independent client's (echo-client, wrk).
 
 use std::collections::HashMap;
 use std::error::Error;
@@ -107,6 +109,24 @@ impl Table {
             })
             .collect();
         Ok(Table { rows })
+    }
+
+    /// Only the rows measured by `client`, when the table says which client
+    /// measured each row (and some row names `client`); else the table whole.
+    fn by_client(self, client: &str) -> Table {
+        if !self
+            .rows
+            .iter()
+            .any(|r| r.get("client").map(String::as_str) == Some(client))
+        {
+            return self;
+        }
+        let rows = self
+            .rows
+            .into_iter()
+            .filter(|r| r.get("client").map(String::as_str) == Some(client))
+            .collect();
+        Table { rows }
     }
 
     /// The rows where every `(column, value)` of `filter` matches.
@@ -403,7 +423,7 @@ fn by_pipeline(
 // ---- the charts --------------------------------------------------------------------
 
 fn echo(results: &Path, out: &Path) -> Result<Vec<PathBuf>> {
-    let table = Table::read(&results.join("echo.csv"))?;
+    let table = Table::read(&results.join("echo.csv"))?.by_client("echo-client");
     let floor = Table::read(&results.join("floor.csv")).ok().and_then(|f| {
         f.select(&[("key", "floor_rt_64")])
             .first()
@@ -416,7 +436,7 @@ fn echo(results: &Path, out: &Path) -> Result<Vec<PathBuf>> {
     root.fill(&WHITE)?;
     by_pipeline(
         &root,
-        "Echo, 64 B: tenk vs tokio",
+        "Echo, 64 B: tenk vs tokio (client: bench/probes echo-client)",
         &table,
         "server",
         &[
@@ -430,14 +450,14 @@ fn echo(results: &Path, out: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn http(results: &Path, out: &Path) -> Result<Vec<PathBuf>> {
-    let table = Table::read(&results.join("http.csv"))?;
+    let table = Table::read(&results.join("http.csv"))?.by_client("wrk");
     let path = svg_path(out, "http.svg");
     let file = path.clone();
     let root = SVGBackend::new(&file, (1200, 900)).into_drawing_area();
     root.fill(&WHITE)?;
     by_pipeline(
         &root,
-        "HTTP GET / hello",
+        "HTTP GET / hello (client: wrk -t1 where it measured)",
         &table,
         "server",
         &[
