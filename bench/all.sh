@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# The whole suite, then its charts: floor, c10k, echo, trigger, load-vs-wrk,
-# http (when this tenk has `serve http`), threads (when it has
-# `--threads`/`--accept`), tls (nginx alone until tenk has
-# `--tls-cert`), proxy (when it has `serve proxy`), latency, scale and
-# memcheck (these three need `serve http`, memcheck valgrind). Each table
-# is also kept as results/NAME.md; the SVG charts are drawn from the CSVs
-# into docs/charts/.
+# The whole suite, then its charts: every script bench/README.md's table
+# names but the two before/after measures (instructions, before-after):
+# floor, c10k, echo, trigger, load-vs-wrk, http (when this tenk has `serve
+# http`), static (when it has `serve http --root`), threads (when it has
+# `--threads`/`--accept`), tls (nginx alone until tenk has `--tls-cert`),
+# proxy (when it has `serve proxy`), latency, scale and memcheck (these
+# three need `serve http`, memcheck valgrind). Each table is also kept as
+# results/NAME.md; the SVG charts are drawn from the CSVs into
+# docs/charts/.
 # A script that fails is reported and the rest still run.
 #
-#   bench/all.sh                           # ROUNDS=5 DURATION=10s: about 85 min
-#   ROUNDS=3 DURATION=3s bench/all.sh      # a quick pass: about 25 min
+#   bench/all.sh                           # ROUNDS=5 DURATION=10s: about 3 h
+#   ROUNDS=3 DURATION=3s bench/all.sh      # a quick pass: about 50 min
 #
 # Every script also runs alone; see the head of each for what it measures.
 
@@ -17,8 +19,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 build_tenk
 failed=()
-for script in floor c10k echo trigger load-vs-wrk http threads tls proxy latency scale memcheck; do
-    if [[ " http threads latency scale memcheck " == *" $script "* ]] && ! "$TENK" serve http --help >/dev/null 2>&1; then
+for script in floor c10k echo trigger load-vs-wrk http static threads tls proxy latency scale memcheck; do
+    if [[ " http static threads latency scale memcheck " == *" $script "* ]] && ! "$TENK" serve http --help >/dev/null 2>&1; then
         log "== bench/$script.sh skipped: this tenk has no \`serve http\`"
         continue
     fi

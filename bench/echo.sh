@@ -1,32 +1,58 @@
 #!/usr/bin/env bash
 # Echo, tenk vs tokio: `tenk serve echo` (one thread, edge-triggered) against
 # the tokio current_thread echo peer, 64-byte messages, every combination of
-# CONNS (100 1000 10000) connections and PIPELINES (1 16) requests in flight
-# per connection, driven by `tenk load echo`.
+# CONNS (100 1000 10000) connections and PIPELINES (1 16) messages in flight
+# per connection, each server driven by two clients in the same run:
+# `tenk load echo` and bench/probes echo-client, which shares no code with
+# tenk (one thread, raw epoll, every echo checked byte for byte).
 #
-#   bench/echo.sh                         # ROUNDS=5 DURATION=10s
-#   ROUNDS=3 DURATION=3s bench/echo.sh    # a quick pass
+#   bench/echo.sh                            # ROUNDS=3 DURATION=3s: about 8 min
+#   ROUNDS=5 DURATION=10s bench/echo.sh      # the reference run
+#   CLIENTS=echo-client PARTS=cpu bench/echo.sh
 #
-# Headline: requests per server CPU-second (the server's utime + stime over
-# the load's measured window); raw requests/s beside it. Median of ROUNDS
-# fresh-server rounds, tenk and tokio alternating, min-max in brackets.
-# Targets (issue 4): per server CPU-second >= 1.15x tokio at 10,000
-# connections, >= 1.05x at 1,000, >= 0.9x the syscall floor at 100 (pipeline
-# 1; bench/floor.sh); raw requests/s >= 0.95x tokio everywhere.
+# Parts (PARTS, default "cpu why"):
+#   cpu  requests per server CPU-second (the server's exact runtime over the
+#        client's measured window); raw requests/s beside it. Per cell and
+#        client: ROUNDS rounds, a fresh server each, the clients alternating
+#        inside a round and the servers inside each client's turn; the ratio
+#        tenk/tokio is the median of the rounds' ratios (each round's tenk
+#        over the same round's tokio, same client) with its min-max.
+#   why  why the clients' figures differ: one more run per server, client and
+#        CONNS at WHY_PIPELINES (1), with the server's syscalls counted by
+#        `perf stat` on the syscall tracepoints for WHY_SECONDS (1) from
+#        WARMUP + 1 s into the run (clients.sh): requests per server
+#        wake-up, epoll_wait, recv, send and epoll_ctl calls per request
+#        (a request: a read that returned data, exact at 1 in flight);
+#        beside them the client's own CPU per request (its whole process)
+#        and, for echo-client, its events per wake-up (its pacing). These
+#        runs are not in the CPU figures.
 #
-# Writes results/echo-rounds.csv (every run), results/echo.csv (medians) and
-# prints the tables (markdown) on stdout.
+# Targets (issue 4, restated in issue 20): per server CPU-second >= 1.15x
+# tokio at 10,000 connections, >= 1.05x at 1,000, >= 0.9x the syscall floor
+# at 100 (pipeline 1; bench/floor.sh); raw requests/s >= 0.95x tokio.
+#
+# Writes results/echo-rounds.csv (every run), results/echo.csv (medians),
+# results/echo-why.csv, and prints the tables (markdown) on stdout.
 
 # shellcheck disable=SC2046 # $(csv_column ...) lists values to split, on purpose
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-3s}
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$BENCH/clients.sh"
 
 CONNS=${CONNS:-"100 1000 10000"}
 PIPELINES=${PIPELINES:-"1 16"}
-SIZE=64
+read -r -a CLIENTS <<<"${CLIENTS:-tenk echo-client}"
+PARTS=${PARTS:-"cpu why"}
+WHY_PIPELINES=${WHY_PIPELINES:-1}
+WHY_SECONDS=${WHY_SECONDS:-1}
 SERVERS=(tenk tokio)
+part() { [[ " $PARTS " == *" $1 "* ]]; }
 
 build_tenk
 build_bench peers
+build_bench probes
+LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 server_cmd() {
     case $1 in
@@ -43,115 +69,164 @@ fi
 FLOOR_NS=$(csv_column "$RESULTS/floor.csv" 'c["key"] == "floor_rt_64"' ns_median)
 FLOOR_PER_CPU=$(awk -v ns="$FLOOR_NS" 'BEGIN { printf "%.0f", 1e9 / ns }')
 
-raw=$RESULTS/echo-rounds.csv
-echo "server,conns,pipeline,round,requests,seconds,rps,server_cpu_s,per_cpu_s,p50_us,p99_us,errors,established,foreign,load_foreign,server_cpu_ticks_s,user_share" >"$raw"
+# run_one TAG SERVER CLIENT CONNS PIPELINE: a fresh server measured by CLIENT.
+run_one() {
+    local tag=$1 s=$2 client=$3 c=$4 p=$5 cmd
+    # shellcheck disable=SC2046
+    start_server "$RESULTS/logs/$tag.server" $(server_cmd "$s")
+    mapfile -t cmd < <(client_cmd "$client" echo "$c" "$p" "127.0.0.1:$SERVER_PORT")
+    if [[ -n ${WHY:-} ]]; then
+        why_start "$tag" "$SERVER_PID" "$(awk -v w="$(seconds "$WARMUP")" 'BEGIN { print w + 1 }')" "$WHY_SECONDS"
+    fi
+    measure_client "$tag" "$client" "${cmd[@]}"
+    stop_server
+}
 
-for c in $CONNS; do
-    for p in $PIPELINES; do
-        for ((r = 1; r <= ROUNDS; r++)); do
-            for s in $(rotate "$r" "${SERVERS[@]}"); do
-                tag=echo-$s-c$c-p$p-r$r
-                # shellcheck disable=SC2046
-                start_server "$RESULTS/logs/$tag.server" $(server_cmd "$s")
-                measure_load "$tag" "$TENK" load echo "127.0.0.1:$SERVER_PORT" \
-                    -c "$c" --pipeline "$p" --size "$SIZE" -d "$DURATION" --warmup "$WARMUP" \
-                    --timeout 30s --json
-                stop_server
-                echo "$s,$c,$p,$r,$M_REQUESTS,$M_SECONDS,$M_RPS,$M_SERVER_CPU,$M_PER_CPU,$M_P50,$M_P99,$M_ERRORS,$M_CONNECTED,$M_FOREIGN,$M_LOAD_FOREIGN,$M_SERVER_CPU_TICKS,$M_USER_SHARE" >>"$raw"
-                log "$(printf 'c=%-5s p=%-2s round %s/%s %-5s %8s req/s  server CPU %5.2fs  %8s req/CPU-s  errors %s  foreign %s' \
-                    "$c" "$p" "$r" "$ROUNDS" "$s" "$(si "$M_RPS")" "$M_SERVER_CPU" "$(si "$M_PER_CPU")" "$M_ERRORS" "$M_FOREIGN")"
-                sleep 0.5
+raw=$RESULTS/echo-rounds.csv
+if part cpu; then
+    echo "client,server,conns,pipeline,round,requests,seconds,rps,server_cpu_s,per_cpu_s,p50_us,p99_us,errors,established,foreign,server_cpu_ticks_s,user_share,client_us_per_req" >"$raw"
+    for c in $CONNS; do
+        for p in $PIPELINES; do
+            for ((r = 1; r <= ROUNDS; r++)); do
+                for client in $(rotate "$r" "${CLIENTS[@]}"); do
+                    for s in $(rotate "$r" "${SERVERS[@]}"); do
+                        tag=echo-$client-$s-c$c-p$p-r$r
+                        run_one "$tag" "$s" "$client" "$c" "$p"
+                        echo "$client,$s,$c,$p,$r,$M_REQUESTS,$M_SECONDS,$M_RPS,$M_SERVER_CPU,$M_PER_CPU,$M_P50,$M_P99,$M_ERRORS,$M_CONNECTED,$M_FOREIGN,$M_SERVER_CPU_TICKS,$M_USER_SHARE,$M_CLIENT_US" >>"$raw"
+                        log "$(printf 'c=%-5s p=%-2s round %s/%s %-11s %-5s %8s req/s  server CPU %5.2fs  %8s req/CPU-s  errors %s  foreign %s' \
+                            "$c" "$p" "$r" "$ROUNDS" "$client" "$s" "$(si "$M_RPS")" "$M_SERVER_CPU" "$(si "$M_PER_CPU")" "$M_ERRORS" "$M_FOREIGN")"
+                        sleep 0.5
+                    done
+                done
             done
         done
     done
-done
+fi
 
-# ---- medians, spread, targets -----------------------------------------------
-
-summary=$RESULTS/echo.csv
-echo "server,conns,pipeline,rounds,per_cpu_median,per_cpu_min,per_cpu_max,rps_median,rps_min,rps_max,server_cpu_median,p99_median,errors,foreign_median,foreign_max,load_foreign_median,load_foreign_max,user_share_median" >"$summary"
-for c in $CONNS; do
-    for p in $PIPELINES; do
-        for s in "${SERVERS[@]}"; do
-            sel="c[\"server\"] == \"$s\" && c[\"conns\"] == $c && c[\"pipeline\"] == $p"
-            read -r pm pmin pmax < <(spread $(csv_column "$raw" "$sel" per_cpu_s))
-            read -r rm rmin rmax < <(spread $(csv_column "$raw" "$sel" rps))
-            read -r cm _ _ < <(spread $(csv_column "$raw" "$sel" server_cpu_s))
-            read -r p99 _ _ < <(spread $(csv_column "$raw" "$sel" p99_us))
-            read -r fm _ fmax < <(spread $(csv_column "$raw" "$sel" foreign))
-            read -r lm _ lmax < <(spread $(csv_column "$raw" "$sel" load_foreign))
-            read -r um _ _ < <(spread $(csv_column "$raw" "$sel" user_share))
-            errors=$(csv_column "$raw" "$sel" errors | awk '{ s += $1 } END { print s + 0 }')
-            echo "$s,$c,$p,$ROUNDS,$pm,$pmin,$pmax,$rm,$rmin,$rmax,$cm,$p99,$errors,$fm,$fmax,$lm,$lmax,$um" >>"$summary"
+why=$RESULTS/echo-why.csv
+if part why; then
+    echo "client,server,conns,pipeline,rps,perf_rps,per_cpu_s,wait_per_req,ctl_per_req,recv_per_req,send_per_req,req_per_wake,client_us_per_req,client_events_per_wake" >"$why"
+    for c in $CONNS; do
+        for p in $WHY_PIPELINES; do
+            for client in "${CLIENTS[@]}"; do
+                for s in "${SERVERS[@]}"; do
+                    tag=echo-why-$client-$s-c$c-p$p
+                    WHY=1 run_one "$tag" "$s" "$client" "$c" "$p"
+                    why_read "$tag" "$WHY_SECONDS"
+                    ev=$(jq '.events_per_wakeup // "-"' "$RESULTS/logs/$tag.out" | tr -d '"')
+                    echo "$client,$s,$c,$p,$M_RPS,$W_RPS,$M_PER_CPU,$W_WAIT,$W_CTL,$W_RECV,$W_SEND,$W_PER_WAKE,$M_CLIENT_US,$ev" >>"$why"
+                    log "why c=$c p=$p $client $s: $(si "$M_RPS") req/s, $W_PER_WAKE req per server wake-up, client $M_CLIENT_US µs/req"
+                    sleep 0.5
+                done
+            done
         done
     done
-done
+fi
 
-get() { # server conns pipeline column
-    csv_column "$summary" "c[\"server\"] == \"$1\" && c[\"conns\"] == $2 && c[\"pipeline\"] == $3" "$4"
-}
+# ---- tables -------------------------------------------------------------------
 
-header "echo, 64-byte messages: tenk serve echo (1 thread, edge) vs tokio current_thread; load: tenk load echo"
-echo
-echo "Requests per server CPU-second (median of $ROUNDS, min-max), and raw requests/s:"
-echo
-echo "| conns | in flight | tenk req/CPU-s | tokio req/CPU-s | tenk/tokio | target | | tenk req/s | tokio req/s | tenk/tokio (target 0.95) | errors |"
-echo "|---:|---:|---:|---:|---:|---|---|---:|---:|---|---:|"
-for c in $CONNS; do
-    for p in $PIPELINES; do
-        tk=$(fmt_spread "$(get tenk "$c" "$p" per_cpu_median)" "$(get tenk "$c" "$p" per_cpu_min)" "$(get tenk "$c" "$p" per_cpu_max)")
-        to=$(fmt_spread "$(get tokio "$c" "$p" per_cpu_median)" "$(get tokio "$c" "$p" per_cpu_min)" "$(get tokio "$c" "$p" per_cpu_max)")
-        cpu_ratio=$(ratio "$(get tenk "$c" "$p" per_cpu_median)" "$(get tokio "$c" "$p" per_cpu_median)")
-        case $c in
-            10000) target=1.15 ;;
-            1000) target=1.05 ;;
-            *) target= ;;
-        esac
-        if [[ -n $target ]]; then
-            verdict="≥ ${target}x tokio: $(meets "$cpu_ratio" "$target")"
-        elif [[ $c == 100 && $p == 1 ]]; then
-            floor_ratio=$(ratio "$(get tenk "$c" "$p" per_cpu_median)" "$FLOOR_PER_CPU")
-            verdict="≥ 0.9x floor ($(si "$FLOOR_PER_CPU")): ${floor_ratio}x, $(meets "$floor_ratio" 0.9)"
-        else
-            verdict="(none)"
-        fi
-        tr=$(fmt_spread "$(get tenk "$c" "$p" rps_median)" "$(get tenk "$c" "$p" rps_min)" "$(get tenk "$c" "$p" rps_max)")
-        or=$(fmt_spread "$(get tokio "$c" "$p" rps_median)" "$(get tokio "$c" "$p" rps_min)" "$(get tokio "$c" "$p" rps_max)")
-        rps_ratio=$(ratio "$(get tenk "$c" "$p" rps_median)" "$(get tokio "$c" "$p" rps_median)")
-        errs="$(get tenk "$c" "$p" errors)/$(get tokio "$c" "$p" errors)"
-        echo "| $c | $p | $tk | $to | ${cpu_ratio}x | $verdict | | $tr | $or | ${rps_ratio}x $(meets "$rps_ratio" 0.95) | $errs |"
-    done
-done
-echo
-echo "Server CPU used in the measured window (median, seconds of $(seconds "$DURATION") s; one core is the most a one-thread server can use), p99 latency, and the noise indicators: the share of the server's core, and of the load's core, that went to anything else during the window (median / max over the rounds)."
-echo
+int() { awk -v v="$1" 'BEGIN { if (v == v + 0) printf "%.0f", v; else printf "%s", v }'; }
 pct() { awk -v v="$1" 'BEGIN { printf "%.0f%%", v * 100 }'; }
-echo "| conns | in flight | tenk CPU s | tokio CPU s | tenk p99 µs | tokio p99 µs | foreign, server core (tenk runs; tokio runs) | foreign, load core (tenk runs; tokio runs) |"
-echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
-for c in $CONNS; do
-    for p in $PIPELINES; do
-        printf "| %s | %s | %.2f | %.2f | %.0f | %.0f | %s / %s; %s / %s | %s / %s; %s / %s |\n" "$c" "$p" \
-            "$(get tenk "$c" "$p" server_cpu_median)" "$(get tokio "$c" "$p" server_cpu_median)" \
-            "$(get tenk "$c" "$p" p99_median)" "$(get tokio "$c" "$p" p99_median)" \
-            "$(pct "$(get tenk "$c" "$p" foreign_median)")" "$(pct "$(get tenk "$c" "$p" foreign_max)")" \
-            "$(pct "$(get tokio "$c" "$p" foreign_median)")" "$(pct "$(get tokio "$c" "$p" foreign_max)")" \
-            "$(pct "$(get tenk "$c" "$p" load_foreign_median)")" "$(pct "$(get tenk "$c" "$p" load_foreign_max)")" \
-            "$(pct "$(get tokio "$c" "$p" load_foreign_median)")" "$(pct "$(get tokio "$c" "$p" load_foreign_max)")"
+header "echo, 64-byte messages: tenk serve echo (1 thread, edge) vs tokio current_thread; clients: ${CLIENTS[*]}"
+echo "# load average (1, 5, 15 min): $LOADAVG_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+echo
+
+if part cpu; then
+    summary=$RESULTS/echo.csv
+    echo "client,server,conns,pipeline,rounds,per_cpu_median,per_cpu_min,per_cpu_max,rps_median,rps_min,rps_max,server_cpu_median,p99_median,errors,foreign_median,foreign_max,user_share_median,client_us_median" >"$summary"
+    for client in "${CLIENTS[@]}"; do
+        for c in $CONNS; do
+            for p in $PIPELINES; do
+                for s in "${SERVERS[@]}"; do
+                    sel="c[\"client\"] == \"$client\" && c[\"server\"] == \"$s\" && c[\"conns\"] == $c && c[\"pipeline\"] == $p"
+                    read -r pm pmin pmax < <(spread $(csv_column "$raw" "$sel" per_cpu_s))
+                    read -r rm rmin rmax < <(spread $(csv_column "$raw" "$sel" rps))
+                    read -r cm _ _ < <(spread $(csv_column "$raw" "$sel" server_cpu_s))
+                    p99=$(csv_column "$raw" "$sel" p99_us | grep -v '^-$' || true)
+                    if [[ -n $p99 ]]; then read -r p99 _ _ < <(spread $p99); else p99=-; fi
+                    read -r fm _ fmax < <(spread $(csv_column "$raw" "$sel" foreign))
+                    read -r um _ _ < <(spread $(csv_column "$raw" "$sel" user_share))
+                    read -r clm _ _ < <(spread $(csv_column "$raw" "$sel" client_us_per_req))
+                    errors=$(csv_column "$raw" "$sel" errors | awk '{ s += $1 } END { print s + 0 }')
+                    echo "$client,$s,$c,$p,$ROUNDS,$pm,$pmin,$pmax,$rm,$rmin,$rmax,$cm,$p99,$errors,$fm,$fmax,$um,$clm" >>"$summary"
+                done
+            done
+        done
     done
-done
-echo
-echo "Where the server's CPU goes, per request (median server CPU per request, split by the median user-space share of utime + stime): user space is the server's own code, the rest is the kernel's."
-echo
-echo "| conns | in flight | tenk µs/req | tenk user µs | tenk kernel µs | tokio µs/req | tokio user µs | tokio kernel µs |"
-echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
-split() { # server conns pipeline -> "total user kernel" in µs per request
-    awk -v r="$(get "$1" "$2" "$3" per_cpu_median)" -v u="$(get "$1" "$2" "$3" user_share_median)" \
-        'BEGIN { t = 1e6 / r; printf "%.2f | %.2f | %.2f", t, t * u, t * (1 - u) }'
-}
-for c in $CONNS; do
-    for p in $PIPELINES; do
-        echo "| $c | $p | $(split tenk "$c" "$p") | $(split tokio "$c" "$p") |"
+
+    get() { # client server conns pipeline column
+        csv_column "$summary" "c[\"client\"] == \"$1\" && c[\"server\"] == \"$2\" && c[\"conns\"] == $3 && c[\"pipeline\"] == $4" "$5"
+    }
+    cell() { fmt_spread "$(get "$1" "$2" "$3" "$4" "$5_median")" "$(get "$1" "$2" "$3" "$4" "$5_min")" "$(get "$1" "$2" "$3" "$4" "$5_max")"; }
+    # round_ratios CLIENT CONNS PIPELINE COLUMN: "median min max" of tenk/tokio per round
+    round_ratios() {
+        awk -F, -v cl="$1" -v c="$2" -v p="$3" -v col="$4" '
+            NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next }
+            $h["client"] == cl && $h["conns"] == c && $h["pipeline"] == p { v[$h["server"], $h["round"]] = $h[col]; rounds[$h["round"]] = 1 }
+            END { for (r in rounds) if (v["tokio", r] > 0) print v["tenk", r] / v["tokio", r] }
+        ' "$raw" | { mapfile -t vs; spread "${vs[@]}"; }
+    }
+
+    echo "Requests per server CPU-second (median of $ROUNDS, min-max) by client; tenk/tokio is the median of the rounds' ratios (min-max); then raw requests/s:"
+    echo
+    echo "| conns | in flight | client | tenk req/CPU-s | tokio req/CPU-s | tenk/tokio | target | | tenk req/s | tokio req/s | tenk/tokio (target 0.95) | errors t/k |"
+    echo "|---:|---:|---|---:|---:|---:|---|---|---:|---:|---|---:|"
+    for c in $CONNS; do
+        for p in $PIPELINES; do
+            for client in "${CLIENTS[@]}"; do
+                read -r qm qmin qmax < <(round_ratios "$client" "$c" "$p" per_cpu_s)
+                read -r wm _ _ < <(round_ratios "$client" "$c" "$p" rps)
+                case $c in
+                    10000) target=1.15 ;;
+                    1000) target=1.05 ;;
+                    *) target= ;;
+                esac
+                if [[ -n $target ]]; then
+                    verdict="≥ ${target}x tokio: $(meets "$qm" "$target")"
+                elif [[ $c == 100 && $p == 1 ]]; then
+                    floor_ratio=$(ratio "$(get "$client" tenk "$c" "$p" per_cpu_median)" "$FLOOR_PER_CPU")
+                    verdict="≥ 0.9x floor ($(si "$FLOOR_PER_CPU")): ${floor_ratio}x, $(meets "$floor_ratio" 0.9)"
+                else
+                    verdict="(none)"
+                fi
+                printf '| %s | %s | %s | %s | %s | %.2fx (%.2f-%.2f) | %s | | %s | %s | %.2fx %s | %s/%s |\n' \
+                    "$c" "$p" "$client" "$(cell "$client" tenk "$c" "$p" per_cpu)" "$(cell "$client" tokio "$c" "$p" per_cpu)" \
+                    "$qm" "$qmin" "$qmax" "$verdict" "$(cell "$client" tenk "$c" "$p" rps)" "$(cell "$client" tokio "$c" "$p" rps)" \
+                    "$wm" "$(meets "$wm" 0.95)" "$(get "$client" tenk "$c" "$p" errors)" "$(get "$client" tokio "$c" "$p" errors)"
+            done
+        done
     done
-done
-echo
-echo "raw rounds: $raw; medians: $summary"
+    echo
+    echo "Per request: the server's CPU (µs, median) split by its user-space share of utime + stime (user = the server's own code, the rest the kernel's); the client's whole-process CPU per request; server CPU used in the window (s, of $(seconds "$DURATION")); p99 (tenk load only; µs); the share of the server's core that went to anything else (median / max):"
+    echo
+    echo "| conns | in flight | client | tenk µs/req (user + kernel) | tokio µs/req (user + kernel) | client µs/req under tenk / tokio | CPU s tenk / tokio | p99 µs tenk / tokio | foreign tenk; tokio |"
+    echo "|---:|---:|---|---:|---:|---:|---:|---:|---:|"
+    split() { # client server conns pipeline -> "total (user + kernel)" in µs per request
+        awk -v r="$(get "$1" "$2" "$3" "$4" per_cpu_median)" -v u="$(get "$1" "$2" "$3" "$4" user_share_median)" \
+            'BEGIN { t = 1e6 / r; printf "%.2f (%.2f + %.2f)", t, t * u, t * (1 - u) }'
+    }
+    for c in $CONNS; do
+        for p in $PIPELINES; do
+            for client in "${CLIENTS[@]}"; do
+                printf '| %s | %s | %s | %s | %s | %.2f / %.2f | %.2f / %.2f | %s / %s | %s / %s; %s / %s |\n' "$c" "$p" "$client" \
+                    "$(split "$client" tenk "$c" "$p")" "$(split "$client" tokio "$c" "$p")" \
+                    "$(get "$client" tenk "$c" "$p" client_us_median)" "$(get "$client" tokio "$c" "$p" client_us_median)" \
+                    "$(get "$client" tenk "$c" "$p" server_cpu_median)" "$(get "$client" tokio "$c" "$p" server_cpu_median)" \
+                    "$(int "$(get "$client" tenk "$c" "$p" p99_median)")" "$(int "$(get "$client" tokio "$c" "$p" p99_median)")" \
+                    "$(pct "$(get "$client" tenk "$c" "$p" foreign_median)")" "$(pct "$(get "$client" tenk "$c" "$p" foreign_max)")" \
+                    "$(pct "$(get "$client" tokio "$c" "$p" foreign_median)")" "$(pct "$(get "$client" tokio "$c" "$p" foreign_max)")"
+            done
+        done
+    done
+    echo
+fi
+
+if part why; then
+    echo "Why the clients differ (one run each, $WHY_SECONDS s of \`perf stat\` syscall counts of the server; per request at the client's rate): requests per server wake-up, the server's syscalls per request, the client's CPU per request and, for echo-client, its events per wake-up:"
+    echo
+    echo "| conns | in flight | client | server | req/s (run; counted) | req/CPU-s | req per wake-up | epoll_wait/req | recv/req | send/req | epoll_ctl/req | client µs/req | client events/wake |"
+    echo "|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    tail -n +2 "$why" | awk -F, '{ printf "| %s | %s | %s | %s | %s; %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $3, $4, $1, $2, $5, $6, $7, $12, $8, $10, $11, $9, $13, $14 }'
+    echo
+fi
+echo "raw rounds: $raw; medians: ${summary:-} ; why: $why"

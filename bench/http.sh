@@ -3,33 +3,62 @@
 # the tokio + httparse peer (current_thread) vs nginx-light (one worker),
 # all answering GET / with the same 13-byte body and the same headers
 # (Server, Date, Content-Type: text/plain, Content-Length; nginx adds
-# Connection: keep-alive). Load: `tenk load http`, CONNS (100 1000)
-# keep-alive connections x PIPELINES (1 16) requests in flight.
+# Connection: keep-alive). CONNS (100 1000 10000) keep-alive connections x
+# PIPELINES (1 16) requests in flight, each server driven in the same run by
+# every client of CLIENTS: `tenk load http`, and the independent wrk
+# (`-t1`, 1 in flight only: it cannot pipeline without Lua) and
+# `h2load --h1 -t1 -m P` (-m is HTTP/1.1 pipelining).
 #
-#   bench/http.sh                         # ROUNDS=5 DURATION=10s
-#   ROUNDS=3 DURATION=3s bench/http.sh    # a quick pass
+#   bench/http.sh                            # ROUNDS=3 DURATION=3s: about 15 min
+#   ROUNDS=5 DURATION=10s bench/http.sh      # the reference run
+#   CLIENTS="wrk" PIPELINES=1 bench/http.sh  # one client
+#   SKIP= bench/http.sh                      # nothing left out (see SKIP below)
 #
-# Headline: requests per server CPU-second (for nginx, its one worker);
-# raw requests/s beside it. Same method as echo.sh: fresh server per round,
-# servers rotating, median and min-max of ROUNDS.
+# Parts (PARTS, default "cpu why"), as in echo.sh:
+#   cpu  requests per server CPU-second (for nginx, its one worker) over the
+#        client's measured window, raw requests/s beside it; fresh server per
+#        run, the clients alternating inside a round and the servers inside
+#        each client's turn; ratios are the median (min-max) of the rounds'
+#        ratios, each server measured by the same client in the same round.
+#   why  one more run per server, client and CONNS at WHY_PIPELINES (1):
+#        the server's syscalls by `perf stat` (clients.sh) for WHY_SECONDS
+#        (1), per request and per wake-up, and the client's CPU per request.
 #
-# Writes results/http-rounds.csv, results/http.csv.
+# Target (issue 6, restated in issue 20): per server CPU-second >= 1.3x
+# nginx, with the independent clients.
+#
+# Writes results/http-rounds.csv, results/http.csv, results/http-why.csv.
 
 # shellcheck disable=SC2046 # $(csv_column ...) lists values to split, on purpose
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-3s}
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$BENCH/clients.sh"
 
-CONNS=${CONNS:-"100 1000"}
+CONNS=${CONNS:-"100 1000 10000"}
 PIPELINES=${PIPELINES:-"1 16"}
+read -r -a CLIENTS <<<"${CLIENTS:-tenk wrk h2load}"
+PARTS=${PARTS:-"cpu why"}
+WHY_PIPELINES=${WHY_PIPELINES:-1}
+WHY_SECONDS=${WHY_SECONDS:-1}
+# CLIENT-SERVER-CONNS-PIPELINE runs left out. tenk load against nginx at
+# 10,000 connections x 16 in flight stalls (no response within its 30 s
+# timeout on most connections, nginx's worker at 100 % CPU; h2load -m16
+# gets answers there): docs/benchmarks.md §6, a finding of issue 20.
+SKIP=${SKIP-"tenk-nginx-10000-16"}
 SERVERS=(tenk tokio nginx)
+part() { [[ " $PARTS " == *" $1 "* ]]; }
 
-if ! command -v nginx >/dev/null && [[ ! -x /usr/sbin/nginx ]]; then
-    log "installing nginx-light"
-    (apt-get update -qq && apt-get install -y -qq nginx-light) >&2 || die "cannot install nginx-light"
-fi
 PATH=$PATH:/usr/sbin
+if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null || ! command -v h2load >/dev/null; then
+    log "installing nginx-light, wrk and nghttp2-client (h2load)"
+    (apt-get update -qq && apt-get install -y -qq nginx-light wrk nghttp2-client) >&2 ||
+        die "cannot install nginx-light, wrk and nghttp2-client"
+fi
 build_tenk
 build_bench peers
 "$TENK" serve http --help >/dev/null 2>&1 || die "this tenk has no \`serve http\`"
+LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # start NAME LOG: a fresh server; sets SERVER_PID (the process to stop),
 # SERVER_PORT and CPU_PID (the process whose CPU is the server's).
@@ -61,60 +90,160 @@ stop() {
 }
 trap 'sampler_stop; [[ -n ${SERVER_PID:-} ]] && kill -KILL "$SERVER_PID" 2>/dev/null; stop_nginx; true' EXIT
 
+# run_one TAG SERVER CLIENT CONNS PIPELINE: a fresh server measured by
+# CLIENT; returns 1 (nothing run) where the client does not fit.
+run_one() {
+    local tag=$1 s=$2 client=$3 c=$4 p=$5 cmd main_pid
+    mapfile -t cmd < <(client_cmd "$client" http "$c" "$p" "http://127.0.0.1:@PORT@/")
+    ((${#cmd[@]})) || return 1
+    [[ " $SKIP " != *" $client-$s-$c-$p "* ]] || { log "skipped: $client-$s-$c-$p (SKIP)"; return 1; }
+    start "$s" "$RESULTS/logs/$tag.server"
+    cmd=("${cmd[@]//@PORT@/$SERVER_PORT}")
+    # measure_client samples SERVER_PID: point it at the worker.
+    main_pid=$SERVER_PID
+    SERVER_PID=$CPU_PID
+    if [[ -n ${WHY:-} ]]; then
+        # After the warm-up; wrk has none and connects inside its duration
+        # (for seconds at 10,000 connections), so count near its end.
+        local delay
+        delay=$(awk -v w="$(seconds "$WARMUP")" -v d="$(seconds "$DURATION")" -v n="$WHY_SECONDS" -v wrk="$([[ $client == wrk ]] && echo 1)" \
+            'BEGIN { x = wrk ? d - n - 0.3 : w + 1; print (x < 0.3 ? 0.3 : x) }')
+        why_start "$tag" "$CPU_PID" "$delay" "$WHY_SECONDS"
+    fi
+    measure_client "$tag" "$client" "${cmd[@]}"
+    SERVER_PID=$main_pid
+    stop "$s"
+}
+
 raw=$RESULTS/http-rounds.csv
-echo "server,conns,pipeline,round,requests,seconds,rps,server_cpu_s,per_cpu_s,p50_us,p99_us,errors,established,foreign,load_foreign,server_cpu_ticks_s,user_share" >"$raw"
-for c in $CONNS; do
-    for p in $PIPELINES; do
-        for ((r = 1; r <= ROUNDS; r++)); do
-            for s in $(rotate "$r" "${SERVERS[@]}"); do
-                tag=http-$s-c$c-p$p-r$r
-                start "$s" "$RESULTS/logs/$tag.server"
-                # measure_load samples SERVER_PID: point it at the worker.
-                main_pid=$SERVER_PID
-                SERVER_PID=$CPU_PID
-                measure_load "$tag" "$TENK" load http "http://127.0.0.1:$SERVER_PORT/" \
-                    -c "$c" --pipeline "$p" -d "$DURATION" --warmup "$WARMUP" --timeout 30s --json
-                SERVER_PID=$main_pid
-                stop "$s"
-                echo "$s,$c,$p,$r,$M_REQUESTS,$M_SECONDS,$M_RPS,$M_SERVER_CPU,$M_PER_CPU,$M_P50,$M_P99,$M_ERRORS,$M_CONNECTED,$M_FOREIGN,$M_LOAD_FOREIGN,$M_SERVER_CPU_TICKS,$M_USER_SHARE" >>"$raw"
-                log "$(printf 'c=%-5s p=%-2s round %s/%s %-5s %8s req/s  server CPU %5.2fs  %8s req/CPU-s  errors %s' \
-                    "$c" "$p" "$r" "$ROUNDS" "$s" "$(si "$M_RPS")" "$M_SERVER_CPU" "$(si "$M_PER_CPU")" "$M_ERRORS")"
-                sleep 0.5
+if part cpu; then
+    echo "client,server,conns,pipeline,round,requests,seconds,rps,server_cpu_s,per_cpu_s,p50_us,p99_us,errors,established,foreign,server_cpu_ticks_s,user_share,client_us_per_req" >"$raw"
+    for c in $CONNS; do
+        for p in $PIPELINES; do
+            for ((r = 1; r <= ROUNDS; r++)); do
+                for client in $(rotate "$r" "${CLIENTS[@]}"); do
+                    for s in $(rotate "$r" "${SERVERS[@]}"); do
+                        tag=http-$client-$s-c$c-p$p-r$r
+                        run_one "$tag" "$s" "$client" "$c" "$p" || continue
+                        echo "$client,$s,$c,$p,$r,$M_REQUESTS,$M_SECONDS,$M_RPS,$M_SERVER_CPU,$M_PER_CPU,$M_P50,$M_P99,$M_ERRORS,$M_CONNECTED,$M_FOREIGN,$M_SERVER_CPU_TICKS,$M_USER_SHARE,$M_CLIENT_US" >>"$raw"
+                        log "$(printf 'c=%-5s p=%-2s round %s/%s %-6s %-5s %8s req/s  server CPU %5.2fs  %8s req/CPU-s  errors %s  foreign %s' \
+                            "$c" "$p" "$r" "$ROUNDS" "$client" "$s" "$(si "$M_RPS")" "$M_SERVER_CPU" "$(si "$M_PER_CPU")" "$M_ERRORS" "$M_FOREIGN")"
+                        sleep 0.5
+                    done
+                done
             done
         done
     done
-done
+fi
 
-summary=$RESULTS/http.csv
-echo "server,conns,pipeline,rounds,per_cpu_median,per_cpu_min,per_cpu_max,rps_median,rps_min,rps_max,server_cpu_median,p99_median,errors" >"$summary"
-for c in $CONNS; do
-    for p in $PIPELINES; do
-        for s in "${SERVERS[@]}"; do
-            sel="c[\"server\"] == \"$s\" && c[\"conns\"] == $c && c[\"pipeline\"] == $p"
-            read -r pm pmin pmax < <(spread $(csv_column "$raw" "$sel" per_cpu_s))
-            read -r rm rmin rmax < <(spread $(csv_column "$raw" "$sel" rps))
-            read -r cm _ _ < <(spread $(csv_column "$raw" "$sel" server_cpu_s))
-            read -r p99 _ _ < <(spread $(csv_column "$raw" "$sel" p99_us))
-            errors=$(csv_column "$raw" "$sel" errors | awk '{ s += $1 } END { print s + 0 }')
-            echo "$s,$c,$p,$ROUNDS,$pm,$pmin,$pmax,$rm,$rmin,$rmax,$cm,$p99,$errors" >>"$summary"
+why=$RESULTS/http-why.csv
+if part why; then
+    echo "client,server,conns,pipeline,rps,perf_rps,per_cpu_s,wait_per_req,ctl_per_req,recv_per_req,send_per_req,req_per_wake,client_us_per_req" >"$why"
+    for c in $CONNS; do
+        for p in $WHY_PIPELINES; do
+            for client in "${CLIENTS[@]}"; do
+                for s in "${SERVERS[@]}"; do
+                    tag=http-why-$client-$s-c$c-p$p
+                    WHY=1 run_one "$tag" "$s" "$client" "$c" "$p" || continue
+                    why_read "$tag" "$WHY_SECONDS"
+                    echo "$client,$s,$c,$p,$M_RPS,$W_RPS,$M_PER_CPU,$W_WAIT,$W_CTL,$W_RECV,$W_SEND,$W_PER_WAKE,$M_CLIENT_US" >>"$why"
+                    log "why c=$c p=$p $client $s: $(si "$M_RPS") req/s, $W_PER_WAKE req per server wake-up, client $M_CLIENT_US µs/req"
+                    sleep 0.5
+                done
+            done
         done
     done
-done
+fi
 
-get() { csv_column "$summary" "c[\"server\"] == \"$1\" && c[\"conns\"] == $2 && c[\"pipeline\"] == $3" "$4"; }
-cell() { fmt_spread "$(get "$1" "$2" "$3" "$4_median")" "$(get "$1" "$2" "$3" "$4_min")" "$(get "$1" "$2" "$3" "$4_max")"; }
+# ---- tables -------------------------------------------------------------------
 
-header "HTTP GET / \"Hello, World!\": tenk serve http vs tokio + httparse (current_thread) vs nginx-light (1 worker); load: tenk load http"
+int() { awk -v v="$1" 'BEGIN { if (v == v + 0) printf "%.0f", v; else printf "%s", v }'; }
+pct() { awk -v v="$1" 'BEGIN { printf "%.0f%%", v * 100 }'; }
+header "HTTP GET / \"Hello, World!\": tenk serve http vs tokio + httparse (current_thread) vs nginx-light (1 worker); clients: ${CLIENTS[*]}"
+echo "# load average (1, 5, 15 min): $LOADAVG_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 echo
-echo "Requests per server CPU-second (median of $ROUNDS, min-max), then raw requests/s:"
-echo
-echo "| conns | in flight | tenk req/CPU-s | tokio req/CPU-s | nginx req/CPU-s | tenk/tokio | tenk/nginx | | tenk req/s | tokio req/s | nginx req/s | errors t/k/n |"
-echo "|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"
-for c in $CONNS; do
-    for p in $PIPELINES; do
-        t=$(get tenk "$c" "$p" per_cpu_median)
-        echo "| $c | $p | $(cell tenk "$c" "$p" per_cpu) | $(cell tokio "$c" "$p" per_cpu) | $(cell nginx "$c" "$p" per_cpu) | $(ratio "$t" "$(get tokio "$c" "$p" per_cpu_median)")x | $(ratio "$t" "$(get nginx "$c" "$p" per_cpu_median)")x | | $(cell tenk "$c" "$p" rps) | $(cell tokio "$c" "$p" rps) | $(cell nginx "$c" "$p" rps) | $(get tenk "$c" "$p" errors)/$(get tokio "$c" "$p" errors)/$(get nginx "$c" "$p" errors) |"
+
+if part cpu; then
+    summary=$RESULTS/http.csv
+    echo "client,server,conns,pipeline,rounds,per_cpu_median,per_cpu_min,per_cpu_max,rps_median,rps_min,rps_max,server_cpu_median,p99_median,errors,foreign_median,foreign_max,user_share_median,client_us_median" >"$summary"
+    for client in "${CLIENTS[@]}"; do
+        for c in $CONNS; do
+            for p in $PIPELINES; do
+                for s in "${SERVERS[@]}"; do
+                    sel="c[\"client\"] == \"$client\" && c[\"server\"] == \"$s\" && c[\"conns\"] == $c && c[\"pipeline\"] == $p"
+                    [[ -n $(csv_column "$raw" "$sel" rps) ]] || continue
+                    read -r pm pmin pmax < <(spread $(csv_column "$raw" "$sel" per_cpu_s))
+                    read -r rm rmin rmax < <(spread $(csv_column "$raw" "$sel" rps))
+                    read -r cm _ _ < <(spread $(csv_column "$raw" "$sel" server_cpu_s))
+                    p99=$(csv_column "$raw" "$sel" p99_us | grep -v '^-$' || true)
+                    if [[ -n $p99 ]]; then read -r p99 _ _ < <(spread $p99); else p99=-; fi
+                    read -r fm _ fmax < <(spread $(csv_column "$raw" "$sel" foreign))
+                    read -r um _ _ < <(spread $(csv_column "$raw" "$sel" user_share))
+                    read -r clm _ _ < <(spread $(csv_column "$raw" "$sel" client_us_per_req))
+                    errors=$(csv_column "$raw" "$sel" errors | awk '{ s += $1 } END { print s + 0 }')
+                    echo "$client,$s,$c,$p,$ROUNDS,$pm,$pmin,$pmax,$rm,$rmin,$rmax,$cm,$p99,$errors,$fm,$fmax,$um,$clm" >>"$summary"
+                done
+            done
+        done
     done
-done
-echo
-echo "raw rounds: $raw; medians: $summary"
+
+    get() { # client server conns pipeline column
+        csv_column "$summary" "c[\"client\"] == \"$1\" && c[\"server\"] == \"$2\" && c[\"conns\"] == $3 && c[\"pipeline\"] == $4" "$5"
+    }
+    cell() { fmt_spread "$(get "$1" "$2" "$3" "$4" "$5_median")" "$(get "$1" "$2" "$3" "$4" "$5_min")" "$(get "$1" "$2" "$3" "$4" "$5_max")"; }
+    # round_ratios CLIENT CONNS PIPELINE PEER: "median min max" of tenk/PEER per round
+    round_ratios() {
+        awk -F, -v cl="$1" -v c="$2" -v p="$3" -v peer="$4" '
+            NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next }
+            $h["client"] == cl && $h["conns"] == c && $h["pipeline"] == p { v[$h["server"], $h["round"]] = $h["per_cpu_s"]; rounds[$h["round"]] = 1 }
+            END { for (r in rounds) if (v[peer, r] > 0) print v["tenk", r] / v[peer, r] }
+        ' "$raw" | { mapfile -t vs; spread "${vs[@]}"; }
+    }
+    vs() { # client conns pipeline peer [goal]
+        local m lo hi
+        read -r m lo hi < <(round_ratios "$1" "$2" "$3" "$4")
+        printf '%.2fx (%.2f-%.2f)' "$m" "$lo" "$hi"
+        [[ -z ${5:-} ]] || printf ' %s' "$(meets "$m" "$5")"
+    }
+
+    echo "Requests per server CPU-second (median of $ROUNDS, min-max) by client; tenk/peer is the median of the rounds' ratios (min-max):"
+    echo
+    echo "| conns | in flight | client | tenk req/CPU-s | tokio req/CPU-s | nginx req/CPU-s | tenk/tokio | tenk/nginx (goal 1.3) | errors t/k/n |"
+    echo "|---:|---:|---|---:|---:|---:|---:|---|---:|"
+    for c in $CONNS; do
+        for p in $PIPELINES; do
+            for client in "${CLIENTS[@]}"; do
+                [[ -n $(get "$client" tenk "$c" "$p" rps_median) ]] || continue
+                echo "| $c | $p | $client | $(cell "$client" tenk "$c" "$p" per_cpu) | $(cell "$client" tokio "$c" "$p" per_cpu) | $(cell "$client" nginx "$c" "$p" per_cpu) | $(vs "$client" "$c" "$p" tokio) | $(vs "$client" "$c" "$p" nginx 1.3) | $(get "$client" tenk "$c" "$p" errors)/$(get "$client" tokio "$c" "$p" errors)/$(get "$client" nginx "$c" "$p" errors) |"
+            done
+        done
+    done
+    echo
+    echo "Raw requests/s (median, min-max); per request the server's CPU (µs) split user + kernel by its utime/stime share, and the client's whole-process CPU (µs); p99 (µs, tenk load and wrk); foreign share of the server's core (median):"
+    echo
+    echo "| conns | in flight | client | tenk req/s | tokio req/s | nginx req/s | server µs/req t / k / n (user + kernel) | client µs/req t / k / n | p99 µs t / k / n | foreign t / k / n |"
+    echo "|---:|---:|---|---:|---:|---:|---|---|---|---|"
+    split() { # client server conns pipeline -> "total (user + kernel)"
+        awk -v r="$(get "$1" "$2" "$3" "$4" per_cpu_median)" -v u="$(get "$1" "$2" "$3" "$4" user_share_median)" \
+            'BEGIN { t = 1e6 / r; printf "%.2f (%.2f + %.2f)", t, t * u, t * (1 - u) }'
+    }
+    for c in $CONNS; do
+        for p in $PIPELINES; do
+            for client in "${CLIENTS[@]}"; do
+                [[ -n $(get "$client" tenk "$c" "$p" rps_median) ]] || continue
+                echo "| $c | $p | $client | $(cell "$client" tenk "$c" "$p" rps) | $(cell "$client" tokio "$c" "$p" rps) | $(cell "$client" nginx "$c" "$p" rps) | $(split "$client" tenk "$c" "$p") / $(split "$client" tokio "$c" "$p") / $(split "$client" nginx "$c" "$p") | $(get "$client" tenk "$c" "$p" client_us_median) / $(get "$client" tokio "$c" "$p" client_us_median) / $(get "$client" nginx "$c" "$p" client_us_median) | $(int "$(get "$client" tenk "$c" "$p" p99_median)") / $(int "$(get "$client" tokio "$c" "$p" p99_median)") / $(int "$(get "$client" nginx "$c" "$p" p99_median)") | $(pct "$(get "$client" tenk "$c" "$p" foreign_median)") / $(pct "$(get "$client" tokio "$c" "$p" foreign_median)") / $(pct "$(get "$client" nginx "$c" "$p" foreign_median)") |"
+            done
+        done
+    done
+    echo
+fi
+
+if part why; then
+    echo "Why the clients differ (one run each, $WHY_SECONDS s of \`perf stat\` syscall counts of the server, per request = per read that returned data): requests per server wake-up, the server's syscalls per request, the client's CPU per request:"
+    echo
+    echo "| conns | in flight | client | server | req/s (run; counted) | req/CPU-s | req per wake-up | epoll_wait/req | recv/req | send/req | epoll_ctl/req | client µs/req |"
+    echo "|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    tail -n +2 "$why" | awk -F, '{ printf "| %s | %s | %s | %s | %s; %s | %s | %s | %s | %s | %s | %s | %s |\n", $3, $4, $1, $2, $5, $6, $7, $12, $8, $10, $11, $9, $13 }'
+    echo
+fi
+echo "raw rounds: $raw; medians: ${summary:-}; why: $why"

@@ -1,32 +1,41 @@
 #!/usr/bin/env bash
-# Static files: `tenk serve http --root DIR` vs nginx-light (`sendfile on`,
-# one worker) serving the same directory, a 1 KiB and a 1 MiB file, CONNS
-# (100) keep-alive connections, one request in flight each, driven by
-# `tenk load http`. Both open the file per request (nginx's
-# open_file_cache is off by default) and send it with sendfile(2).
+# Static files: `tenk serve http --root DIR` vs nginx-light (`sendfile on;
+# tcp_nopush on;` as Debian's nginx.conf has them, one worker) serving the
+# same directory, a 1 KiB and a 1 MiB file, CONNS (100) keep-alive
+# connections, one request in flight each, each server driven in the same
+# run by every client of CLIENTS (`wrk -t1` and `tenk load http`;
+# clients.sh). Both open the file per request (nginx's open_file_cache is
+# off by default), send it with sendfile(2) and cork the head with the
+# file's first bytes (tenk for files up to 64 KiB, nginx with tcp_nopush).
 #
-#   bench/static.sh                          # ROUNDS=5 DURATION=10s
-#   ROUNDS=1 DURATION=3s bench/static.sh     # a quick pass
+#   bench/static.sh                          # ROUNDS=3 DURATION=3s
+#   ROUNDS=5 DURATION=10s bench/static.sh    # the reference run
+#   CLIENTS=wrk bench/static.sh              # one client
 #
 # Headline: requests per server CPU-second (utime + stime of tenk, or of
 # nginx's one worker, from /proc over the load's measured window) and its
 # inverse, server CPU µs per request; raw requests/s beside it. Same method
-# as echo.sh: fresh server per round, servers rotating, median and min-max.
+# as echo.sh: fresh server per round, clients and servers rotating, median
+# and min-max.
 # Target (issue 7): >= 1.0x nginx per server CPU-second.
 #
 # Writes results/static-rounds.csv, results/static.csv.
 
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-3s}
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$BENCH/clients.sh"
 
 CONNS=${CONNS:-"100"}
 SIZES=${SIZES:-"1k 1m"}
+read -r -a CLIENTS <<<"${CLIENTS:-wrk tenk}"
 SERVERS=(tenk nginx)
 
-if ! command -v nginx >/dev/null && [[ ! -x /usr/sbin/nginx ]]; then
-    log "installing nginx-light"
-    (apt-get update -qq && apt-get install -y -qq nginx-light) >&2 || die "cannot install nginx-light"
-fi
 PATH=$PATH:/usr/sbin
+if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then
+    log "installing nginx-light and wrk"
+    (apt-get update -qq && apt-get install -y -qq nginx-light wrk) >&2 || die "cannot install nginx-light and wrk"
+fi
 build_tenk
 "$TENK" serve http --help 2>/dev/null | grep -q -- --root || die "this tenk has no \`serve http --root\`"
 
@@ -69,63 +78,85 @@ check() {
     [[ $got == "200 $(stat -c %s "$DOCROOT/$size.bin")" ]] || die "$2 answered /$size.bin with: $got"
 }
 
+LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
 raw=$RESULTS/static-rounds.csv
-echo "server,size,conns,round,requests,seconds,rps,server_cpu_s,per_cpu_s,p50_us,p99_us,errors,established" >"$raw"
+echo "client,server,size,conns,round,requests,seconds,rps,server_cpu_s,per_cpu_s,p50_us,p99_us,errors,established,foreign,client_us_per_req" >"$raw"
 for size in $SIZES; do
     for c in $CONNS; do
         for ((r = 1; r <= ROUNDS; r++)); do
-            for s in $(rotate "$r" "${SERVERS[@]}"); do
-                tag=static-$s-$size-c$c-r$r
-                start "$s" "$RESULTS/logs/$tag.server"
-                if command -v curl >/dev/null; then check "$size" "$s"; fi
-                # measure_load samples SERVER_PID: point it at the worker.
-                main_pid=$SERVER_PID
-                SERVER_PID=$CPU_PID
-                measure_load "$tag" "$TENK" load http "http://127.0.0.1:$SERVER_PORT/$size.bin" \
-                    -c "$c" -d "$DURATION" --warmup "$WARMUP" --timeout 30s --json
-                SERVER_PID=$main_pid
-                stop "$s"
-                echo "$s,$size,$c,$r,$M_REQUESTS,$M_SECONDS,$M_RPS,$M_SERVER_CPU,$M_PER_CPU,$M_P50,$M_P99,$M_ERRORS,$M_CONNECTED" >>"$raw"
-                log "$(printf '%-3s c=%-4s round %s/%s %-5s %8s req/s  server CPU %5.2fs  %8s req/CPU-s  errors %s' \
-                    "$size" "$c" "$r" "$ROUNDS" "$s" "$(si "$M_RPS")" "$M_SERVER_CPU" "$(si "$M_PER_CPU")" "$M_ERRORS")"
-                sleep 0.5
+            for client in $(rotate "$r" "${CLIENTS[@]}"); do
+                for s in $(rotate "$r" "${SERVERS[@]}"); do
+                    tag=static-$client-$s-$size-c$c-r$r
+                    start "$s" "$RESULTS/logs/$tag.server"
+                    if command -v curl >/dev/null; then check "$size" "$s"; fi
+                    mapfile -t cmd < <(client_cmd "$client" http "$c" 1 "http://127.0.0.1:$SERVER_PORT/$size.bin")
+                    # measure_client samples SERVER_PID: point it at the worker.
+                    main_pid=$SERVER_PID
+                    SERVER_PID=$CPU_PID
+                    measure_client "$tag" "$client" "${cmd[@]}"
+                    SERVER_PID=$main_pid
+                    stop "$s"
+                    echo "$client,$s,$size,$c,$r,$M_REQUESTS,$M_SECONDS,$M_RPS,$M_SERVER_CPU,$M_PER_CPU,$M_P50,$M_P99,$M_ERRORS,$M_CONNECTED,$M_FOREIGN,$M_CLIENT_US" >>"$raw"
+                    log "$(printf '%-3s c=%-4s round %s/%s %-4s %-5s %8s req/s  server CPU %5.2fs  %8s req/CPU-s  errors %s  foreign %s' \
+                        "$size" "$c" "$r" "$ROUNDS" "$client" "$s" "$(si "$M_RPS")" "$M_SERVER_CPU" "$(si "$M_PER_CPU")" "$M_ERRORS" "$M_FOREIGN")"
+                    sleep 0.5
+                done
             done
         done
     done
 done
 
 summary=$RESULTS/static.csv
-echo "server,size,conns,rounds,per_cpu_median,per_cpu_min,per_cpu_max,rps_median,rps_min,rps_max,server_cpu_median,p99_median,errors" >"$summary"
-for size in $SIZES; do
-    for c in $CONNS; do
-        for s in "${SERVERS[@]}"; do
-            sel="c[\"server\"] == \"$s\" && c[\"size\"] == \"$size\" && c[\"conns\"] == $c"
-            read -r pm pmin pmax < <(spread $(csv_column "$raw" "$sel" per_cpu_s))
-            read -r rm rmin rmax < <(spread $(csv_column "$raw" "$sel" rps))
-            read -r cm _ _ < <(spread $(csv_column "$raw" "$sel" server_cpu_s))
-            read -r p99 _ _ < <(spread $(csv_column "$raw" "$sel" p99_us))
-            errors=$(csv_column "$raw" "$sel" errors | awk '{ s += $1 } END { print s + 0 }')
-            echo "$s,$size,$c,$ROUNDS,$pm,$pmin,$pmax,$rm,$rmin,$rmax,$cm,$p99,$errors" >>"$summary"
+echo "client,server,size,conns,rounds,per_cpu_median,per_cpu_min,per_cpu_max,rps_median,rps_min,rps_max,server_cpu_median,p99_median,errors,client_us_median" >"$summary"
+for client in "${CLIENTS[@]}"; do
+    for size in $SIZES; do
+        for c in $CONNS; do
+            for s in "${SERVERS[@]}"; do
+                sel="c[\"client\"] == \"$client\" && c[\"server\"] == \"$s\" && c[\"size\"] == \"$size\" && c[\"conns\"] == $c"
+                read -r pm pmin pmax < <(spread $(csv_column "$raw" "$sel" per_cpu_s))
+                read -r rm rmin rmax < <(spread $(csv_column "$raw" "$sel" rps))
+                read -r cm _ _ < <(spread $(csv_column "$raw" "$sel" server_cpu_s))
+                p99=$(csv_column "$raw" "$sel" p99_us | grep -v '^-$' || true)
+                if [[ -n $p99 ]]; then read -r p99 _ _ < <(spread $p99); else p99=-; fi
+                read -r clm _ _ < <(spread $(csv_column "$raw" "$sel" client_us_per_req))
+                errors=$(csv_column "$raw" "$sel" errors | awk '{ s += $1 } END { print s + 0 }')
+                echo "$client,$s,$size,$c,$ROUNDS,$pm,$pmin,$pmax,$rm,$rmin,$rmax,$cm,$p99,$errors,$clm" >>"$summary"
+            done
         done
     done
 done
 
-get() { csv_column "$summary" "c[\"server\"] == \"$1\" && c[\"size\"] == \"$2\" && c[\"conns\"] == $3" "$4"; }
-cell() { fmt_spread "$(get "$1" "$2" "$3" "$4_median")" "$(get "$1" "$2" "$3" "$4_min")" "$(get "$1" "$2" "$3" "$4_max")"; }
+get() { csv_column "$summary" "c[\"client\"] == \"$1\" && c[\"server\"] == \"$2\" && c[\"size\"] == \"$3\" && c[\"conns\"] == $4" "$5"; }
+cell() { fmt_spread "$(get "$1" "$2" "$3" "$4" "$5_median")" "$(get "$1" "$2" "$3" "$4" "$5_min")" "$(get "$1" "$2" "$3" "$4" "$5_max")"; }
 us_per() { awk -v v="$1" 'BEGIN { if (v > 0) printf "%.1f", 1e6 / v; else print "nan" }'; }
+# round_ratios CLIENT SIZE CONNS: "median min max" of tenk/nginx per round
+round_ratios() {
+    awk -F, -v cl="$1" -v size="$2" -v c="$3" '
+        NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next }
+        $h["client"] == cl && $h["size"] == size && $h["conns"] == c { v[$h["server"], $h["round"]] = $h["per_cpu_s"]; rounds[$h["round"]] = 1 }
+        END { for (r in rounds) if (v["nginx", r] > 0) print v["tenk", r] / v["nginx", r] }
+    ' "$raw" | { mapfile -t vs; spread "${vs[@]}"; }
+}
 
-header "Static files (sendfile): tenk serve http --root vs nginx-light (sendfile on, 1 worker); load: tenk load http, 1 request in flight per connection"
+header "Static files (sendfile): tenk serve http --root vs nginx-light (sendfile on, tcp_nopush on, 1 worker); clients: ${CLIENTS[*]}, 1 request in flight per connection"
+echo "# load average (1, 5, 15 min): $LOADAVG_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 echo
-echo "Requests per server CPU-second (median of $ROUNDS, min-max), server CPU µs per request, raw requests/s:"
+echo "Requests per server CPU-second (median of $ROUNDS, min-max), tenk/nginx as the median (min-max) of the rounds' ratios, server CPU µs per request, the client's CPU µs per request, raw requests/s:"
 echo
-echo "| file | conns | tenk req/CPU-s | nginx req/CPU-s | tenk/nginx (target 1.0) | tenk µs/req | nginx µs/req | | tenk req/s | nginx req/s | errors t/n |"
-echo "|---|---:|---:|---:|---|---:|---:|---|---:|---:|---:|"
+echo "| file | conns | client | tenk req/CPU-s | nginx req/CPU-s | tenk/nginx (target 1.0) | tenk µs/req | nginx µs/req | client µs/req t / n | tenk req/s | nginx req/s | errors t/n |"
+echo "|---|---:|---|---:|---:|---|---:|---:|---|---:|---:|---:|"
 for size in $SIZES; do
     for c in $CONNS; do
-        t=$(get tenk "$size" "$c" per_cpu_median)
-        n=$(get nginx "$size" "$c" per_cpu_median)
-        rt=$(ratio "$t" "$n")
-        echo "| $size | $c | $(cell tenk "$size" "$c" per_cpu) | $(cell nginx "$size" "$c" per_cpu) | ${rt}x $(meets "$rt" 1.0) | $(us_per "$t") | $(us_per "$n") | | $(cell tenk "$size" "$c" rps) | $(cell nginx "$size" "$c" rps) | $(get tenk "$size" "$c" errors)/$(get nginx "$size" "$c" errors) |"
+        for client in "${CLIENTS[@]}"; do
+            t=$(get "$client" tenk "$size" "$c" per_cpu_median)
+            n=$(get "$client" nginx "$size" "$c" per_cpu_median)
+            read -r qm qmin qmax < <(round_ratios "$client" "$size" "$c")
+            printf '| %s | %s | %s | %s | %s | %.2fx (%.2f-%.2f) %s | %s | %s | %s / %s | %s | %s | %s/%s |\n' "$size" "$c" "$client" \
+                "$(cell "$client" tenk "$size" "$c" per_cpu)" "$(cell "$client" nginx "$size" "$c" per_cpu)" "$qm" "$qmin" "$qmax" "$(meets "$qm" 1.0)" \
+                "$(us_per "$t")" "$(us_per "$n")" "$(get "$client" tenk "$size" "$c" client_us_median)" "$(get "$client" nginx "$size" "$c" client_us_median)" \
+                "$(cell "$client" tenk "$size" "$c" rps)" "$(cell "$client" nginx "$size" "$c" rps)" \
+                "$(get "$client" tenk "$size" "$c" errors)" "$(get "$client" nginx "$size" "$c" errors)"
+        done
     done
 done
 echo

@@ -12,7 +12,9 @@
 //! `threads-skew.csv` -> `threads-skew.svg`, `latency.csv` ->
 //! `latency-echo.svg` and `latency-http.svg`, `scale.csv` -> `scale.svg`
 //! (the last two in `curves.rs`).
-//! Bars are medians over the rounds, whiskers their min-max.
+//! Bars are medians over the rounds, whiskers their min-max. Where a CSV has
+//! a `client` column (echo, http: each server measured by several load
+//! clients), the chart is the independent client's (echo-client, wrk).
 
 use std::collections::HashMap;
 use std::error::Error;
@@ -113,6 +115,24 @@ impl Table {
             })
             .collect();
         Ok(Table { rows })
+    }
+
+    /// Only the rows measured by `client`, when the table says which client
+    /// measured each row (and some row names `client`); else the table whole.
+    fn by_client(self, client: &str) -> Table {
+        if !self
+            .rows
+            .iter()
+            .any(|r| r.get("client").map(String::as_str) == Some(client))
+        {
+            return self;
+        }
+        let rows = self
+            .rows
+            .into_iter()
+            .filter(|r| r.get("client").map(String::as_str) == Some(client))
+            .collect();
+        Table { rows }
     }
 
     /// The rows where every `(column, value)` of `filter` matches.
@@ -409,7 +429,7 @@ fn by_pipeline(
 // ---- the charts --------------------------------------------------------------------
 
 fn echo(results: &Path, out: &Path) -> Result<Vec<PathBuf>> {
-    let table = Table::read(&results.join("echo.csv"))?;
+    let table = Table::read(&results.join("echo.csv"))?.by_client("echo-client");
     let floor = Table::read(&results.join("floor.csv")).ok().and_then(|f| {
         f.select(&[("key", "floor_rt_64")])
             .first()
@@ -422,7 +442,7 @@ fn echo(results: &Path, out: &Path) -> Result<Vec<PathBuf>> {
     root.fill(&WHITE)?;
     by_pipeline(
         &root,
-        "Echo, 64 B: tenk vs tokio",
+        "Echo, 64 B: tenk vs tokio (client: bench/probes echo-client)",
         &table,
         "server",
         &[
@@ -436,14 +456,14 @@ fn echo(results: &Path, out: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn http(results: &Path, out: &Path) -> Result<Vec<PathBuf>> {
-    let table = Table::read(&results.join("http.csv"))?;
+    let table = Table::read(&results.join("http.csv"))?.by_client("wrk");
     let path = svg_path(out, "http.svg");
     let file = path.clone();
     let root = SVGBackend::new(&file, (1200, 900)).into_drawing_area();
     root.fill(&WHITE)?;
     by_pipeline(
         &root,
-        "HTTP GET / hello",
+        "HTTP GET / hello (client: wrk -t1 where it measured)",
         &table,
         "server",
         &[
