@@ -27,7 +27,9 @@ client_cmd() {
         tenk-http) printf '%s\n' "$TENK" load http "$target" -c "$c" --pipeline "$p" \
             -d "$DURATION" --warmup "$WARMUP" --timeout 30s --json ;;
         wrk-http) ((p == 1)) && printf '%s\n' wrk -t1 "-c$c" "-d$DURATION" --timeout 30s --latency "$target" ;;
-        h2load-http) printf '%s\n' h2load --h1 -t1 "-c$c" "-m$p" -D "$secs" --warm-up-time "$warm" "$target" ;;
+        # h2load takes whole units: milliseconds.
+        h2load-http) printf '%s\n' h2load --h1 -t1 "-c$c" "-m$p" -D "$(awk -v s="$secs" 'BEGIN { printf "%dms", s * 1000 }')" \
+            --warm-up-time "$(awk -v s="$warm" 'BEGIN { printf "%dms", s * 1000 }')" "$target" ;;
         *) die "no client $client for $workload" ;;
     esac
     return 0

@@ -25,7 +25,8 @@
 #        (a request: a read that returned data, exact at 1 in flight);
 #        beside them the client's own CPU per request (its whole process)
 #        and, for echo-client, its events per wake-up (its pacing). These
-#        runs are not in the CPU figures.
+#        runs are not in the CPU figures. The count must end inside the
+#        run: DURATION >= WHY_SECONDS + 1 s.
 #
 # Targets (issue 4, restated in issue 20): per server CPU-second >= 1.15x
 # tokio at 10,000 connections, >= 1.05x at 1,000, >= 0.9x the syscall floor
@@ -131,8 +132,8 @@ header "echo, 64-byte messages: tenk serve echo (1 thread, edge) vs tokio curren
 echo "# load average (1, 5, 15 min): $LOADAVG_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 echo
 
+summary=$RESULTS/echo.csv
 if part cpu; then
-    summary=$RESULTS/echo.csv
     echo "client,server,conns,pipeline,rounds,per_cpu_median,per_cpu_min,per_cpu_max,rps_median,rps_min,rps_max,server_cpu_median,p99_median,errors,foreign_median,foreign_max,user_share_median,client_us_median" >"$summary"
     for client in "${CLIENTS[@]}"; do
         for c in $CONNS; do
@@ -222,11 +223,11 @@ if part cpu; then
 fi
 
 if part why; then
-    echo "Why the clients differ (one run each, $WHY_SECONDS s of \`perf stat\` syscall counts of the server; per request at the client's rate): requests per server wake-up, the server's syscalls per request, the client's CPU per request and, for echo-client, its events per wake-up:"
+    echo "Why the clients differ (one run each, $WHY_SECONDS s of \`perf stat\` syscall counts of the server, per request = per read that returned data; rates: the client's whole run, and counted in that second): requests per server wake-up, the server's syscalls per request, the client's CPU per request and, for echo-client, its events per wake-up:"
     echo
     echo "| conns | in flight | client | server | req/s (run; counted) | req/CPU-s | req per wake-up | epoll_wait/req | recv/req | send/req | epoll_ctl/req | client µs/req | client events/wake |"
     echo "|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     tail -n +2 "$why" | awk -F, '{ printf "| %s | %s | %s | %s | %s; %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $3, $4, $1, $2, $5, $6, $7, $12, $8, $10, $11, $9, $13, $14 }'
     echo
 fi
-echo "raw rounds: $raw; medians: ${summary:-} ; why: $why"
+echo "raw rounds: ${raw#"$ROOT"/}; medians: ${summary#"$ROOT"/}; why: ${why#"$ROOT"/}"

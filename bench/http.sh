@@ -13,6 +13,7 @@
 #   ROUNDS=5 DURATION=10s bench/http.sh      # the reference run
 #   CLIENTS="wrk" PIPELINES=1 bench/http.sh  # one client
 #   SKIP= bench/http.sh                      # nothing left out (see SKIP below)
+#   OUT=http-p16 PIPELINES=16 PARTS=cpu bench/http.sh   # into results/http-p16*.csv
 #
 # Parts (PARTS, default "cpu why"), as in echo.sh:
 #   cpu  requests per server CPU-second (for nginx, its one worker) over the
@@ -22,12 +23,15 @@
 #        ratios, each server measured by the same client in the same round.
 #   why  one more run per server, client and CONNS at WHY_PIPELINES (1):
 #        the server's syscalls by `perf stat` (clients.sh) for WHY_SECONDS
-#        (1), per request and per wake-up, and the client's CPU per request.
+#        (1), per request and per wake-up, and the client's CPU per request
+#        (wrk, without a warm-up, is counted near the end of its run).
+#        The count must end inside the run: DURATION >= WHY_SECONDS + 1 s.
 #
 # Target (issue 6, restated in issue 20): per server CPU-second >= 1.3x
 # nginx, with the independent clients.
 #
-# Writes results/http-rounds.csv, results/http.csv, results/http-why.csv.
+# Writes results/http-rounds.csv, results/http.csv, results/http-why.csv
+# (OUT names them otherwise).
 
 # shellcheck disable=SC2046 # $(csv_column ...) lists values to split, on purpose
 ROUNDS=${ROUNDS:-3}
@@ -46,6 +50,8 @@ WHY_SECONDS=${WHY_SECONDS:-1}
 # timeout on most connections, nginx's worker at 100 % CPU; h2load -m16
 # gets answers there): docs/benchmarks.md §6, a finding of issue 20.
 SKIP=${SKIP-"tenk-nginx-10000-16"}
+# The results' name: results/$OUT-rounds.csv, $OUT.csv, $OUT-why.csv.
+OUT=${OUT:-http}
 SERVERS=(tenk tokio nginx)
 part() { [[ " $PARTS " == *" $1 "* ]]; }
 
@@ -115,7 +121,7 @@ run_one() {
     stop "$s"
 }
 
-raw=$RESULTS/http-rounds.csv
+raw=$RESULTS/$OUT-rounds.csv
 if part cpu; then
     echo "client,server,conns,pipeline,round,requests,seconds,rps,server_cpu_s,per_cpu_s,p50_us,p99_us,errors,established,foreign,server_cpu_ticks_s,user_share,client_us_per_req" >"$raw"
     for c in $CONNS; do
@@ -136,7 +142,7 @@ if part cpu; then
     done
 fi
 
-why=$RESULTS/http-why.csv
+why=$RESULTS/$OUT-why.csv
 if part why; then
     echo "client,server,conns,pipeline,rps,perf_rps,per_cpu_s,wait_per_req,ctl_per_req,recv_per_req,send_per_req,req_per_wake,client_us_per_req" >"$why"
     for c in $CONNS; do
@@ -163,8 +169,8 @@ header "HTTP GET / \"Hello, World!\": tenk serve http vs tokio + httparse (curre
 echo "# load average (1, 5, 15 min): $LOADAVG_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 echo
 
+summary=$RESULTS/$OUT.csv
 if part cpu; then
-    summary=$RESULTS/http.csv
     echo "client,server,conns,pipeline,rounds,per_cpu_median,per_cpu_min,per_cpu_max,rps_median,rps_min,rps_max,server_cpu_median,p99_median,errors,foreign_median,foreign_max,user_share_median,client_us_median" >"$summary"
     for client in "${CLIENTS[@]}"; do
         for c in $CONNS; do
@@ -190,7 +196,10 @@ if part cpu; then
     get() { # client server conns pipeline column
         csv_column "$summary" "c[\"client\"] == \"$1\" && c[\"server\"] == \"$2\" && c[\"conns\"] == $3 && c[\"pipeline\"] == $4" "$5"
     }
-    cell() { fmt_spread "$(get "$1" "$2" "$3" "$4" "$5_median")" "$(get "$1" "$2" "$3" "$4" "$5_min")" "$(get "$1" "$2" "$3" "$4" "$5_max")"; }
+    cell() { # "-" for a server left out (SKIP)
+        [[ -n $(get "$1" "$2" "$3" "$4" "$5_median") ]] || { echo -; return; }
+        fmt_spread "$(get "$1" "$2" "$3" "$4" "$5_median")" "$(get "$1" "$2" "$3" "$4" "$5_min")" "$(get "$1" "$2" "$3" "$4" "$5_max")"
+    }
     # round_ratios CLIENT CONNS PIPELINE PEER: "median min max" of tenk/PEER per round
     round_ratios() {
         awk -F, -v cl="$1" -v c="$2" -v p="$3" -v peer="$4" '
@@ -202,6 +211,7 @@ if part cpu; then
     vs() { # client conns pipeline peer [goal]
         local m lo hi
         read -r m lo hi < <(round_ratios "$1" "$2" "$3" "$4")
+        [[ $m == "${m#nan}" && -n $m ]] || { echo -; return; }
         printf '%.2fx (%.2f-%.2f)' "$m" "$lo" "$hi"
         [[ -z ${5:-} ]] || printf ' %s' "$(meets "$m" "$5")"
     }
@@ -224,6 +234,7 @@ if part cpu; then
     echo "| conns | in flight | client | tenk req/s | tokio req/s | nginx req/s | server µs/req t / k / n (user + kernel) | client µs/req t / k / n | p99 µs t / k / n | foreign t / k / n |"
     echo "|---:|---:|---|---:|---:|---:|---|---|---|---|"
     split() { # client server conns pipeline -> "total (user + kernel)"
+        [[ -n $(get "$1" "$2" "$3" "$4" per_cpu_median) ]] || { echo -; return; }
         awk -v r="$(get "$1" "$2" "$3" "$4" per_cpu_median)" -v u="$(get "$1" "$2" "$3" "$4" user_share_median)" \
             'BEGIN { t = 1e6 / r; printf "%.2f (%.2f + %.2f)", t, t * u, t * (1 - u) }'
     }
@@ -246,4 +257,4 @@ if part why; then
     tail -n +2 "$why" | awk -F, '{ printf "| %s | %s | %s | %s | %s; %s | %s | %s | %s | %s | %s | %s | %s |\n", $3, $4, $1, $2, $5, $6, $7, $12, $8, $10, $11, $9, $13 }'
     echo
 fi
-echo "raw rounds: $raw; medians: ${summary:-}; why: $why"
+echo "raw rounds: ${raw#"$ROOT"/}; medians: ${summary#"$ROOT"/}; why: ${why#"$ROOT"/}"

@@ -160,4 +160,4 @@ for size in $SIZES; do
     done
 done
 echo
-echo "raw rounds: $raw; medians: $summary"
+echo "raw rounds: ${raw#"$ROOT"/}; medians: ${summary#"$ROOT"/}"
