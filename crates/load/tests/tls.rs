@@ -14,7 +14,7 @@ use http::route_stats::RouteStats;
 use http::{HttpConfig, HttpServer};
 use load::{LoadSpec, Report, Stop, TlsClient, Workload};
 use reactor::{Config, Exit, Handler, Reactor, Trigger, Waker};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, RootCertStore, ServerConfig, ServerConnection, StreamOwned};
 use server::chat::{Chat, ChatConfig};
 use server::echo::Echo;
@@ -26,21 +26,11 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
-/// A self-signed ECDSA P-256 certificate for 127.0.0.1: the server's
-/// config, and the certificate for a client to trust.
+/// A self-signed certificate for 127.0.0.1 (`tls::test_pki`): the
+/// server's config, and the certificate for a client to trust.
 fn server_config() -> (Arc<ServerConfig>, CertificateDer<'static>) {
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    let cert_der: CertificateDer<'static> = cert.der().clone();
-    let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-    let config = ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert_der.clone()], key_der)
-        .unwrap();
-    (Arc::new(config), cert_der)
+    let pki = tls::test_pki::loopback();
+    (pki.server, pki.cert)
 }
 
 /// TLS to 127.0.0.1, trusting `cert` only.

@@ -15,8 +15,8 @@ use http::route_stats::RouteStats;
 use http::{HttpConfig, HttpServer};
 use prometheus_parse::{Scrape, Value};
 use reactor::{Config, Exit, Reactor, Trigger, Waker};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, HandshakeKind, RootCertStore, ServerConfig};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, HandshakeKind, ServerConfig};
 use tls::TlsAcceptor;
 
 const TRIGGERS: [Trigger; 3] = [Trigger::Edge, Trigger::Level, Trigger::OneShot];
@@ -28,34 +28,12 @@ const LIMIT: Duration = Duration::from_secs(10);
 /// handshake's milliseconds even on a busy machine.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_millis(300);
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
-}
-
-/// A self-signed ECDSA P-256 certificate for 127.0.0.1 (made here, none
-/// committed), as the server's config and a client config trusting it;
-/// one client config per test, so its session cache serves resumption.
+/// A self-signed certificate for 127.0.0.1 (`tls::test_pki`), as the
+/// server's config and a client config trusting it; one client config per
+/// test, so its session cache serves resumption.
 fn configs() -> (Arc<ServerConfig>, Arc<ClientConfig>) {
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    let cert_der: CertificateDer<'static> = cert.der().clone();
-    let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-    let mut server = ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert_der.clone()], key_der)
-        .unwrap();
-    server.session_storage = rustls::server::ServerSessionMemoryCache::new(256);
-    let mut roots = RootCertStore::empty();
-    roots.add(cert_der).unwrap();
-    let client = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    (Arc::new(server), Arc::new(client))
+    let pki = tls::test_pki::loopback();
+    (pki.server, pki.client)
 }
 
 /// The http app on its own reactor thread, serving TLS.

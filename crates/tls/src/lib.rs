@@ -12,6 +12,8 @@ mod pem_files;
 mod server_config;
 mod session;
 mod stats;
+#[cfg(feature = "test-pki")]
+pub mod test_pki;
 
 pub use acceptor::TlsAcceptor;
 pub use client_config::{client_config, explain_certificate_error, server_name};
