@@ -34,6 +34,9 @@
 #
 # Writes results/echo-rounds.csv (every run), results/echo.csv (medians),
 # results/echo-why.csv, and prints the tables (markdown) on stdout.
+# First the syscall floor probe (bench/floor.sh -> results/floor.csv: the
+# floor of the same run; FLOOR=keep reuses the file); last the gap between
+# each server's CPU per request and that floor, split (bench/gap.py).
 
 # shellcheck disable=SC2046 # $(csv_column ...) lists values to split, on purpose
 ROUNDS=${ROUNDS:-3}
@@ -62,11 +65,8 @@ server_cmd() {
     esac
 }
 
-# The floor at 100 connections comes from the floor probe (run it if absent).
-if [[ ! -s $RESULTS/floor.csv ]]; then
-    log "no results/floor.csv yet: running the syscall floor probe first"
-    "$BENCH/floor.sh" >/dev/null
-fi
+# The floor of this run (the goal at 100 connections, and the gap table).
+floor_probe
 FLOOR_NS=$(csv_column "$RESULTS/floor.csv" 'c["key"] == "floor_rt_64"' ns_median)
 FLOOR_PER_CPU=$(awk -v ns="$FLOOR_NS" 'BEGIN { printf "%.0f", 1e9 / ns }')
 
@@ -230,4 +230,6 @@ if part why; then
     tail -n +2 "$why" | awk -F, '{ printf "| %s | %s | %s | %s | %s; %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $3, $4, $1, $2, $5, $6, $7, $12, $8, $10, $11, $9, $13, $14 }'
     echo
 fi
-echo "raw rounds: ${raw#"$ROOT"/}; medians: ${summary#"$ROOT"/}; why: ${why#"$ROOT"/}"
+# shellcheck disable=SC2086 # CONNS is a list
+gap_table "$summary" "$why" $CONNS
+echo "raw rounds: ${raw#"$ROOT"/}; medians: ${summary#"$ROOT"/}; why: ${why#"$ROOT"/}; floor: ${RESULTS#"$ROOT"/}/floor.csv"

@@ -3,12 +3,14 @@
 # avoid (loopback send+recv pair, recv of queued data, epoll_wait with 1 and
 # 64 ready events, epoll_ctl MOD), and the round trips per CPU-second they
 # allow, and a blocking ping-pong with its peer on LOAD_CPU (what waking
-# and sleeping add). The probe runs pinned to SERVER_CPU (default 0),
+# and sleeping add) and an awake one (both ends polling: what the other
+# core alone adds). The probe runs pinned to SERVER_CPU (default 0),
 # ROUNDS trials.
 #
 #   bench/floor.sh          # ROUNDS=5
 #
-# Writes results/floor.csv; echo.sh reads the floor from it.
+# Writes results/floor.csv; echo.sh and http.sh run it first (the floor of
+# the same run) and bench/gap.py reads it.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

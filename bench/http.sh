@@ -32,6 +32,9 @@
 #
 # Writes results/http-rounds.csv, results/http.csv, results/http-why.csv
 # (OUT names them otherwise).
+# First the syscall floor probe (bench/floor.sh -> results/floor.csv: the
+# floor of the same run; FLOOR=keep reuses the file); last the gap between
+# each server's CPU per request and that floor, split (bench/gap.py).
 
 # shellcheck disable=SC2046 # $(csv_column ...) lists values to split, on purpose
 ROUNDS=${ROUNDS:-3}
@@ -63,6 +66,9 @@ if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null || ! command -v 
 fi
 build_tenk
 build_bench peers
+build_bench probes
+# The floor of this run, for the gap table (issue 20's floor goal).
+floor_probe
 "$TENK" serve http --help >/dev/null 2>&1 || die "this tenk has no \`serve http\`"
 LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -257,4 +263,6 @@ if part why; then
     tail -n +2 "$why" | awk -F, '{ printf "| %s | %s | %s | %s | %s; %s | %s | %s | %s | %s | %s | %s | %s |\n", $3, $4, $1, $2, $5, $6, $7, $12, $8, $10, $11, $9, $13 }'
     echo
 fi
-echo "raw rounds: ${raw#"$ROOT"/}; medians: ${summary#"$ROOT"/}; why: ${why#"$ROOT"/}"
+# The floor goal names HTTP at 100 and 1,000 connections only.
+gap_table "$summary" "$why" 100 1000
+echo "raw rounds: ${raw#"$ROOT"/}; medians: ${summary#"$ROOT"/}; why: ${why#"$ROOT"/}; floor: ${RESULTS#"$ROOT"/}/floor.csv"

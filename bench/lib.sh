@@ -455,3 +455,25 @@ stop_nginx() {
     [[ -z $NGINX_DIR ]] || rm -rf "$NGINX_DIR"
     NGINX_DIR=
 }
+
+# ---- the floor ------------------------------------------------------------------
+
+# floor_probe: the syscall floor of this run (bench/floor.sh ->
+# results/floor.csv), as issue 20 asks ("measured by the floor probe in the
+# same run"); FLOOR=keep reuses an existing results/floor.csv.
+floor_probe() {
+    if [[ ${FLOOR:-} == keep && -s $RESULTS/floor.csv ]]; then
+        log "FLOOR=keep: using the existing results/floor.csv"
+        return
+    fi
+    log "running the syscall floor probe first (bench/floor.sh; FLOOR=keep skips it)"
+    "$BENCH/floor.sh" >/dev/null
+}
+
+# gap_table SUMMARY_CSV WHY_CSV CONNS...: the gap between each server's CPU
+# per request and the floor, split (bench/gap.py), when both parts ran.
+gap_table() {
+    [[ -s $1 && -s $2 && -s $RESULTS/floor.csv ]] || return 0
+    python3 "$BENCH/gap.py" "$RESULTS/floor.csv" "$1" "$2" "${@:3}"
+    echo
+}

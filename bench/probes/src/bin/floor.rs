@@ -24,6 +24,10 @@
 //!   round trip, which adds what the syscall floor leaves out: waking a
 //!   peer that sleeps on another core, and sleeping and being woken itself
 //!   (one event per wake-up, as a server with few busy connections sees).
+//!   And `ping-pong across cores, nobody sleeps`: both ends spin on
+//!   `epoll_wait` with timeout 0, and only this side's send and recv are
+//!   timed: the two calls' price when the other end of the socket lives on
+//!   another core, without sleep or wake-up.
 //!
 //! Derived: the floor per round trip for an echo server, `ping-pong/2 +
 //! epoll_wait(64)/64` (best amortisation) and `ping-pong/2 + epoll_wait(1)`
@@ -253,6 +257,12 @@ fn run(args: &Args) -> io::Result<()> {
             label: "ping-pong across cores: this side, blocking",
             spread: measure(rounds, || cross_core_pingpong(&listener, cpu))?,
         });
+        let overhead = clock_overhead_ns();
+        rows.push(Row {
+            key: "pingpong_cross_awake",
+            label: "ping-pong across cores, nobody sleeps: this side's send + recv",
+            spread: measure(rounds, || awake_cross_core_pingpong(&listener, cpu, overhead))?,
+        });
     }
 
     let get = |key: &str| rows.iter().find(|r| r.key == key).map(|r| r.spread);
@@ -345,6 +355,55 @@ fn cross_core_pingpong(listener: &std::net::TcpListener, cpu: usize) -> io::Resu
     Ok(ns)
 }
 
+/// One side's send + recv per round trip of a ping-pong whose other end
+/// is a thread on `cpu`, with both ends polling their own epoll set
+/// (`epoll_wait` with timeout 0, which takes no socket lock) so that
+/// neither ever sleeps: the price of the same two calls when the socket's
+/// other end lives on another core (its cache lines move, the input runs
+/// against a socket last touched remotely), without any sleep or wake-up.
+/// Only the send and the recv are timed (each bracketed by the thread CPU
+/// clock, its own cost `overhead` taken off); the polls are not.
+fn awake_cross_core_pingpong(
+    listener: &std::net::TcpListener,
+    cpu: usize,
+    overhead: f64,
+) -> io::Result<f64> {
+    let pair = Pair::new(listener)?;
+    let (a, b) = (pair.a, pair.b);
+    let n = 50_000;
+    let peer = std::thread::spawn(move || -> io::Result<()> {
+        pin_to(cpu)?;
+        let fd = b.as_raw_fd();
+        let poll = Epoll::new()?;
+        poll.add(fd, libc::EPOLLIN as u32)?;
+        let mut buf = [0u8; MSG];
+        for _ in 0..n {
+            while !poll.ready()? {}
+            recv_exact(fd, &mut buf)?;
+            send(fd, &buf)?;
+        }
+        Ok(())
+    });
+    let fd = a.as_raw_fd();
+    let poll = Epoll::new()?;
+    poll.add(fd, libc::EPOLLIN as u32)?;
+    let msg = [0x5au8; MSG];
+    let mut buf = [0u8; MSG];
+    let mut timed = 0.0;
+    for _ in 0..n {
+        let start = CpuInstant::now();
+        send(fd, &msg)?;
+        timed += start.elapsed().as_nanos() as f64 - overhead;
+        while !poll.ready()? {}
+        let start = CpuInstant::now();
+        recv_exact(fd, &mut buf)?;
+        timed += start.elapsed().as_nanos() as f64 - overhead;
+    }
+    peer.join()
+        .map_err(|_| io::Error::other("the peer thread panicked"))??;
+    Ok(timed / n as f64)
+}
+
 /// Moves the calling thread to `cpu`.
 fn pin_to(cpu: usize) -> io::Result<()> {
     // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes inside it.
@@ -392,6 +451,14 @@ impl Epoll {
 
     fn modify(&self, fd: RawFd, events: u32) -> io::Result<()> {
         self.ctl(libc::EPOLL_CTL_MOD, fd, events)
+    }
+
+    /// Whether anything registered is ready now (`epoll_wait`, timeout 0).
+    fn ready(&self) -> io::Result<bool> {
+        let mut event = [libc::epoll_event { events: 0, u64: 0 }; 1];
+        // SAFETY: `event` holds the 1 entry passed as the max.
+        let got = check(unsafe { libc::epoll_wait(self.fd, event.as_mut_ptr(), 1, 0) })?;
+        Ok(got > 0)
     }
 
     /// ns per `epoll_wait(timeout 0)` over `n` calls, each expected to
