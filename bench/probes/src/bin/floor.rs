@@ -261,7 +261,9 @@ fn run(args: &Args) -> io::Result<()> {
         rows.push(Row {
             key: "pingpong_cross_awake",
             label: "ping-pong across cores, nobody sleeps: this side's send + recv",
-            spread: measure(rounds, || awake_cross_core_pingpong(&listener, cpu, overhead))?,
+            spread: measure(rounds, || {
+                awake_cross_core_pingpong(&listener, cpu, overhead)
+            })?,
         });
     }
 
