@@ -134,26 +134,7 @@ echo
 
 summary=$RESULTS/echo.csv
 if part cpu; then
-    echo "client,server,conns,pipeline,rounds,per_cpu_median,per_cpu_min,per_cpu_max,rps_median,rps_min,rps_max,server_cpu_median,p99_median,errors,foreign_median,foreign_max,user_share_median,client_us_median" >"$summary"
-    for client in "${CLIENTS[@]}"; do
-        for c in $CONNS; do
-            for p in $PIPELINES; do
-                for s in "${SERVERS[@]}"; do
-                    sel="c[\"client\"] == \"$client\" && c[\"server\"] == \"$s\" && c[\"conns\"] == $c && c[\"pipeline\"] == $p"
-                    read -r pm pmin pmax < <(spread $(csv_column "$raw" "$sel" per_cpu_s))
-                    read -r rm rmin rmax < <(spread $(csv_column "$raw" "$sel" rps))
-                    read -r cm _ _ < <(spread $(csv_column "$raw" "$sel" server_cpu_s))
-                    p99=$(csv_column "$raw" "$sel" p99_us | grep -v '^-$' || true)
-                    if [[ -n $p99 ]]; then read -r p99 _ _ < <(spread $p99); else p99=-; fi
-                    read -r fm _ fmax < <(spread $(csv_column "$raw" "$sel" foreign))
-                    read -r um _ _ < <(spread $(csv_column "$raw" "$sel" user_share))
-                    read -r clm _ _ < <(spread $(csv_column "$raw" "$sel" client_us_per_req))
-                    errors=$(csv_column "$raw" "$sel" errors | awk '{ s += $1 } END { print s + 0 }')
-                    echo "$client,$s,$c,$p,$ROUNDS,$pm,$pmin,$pmax,$rm,$rmin,$rmax,$cm,$p99,$errors,$fm,$fmax,$um,$clm" >>"$summary"
-                done
-            done
-        done
-    done
+    summarize_rounds "$raw" "$summary" client,server,conns,pipeline
 
     get() { # client server conns pipeline column
         csv_column "$summary" "c[\"client\"] == \"$1\" && c[\"server\"] == \"$2\" && c[\"conns\"] == $3 && c[\"pipeline\"] == $4" "$5"

@@ -341,6 +341,12 @@ spread() {
         }'
 }
 
+# summarize_rounds RAW_CSV OUT_CSV KEY[,KEY...]: one row of medians (and
+# min-max) per cell of the rounds in RAW_CSV (bench/summarize.py).
+summarize_rounds() {
+    python3 "$BENCH/summarize.py" "$@" || die "summarizing $1 failed"
+}
+
 # csv_column FILE FILTER_AWK COLUMN: values of COLUMN (by header name) on
 # rows matching FILTER_AWK (an awk condition over named columns via c["name"]).
 csv_column() {

@@ -107,24 +107,7 @@ for size in $SIZES; do
 done
 
 summary=$RESULTS/static.csv
-echo "client,server,size,conns,rounds,per_cpu_median,per_cpu_min,per_cpu_max,rps_median,rps_min,rps_max,server_cpu_median,p99_median,errors,client_us_median" >"$summary"
-for client in "${CLIENTS[@]}"; do
-    for size in $SIZES; do
-        for c in $CONNS; do
-            for s in "${SERVERS[@]}"; do
-                sel="c[\"client\"] == \"$client\" && c[\"server\"] == \"$s\" && c[\"size\"] == \"$size\" && c[\"conns\"] == $c"
-                read -r pm pmin pmax < <(spread $(csv_column "$raw" "$sel" per_cpu_s))
-                read -r rm rmin rmax < <(spread $(csv_column "$raw" "$sel" rps))
-                read -r cm _ _ < <(spread $(csv_column "$raw" "$sel" server_cpu_s))
-                p99=$(csv_column "$raw" "$sel" p99_us | grep -v '^-$' || true)
-                if [[ -n $p99 ]]; then read -r p99 _ _ < <(spread $p99); else p99=-; fi
-                read -r clm _ _ < <(spread $(csv_column "$raw" "$sel" client_us_per_req))
-                errors=$(csv_column "$raw" "$sel" errors | awk '{ s += $1 } END { print s + 0 }')
-                echo "$client,$s,$size,$c,$ROUNDS,$pm,$pmin,$pmax,$rm,$rmin,$rmax,$cm,$p99,$errors,$clm" >>"$summary"
-            done
-        done
-    done
-done
+summarize_rounds "$raw" "$summary" client,server,size,conns
 
 get() { csv_column "$summary" "c[\"client\"] == \"$1\" && c[\"server\"] == \"$2\" && c[\"size\"] == \"$3\" && c[\"conns\"] == $4" "$5"; }
 cell() { fmt_spread "$(get "$1" "$2" "$3" "$4" "$5_median")" "$(get "$1" "$2" "$3" "$4" "$5_min")" "$(get "$1" "$2" "$3" "$4" "$5_max")"; }
