@@ -126,8 +126,6 @@ fi
 
 # ---- tables -------------------------------------------------------------------
 
-int() { awk -v v="$1" 'BEGIN { if (v == v + 0) printf "%.0f", v; else printf "%s", v }'; }
-pct() { awk -v v="$1" 'BEGIN { printf "%.0f%%", v * 100 }'; }
 header "echo, 64-byte messages: tenk serve echo (1 thread, edge) vs tokio current_thread; clients: ${CLIENTS[*]}"
 echo "# load average (1, 5, 15 min): $LOADAVG_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 echo
@@ -140,14 +138,6 @@ if part cpu; then
         csv_column "$summary" "c[\"client\"] == \"$1\" && c[\"server\"] == \"$2\" && c[\"conns\"] == $3 && c[\"pipeline\"] == $4" "$5"
     }
     cell() { fmt_spread "$(get "$1" "$2" "$3" "$4" "$5_median")" "$(get "$1" "$2" "$3" "$4" "$5_min")" "$(get "$1" "$2" "$3" "$4" "$5_max")"; }
-    # round_ratios CLIENT CONNS PIPELINE COLUMN: "median min max" of tenk/tokio per round
-    round_ratios() {
-        awk -F, -v cl="$1" -v c="$2" -v p="$3" -v col="$4" '
-            NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next }
-            $h["client"] == cl && $h["conns"] == c && $h["pipeline"] == p { v[$h["server"], $h["round"]] = $h[col]; rounds[$h["round"]] = 1 }
-            END { for (r in rounds) if (v["tokio", r] > 0) print v["tenk", r] / v["tokio", r] }
-        ' "$raw" | { mapfile -t vs; spread "${vs[@]}"; }
-    }
 
     echo "Requests per server CPU-second (median of $ROUNDS, min-max) by client; tenk/tokio is the median of the rounds' ratios (min-max); then raw requests/s:"
     echo
@@ -156,8 +146,8 @@ if part cpu; then
     for c in $CONNS; do
         for p in $PIPELINES; do
             for client in "${CLIENTS[@]}"; do
-                read -r qm qmin qmax < <(round_ratios "$client" "$c" "$p" per_cpu_s)
-                read -r wm _ _ < <(round_ratios "$client" "$c" "$p" rps)
+                read -r qm qmin qmax < <(round_ratios "$raw" "$client" conns="$c" pipeline="$p" per_cpu_s tokio)
+                read -r wm _ _ < <(round_ratios "$raw" "$client" conns="$c" pipeline="$p" rps tokio)
                 case $c in
                     10000) target=1.15 ;;
                     1000) target=1.05 ;;

@@ -169,8 +169,6 @@ fi
 
 # ---- tables -------------------------------------------------------------------
 
-int() { awk -v v="$1" 'BEGIN { if (v == v + 0) printf "%.0f", v; else printf "%s", v }'; }
-pct() { awk -v v="$1" 'BEGIN { printf "%.0f%%", v * 100 }'; }
 header "HTTP GET / \"Hello, World!\": tenk serve http vs tokio + httparse (current_thread) vs nginx-light (1 worker); clients: ${CLIENTS[*]}"
 echo "# load average (1, 5, 15 min): $LOADAVG_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 echo
@@ -186,17 +184,9 @@ if part cpu; then
         [[ -n $(get "$1" "$2" "$3" "$4" "$5_median") ]] || { echo -; return; }
         fmt_spread "$(get "$1" "$2" "$3" "$4" "$5_median")" "$(get "$1" "$2" "$3" "$4" "$5_min")" "$(get "$1" "$2" "$3" "$4" "$5_max")"
     }
-    # round_ratios CLIENT CONNS PIPELINE PEER: "median min max" of tenk/PEER per round
-    round_ratios() {
-        awk -F, -v cl="$1" -v c="$2" -v p="$3" -v peer="$4" '
-            NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next }
-            $h["client"] == cl && $h["conns"] == c && $h["pipeline"] == p { v[$h["server"], $h["round"]] = $h["per_cpu_s"]; rounds[$h["round"]] = 1 }
-            END { for (r in rounds) if (v[peer, r] > 0) print v["tenk", r] / v[peer, r] }
-        ' "$raw" | { mapfile -t vs; spread "${vs[@]}"; }
-    }
     vs() { # client conns pipeline peer [goal]
         local m lo hi
-        read -r m lo hi < <(round_ratios "$1" "$2" "$3" "$4")
+        read -r m lo hi < <(round_ratios "$raw" "$1" conns="$2" pipeline="$3" per_cpu_s "$4")
         [[ $m == "${m#nan}" && -n $m ]] || { echo -; return; }
         printf '%.2fx (%.2f-%.2f)' "$m" "$lo" "$hi"
         [[ -z ${5:-} ]] || printf ' %s' "$(meets "$m" "$5")"

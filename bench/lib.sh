@@ -347,6 +347,23 @@ summarize_rounds() {
     python3 "$BENCH/summarize.py" "$@" || die "summarizing $1 failed"
 }
 
+# round_ratios RAW CLIENT NAME=VALUE NAME=VALUE COLUMN PEER: "median min
+# max" over the rounds of tenk's COLUMN over PEER's in the same round, on
+# RAW's rows of CLIENT whose two named columns hold those values (the
+# cell: conns=100 pipeline=1, or size=1k conns=100).
+round_ratios() {
+    awk -F, -v cl="$2" -v k1="${3%%=*}" -v v1="${3#*=}" -v k2="${4%%=*}" -v v2="${4#*=}" -v col="$5" -v peer="$6" '
+        NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next }
+        $h["client"] == cl && $h[k1] == v1 && $h[k2] == v2 { v[$h["server"], $h["round"]] = $h[col]; rounds[$h["round"]] = 1 }
+        END { for (r in rounds) if (v[peer, r] > 0) print v["tenk", r] / v[peer, r] }
+    ' "$1" | { mapfile -t vs; spread "${vs[@]}"; }
+}
+
+# int VALUE: rounded to a whole number; pct SHARE: as a percentage. A value
+# that is not a number (-, nan) is printed as it is.
+int() { awk -v v="$1" 'BEGIN { if (v == v + 0) printf "%.0f", v; else printf "%s", v }'; }
+pct() { awk -v v="$1" 'BEGIN { if (v == v + 0) printf "%.0f%%", v * 100; else print v }'; }
+
 # csv_column FILE FILTER_AWK COLUMN: values of COLUMN (by header name) on
 # rows matching FILTER_AWK (an awk condition over named columns via c["name"]).
 csv_column() {

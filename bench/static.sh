@@ -112,14 +112,6 @@ summarize_rounds "$raw" "$summary" client,server,size,conns
 get() { csv_column "$summary" "c[\"client\"] == \"$1\" && c[\"server\"] == \"$2\" && c[\"size\"] == \"$3\" && c[\"conns\"] == $4" "$5"; }
 cell() { fmt_spread "$(get "$1" "$2" "$3" "$4" "$5_median")" "$(get "$1" "$2" "$3" "$4" "$5_min")" "$(get "$1" "$2" "$3" "$4" "$5_max")"; }
 us_per() { awk -v v="$1" 'BEGIN { if (v > 0) printf "%.1f", 1e6 / v; else print "nan" }'; }
-# round_ratios CLIENT SIZE CONNS: "median min max" of tenk/nginx per round
-round_ratios() {
-    awk -F, -v cl="$1" -v size="$2" -v c="$3" '
-        NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next }
-        $h["client"] == cl && $h["size"] == size && $h["conns"] == c { v[$h["server"], $h["round"]] = $h["per_cpu_s"]; rounds[$h["round"]] = 1 }
-        END { for (r in rounds) if (v["nginx", r] > 0) print v["tenk", r] / v["nginx", r] }
-    ' "$raw" | { mapfile -t vs; spread "${vs[@]}"; }
-}
 
 header "Static files (sendfile): tenk serve http --root vs nginx-light (sendfile on, tcp_nopush on, 1 worker); clients: ${CLIENTS[*]}, 1 request in flight per connection"
 echo "# load average (1, 5, 15 min): $LOADAVG_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
@@ -133,7 +125,7 @@ for size in $SIZES; do
         for client in "${CLIENTS[@]}"; do
             t=$(get "$client" tenk "$size" "$c" per_cpu_median)
             n=$(get "$client" nginx "$size" "$c" per_cpu_median)
-            read -r qm qmin qmax < <(round_ratios "$client" "$size" "$c")
+            read -r qm qmin qmax < <(round_ratios "$raw" "$client" size="$size" conns="$c" per_cpu_s nginx)
             printf '| %s | %s | %s | %s | %s | %.2fx (%.2f-%.2f) %s | %s | %s | %s / %s | %s | %s | %s/%s |\n' "$size" "$c" "$client" \
                 "$(cell "$client" tenk "$size" "$c" per_cpu)" "$(cell "$client" nginx "$size" "$c" per_cpu)" "$qm" "$qmin" "$qmax" "$(meets "$qm" 1.0)" \
                 "$(us_per "$t")" "$(us_per "$n")" "$(get "$client" tenk "$size" "$c" client_us_median)" "$(get "$client" nginx "$size" "$c" client_us_median)" \

@@ -384,7 +384,6 @@ fi
 
 # ---- tables ------------------------------------------------------------------------
 
-pct() { awk -v v="$1" 'BEGIN { if (v == v + 0) printf "%.0f%%", v * 100; else print v }'; }
 
 header "Multi-core on $NCPU cores (issue 9): accept strategies' connection skew, and the CPU cost of threads; load: tenk load ($LOAD_THREADS thread)"
 echo "# placement: every server and the load unpinned over CPUs $SERVER_CPUS / $LOAD_CPUS (a 2-thread server needs both cores; see the script's head)"

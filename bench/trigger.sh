@@ -124,7 +124,6 @@ for c in $CONNS; do
     done
 done
 echo
-pct() { awk -v v="$1" 'BEGIN { printf "%.0f%%", v * 100 }'; }
 echo "Raw requests/s (median, min-max), and the noise indicators: the share of the server's core / the load's core that went to anything else (medians over the mode's rounds):"
 echo
 echo "| conns | in flight | edge | level | oneshot | foreign e | foreign l | foreign o |"
