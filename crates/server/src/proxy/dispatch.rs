@@ -134,6 +134,7 @@ impl Proxy {
                 io.close(conn);
                 self.exchange_failed(io, client, failure);
             }
+            UpState::Tunnel(client) => self.tunnel_peer_closed(io, client),
         }
     }
 

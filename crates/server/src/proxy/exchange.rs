@@ -81,6 +81,8 @@ pub(super) struct RequestInfo {
     pub is_head: bool,
     /// GET or HEAD without a body: may be sent again (see `retry`).
     pub retryable: bool,
+    /// It asks to upgrade: a 101 answer opens a tunnel (`tunnel.rs`).
+    pub upgrade: bool,
 }
 
 /// Where the response is.
@@ -306,6 +308,7 @@ mod tests {
             keep_alive: true,
             is_head: false,
             retryable,
+            upgrade: false,
         };
         let mut ex = Exchange::new(req, Vec::new(), Framing::None, Instant::now());
         ex.reused = reused;

@@ -140,12 +140,6 @@ impl Proxy {
                 return Some(data.len());
             }
         };
-        if head.upgrade {
-            // Tunnelling (WebSocket) is not done yet.
-            self.stats.refused += 1;
-            self.answer(io, client, 501, false);
-            return Some(data.len());
-        }
         let addr = self.clients.get(&client)?.addr;
         let mut out = Vec::with_capacity(head.head_len + 128);
         proxy::write_upstream_request(
@@ -162,6 +156,7 @@ impl Proxy {
             keep_alive: head.keep_alive && !io.is_draining() && !io.is_leaving(),
             is_head: head.is_head,
             retryable: (head.method == "GET" || head.is_head) && !head.body.has_body(),
+            upgrade: head.upgrade,
         };
         let ex = Exchange::new(req, out, head.body, io.now());
         self.clients.get_mut(&client)?.ex = Some(ex);

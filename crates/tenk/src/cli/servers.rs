@@ -82,7 +82,9 @@ pub struct ProxyArgs {
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     pub upstream_connect_timeout: Duration,
     /// Longest an upstream may stay silent, before the response head
-    /// (504) and between bytes after it (the client connection is cut).
+    /// (504) and between bytes after it (the client connection is cut);
+    /// also how long an upgraded (WebSocket) tunnel may carry no byte
+    /// either way before both ends are closed.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub upstream_timeout: Duration,
     /// Failures in a row that take an upstream out (0: never).
