@@ -136,6 +136,36 @@ fn asks_upgrade(headers: &[httparse::Header<'_>]) -> bool {
     connection_upgrade && any && !h2c
 }
 
+/// The value of the first header named `name` (case-insensitive) in the
+/// request `head` that [`parse_request`] framed from `buf`, as sent but
+/// for the whitespace around it; `None` if there is none (or `buf` is not
+/// that head's). For balancing by a header.
+///
+/// # Examples
+/// ```
+/// use http::proxy::{parse_request, request_header};
+/// use http::Limits;
+///
+/// let wire = b"GET / HTTP/1.1\r\nHost: app\r\nX-User:  alice \r\n\r\n";
+/// let head = parse_request(wire, &Limits::default()).unwrap().unwrap();
+/// assert_eq!(request_header(wire, &head, "x-user"), Some(&b"alice"[..]));
+/// assert_eq!(request_header(wire, &head, "x-team"), None);
+/// ```
+pub fn request_header<'b>(buf: &'b [u8], head: &RequestHead, name: &str) -> Option<&'b [u8]> {
+    let bytes = buf.get(..head.head_len)?;
+    let mut slots = [MaybeUninit::uninit(); MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut []);
+    match request.parse_with_uninit_headers(bytes, &mut slots) {
+        Ok(httparse::Status::Complete(n)) if n == head.head_len => {}
+        _ => return None,
+    }
+    request
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| ows::trim(h.value))
+}
+
 /// What the proxy adds to a request it forwards.
 #[derive(Clone, Copy, Debug)]
 pub struct Forwarded<'a> {

@@ -110,6 +110,9 @@ pub(super) struct Exchange {
     pub body_chunked: bool,
     pub upstream: Option<usize>,
     pub conn: Option<Token>,
+    /// Its balancing key under `--upstream-balance hash-*` (`None`:
+    /// another mode, or the header is missing).
+    pub key: Option<u64>,
     /// The connection came from the pool.
     pub reused: bool,
     /// Upstreams tried so far.
@@ -141,6 +144,7 @@ impl Exchange {
             body_chunked: body == Framing::Chunked,
             upstream: None,
             conn: None,
+            key: None,
             reused: false,
             attempts: 0,
             response: ResponsePhase::Head,

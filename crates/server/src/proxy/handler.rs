@@ -101,6 +101,8 @@ pub(super) enum Timer {
 
 /// One upstream as a worker sees it.
 pub(super) struct UpstreamState {
+    /// The hash of its name: its identity for hash balancing.
+    pub id: u64,
     pub health: Health,
     /// Requests in flight (least connections).
     pub active: u32,
@@ -144,10 +146,12 @@ impl Proxy {
         let n = config.upstreams.len();
         let names: Vec<String> = config.upstreams.iter().map(|u| u.name.clone()).collect();
         Proxy {
-            balancer: Balancer::new(config.balance, n),
+            balancer: Balancer::new(config.balance.clone(), n),
             pool: Pool::new(n, config.keepalive),
-            upstreams: (0..n)
-                .map(|_| UpstreamState {
+            upstreams: names
+                .iter()
+                .map(|name| UpstreamState {
+                    id: super::balance::key_of(name.as_bytes()),
                     health: Health::default(),
                     active: 0,
                     check: None,

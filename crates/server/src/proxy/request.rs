@@ -5,6 +5,7 @@
 use http::proxy::{self, ChunkedEncoder, Forwarded};
 use reactor::{Io, Token};
 
+use super::balance::{self, BalanceMode};
 use super::exchange::{Exchange, Outbox, RequestInfo};
 use super::handler::{Proxy, MAX_AHEAD};
 
@@ -158,7 +159,14 @@ impl Proxy {
             retryable: (head.method == "GET" || head.is_head) && !head.body.has_body(),
             upgrade: head.upgrade,
         };
-        let ex = Exchange::new(req, out, head.body, io.now());
+        let mut ex = Exchange::new(req, out, head.body, io.now());
+        ex.key = match &self.config.balance {
+            BalanceMode::HashClient => Some(balance::key_of_addr(addr)),
+            BalanceMode::HashHeader(name) => {
+                proxy::request_header(data, &head, name).map(balance::key_of)
+            }
+            BalanceMode::RoundRobin | BalanceMode::LeastConnections => None,
+        };
         self.clients.get_mut(&client)?.ex = Some(ex);
         if !self.dispatch(io, client, None) {
             // Every upstream is out: answer at once.
