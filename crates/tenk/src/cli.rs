@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 mod serve_args;
 mod servers;
 
-pub use serve_args::{BalanceArg, ServeArgs};
+pub use serve_args::ServeArgs;
 pub use servers::{ChatArgs, HttpArgs, ProxyArgs};
 
 /// Build and measure high-concurrency TCP servers on Linux epoll.
@@ -84,7 +84,7 @@ mod tests {
     use super::*;
     use clap::CommandFactory;
     use reactor::Trigger;
-    use serve_args::TriggerArg;
+    use serve_args::{BalanceArg, TriggerArg};
     use std::time::Duration;
 
     #[test]
@@ -236,7 +236,10 @@ mod tests {
             panic!("parsed as another command");
         };
         assert_eq!(args.upstreams, ["127.0.0.1:1", "127.0.0.1:2=3"]);
-        assert_eq!(args.upstream_balance, BalanceArg::RoundRobin);
+        assert_eq!(
+            args.upstream_balance,
+            server::proxy::BalanceMode::RoundRobin
+        );
         assert_eq!(args.upstream_keepalive, 32);
         assert_eq!(args.upstream_connect_timeout, Duration::from_secs(2));
         assert_eq!(args.upstream_timeout, Duration::from_secs(60));

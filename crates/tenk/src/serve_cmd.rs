@@ -45,7 +45,7 @@ pub(crate) fn run_proxy(
     args: &crate::cli::ProxyArgs,
     signals: signal::SignalSet,
 ) -> anyhow::Result<ExitCode> {
-    use server::proxy::{BalanceMode, HealthPolicy, Proxy, ProxyBoard, ProxyConfig, UpstreamSpec};
+    use server::proxy::{HealthPolicy, Proxy, ProxyBoard, ProxyConfig, UpstreamSpec};
     let mut upstreams = Vec::with_capacity(args.upstreams.len());
     for text in &args.upstreams {
         match UpstreamSpec::parse(text) {
@@ -75,10 +75,7 @@ pub(crate) fn run_proxy(
     args.serve.proxy.apply(&mut options);
     options.wake_at_start = true;
     let mut config = ProxyConfig::new(upstreams);
-    config.balance = match args.upstream_balance {
-        crate::cli::BalanceArg::RoundRobin => BalanceMode::RoundRobin,
-        crate::cli::BalanceArg::LeastConnections => BalanceMode::LeastConnections,
-    };
+    config.balance = args.upstream_balance.clone();
     config.keepalive = args.upstream_keepalive;
     config.connect_timeout = args.upstream_connect_timeout;
     config.upstream_timeout = args.upstream_timeout;

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use util::backend::{Recorder, Reply};
 use util::http_client::{get, Client};
+use util::proxy::{proxy, proxy_summary};
 use util::{connect, read_to_eof, Server, PROMPTLY};
 
 every_trigger!([edge, level, oneshot] => [
@@ -31,38 +32,6 @@ every_trigger!([edge, level, oneshot] => [
     expect_100_continue_is_passed_on,
     smuggling_attempts_never_reach_a_backend_as_a_second_request,
 ]);
-
-/// `tenk serve proxy --port 0 --trigger T --upstream U...` plus `extra`.
-fn proxy(trigger: &str, upstreams: &[String], extra: &[&str]) -> Server {
-    let mut args = vec!["serve", "proxy", "--port", "0", "--trigger", trigger];
-    for u in upstreams {
-        args.push("--upstream");
-        args.push(u);
-    }
-    args.extend_from_slice(extra);
-    let server = Server::start(&args, |_| {});
-    assert!(
-        server.banner.starts_with("tenk proxy listening on "),
-        "{}",
-        server.banner
-    );
-    server
-}
-
-/// Shuts the proxy down (SIGINT) and returns its last line, the proxy
-/// figures summed over workers (`tenk proxy: …`).
-fn proxy_summary(mut p: Server) -> String {
-    p.signal(libc::SIGINT);
-    let status = p.wait_exit(PROMPTLY);
-    assert_eq!(status.code(), Some(0), "proxy exit");
-    loop {
-        match p.next_line(PROMPTLY) {
-            Some(line) if line.starts_with("tenk proxy: ") => return line,
-            Some(_) => continue,
-            None => panic!("no proxy summary line"),
-        }
-    }
-}
 
 /// A `tenk serve http` backend.
 fn http_backend(extra: &[&str]) -> Server {

@@ -47,9 +47,10 @@ mod request;
 mod response;
 
 pub use body::{BodyDecoder, ChunkHead, ChunkedEncoder};
-pub use request::{parse_request, write_upstream_request, Forwarded, RequestHead};
+pub use request::{parse_request, request_header, write_upstream_request, Forwarded, RequestHead};
 pub use response::{
-    parse_response, write_client_response, ResponseHead, MAX_RESPONSE_HEAD, MAX_RESPONSE_HEADERS,
+    parse_response, parse_upgrade_response, write_client_response, ResponseHead, MAX_RESPONSE_HEAD,
+    MAX_RESPONSE_HEADERS,
 };
 
 use std::fmt;

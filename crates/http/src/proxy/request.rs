@@ -6,8 +6,9 @@ use std::io::Write;
 use std::mem::MaybeUninit;
 use std::net::IpAddr;
 
-use super::hop_by_hop::{HopByHop, MAX_MARKED};
+use super::hop_by_hop::{connection_tokens, HopByHop, MAX_MARKED};
 use super::{write_framing, write_header, write_via, Framing};
+use crate::ows;
 use crate::parse::framing::BodyKind;
 use crate::parse::{frame_head, Limits, Refusal, MAX_HEADERS};
 
@@ -38,8 +39,11 @@ pub struct RequestHead {
     pub idempotent: bool,
     /// HEAD: the response has no body, whatever its headers say.
     pub is_head: bool,
-    /// The client sent `Upgrade`. It is hop-by-hop and never forwarded:
-    /// tunnelling is not done here.
+    /// The client asks to switch protocols and the proxy passes the ask
+    /// on (an HTTP/1.1 GET without a body, with `Connection: upgrade` and
+    /// an `Upgrade` that does not name `h2c`): `Upgrade` and `Connection: upgrade` are then
+    /// forwarded, and a `101` answer turns the connection into a tunnel.
+    /// Otherwise an `Upgrade` header is hop-by-hop and dropped.
     pub upgrade: bool,
 }
 
@@ -91,11 +95,75 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Option<RequestHead>,
             "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
         ),
         is_head: method == "HEAD",
-        upgrade: head
-            .headers
-            .iter()
-            .any(|h| h.name.eq_ignore_ascii_case("upgrade")),
+        upgrade: method == "GET"
+            && head.version == 1
+            && !body.has_body()
+            && asks_upgrade(head.headers),
     }))
+}
+
+/// Whether `headers` ask to switch protocols in a way the proxy tunnels:
+/// a `Connection` header with the `upgrade` token (without it, `Upgrade`
+/// was not meant for this hop, RFC 9110 section 7.8) and an `Upgrade`
+/// header, none of whose protocols is `h2c`. [`RequestHead::upgrade`]
+/// also wants an HTTP/1.1 GET without a body: a 1.0 server must ignore
+/// `Upgrade`, and a WebSocket handshake (RFC 6455 section 4.1) is a GET.
+///
+/// `h2c` is never tunnelled: the upgrade is optional (the client goes on
+/// in HTTP/1.1 if it is not taken, RFC 7540 section 3.2), and taking it
+/// would hand the client an HTTP/2 connection straight to the upstream,
+/// whose requests the proxy would no longer frame, check or forward one
+/// by one ("h2c smuggling"). Its `Upgrade` is dropped instead, with the
+/// `HTTP2-Settings` header that `Connection` names.
+fn asks_upgrade(headers: &[httparse::Header<'_>]) -> bool {
+    let named = |name: &'static str| {
+        headers
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+    };
+    let connection_upgrade = named("connection")
+        .flat_map(|h| connection_tokens(h.value))
+        .any(|token| token.eq_ignore_ascii_case(b"upgrade"));
+    let mut protocols = named("upgrade")
+        .flat_map(|h| connection_tokens(h.value))
+        .peekable();
+    let any = protocols.peek().is_some();
+    let h2c = protocols.any(|p| {
+        // `h2c` or `h2c/VERSION` (a protocol may name a version).
+        let name = p.split(|&b| b == b'/').next().unwrap_or(p);
+        ows::trim(name).eq_ignore_ascii_case(b"h2c")
+    });
+    connection_upgrade && any && !h2c
+}
+
+/// The value of the first header named `name` (case-insensitive) in the
+/// request `head` that [`parse_request`] framed from `buf`, as sent but
+/// for the whitespace around it; `None` if there is none (or `buf` is not
+/// that head's). For balancing by a header.
+///
+/// # Examples
+/// ```
+/// use http::proxy::{parse_request, request_header};
+/// use http::Limits;
+///
+/// let wire = b"GET / HTTP/1.1\r\nHost: app\r\nX-User:  alice \r\n\r\n";
+/// let head = parse_request(wire, &Limits::default()).unwrap().unwrap();
+/// assert_eq!(request_header(wire, &head, "x-user"), Some(&b"alice"[..]));
+/// assert_eq!(request_header(wire, &head, "x-team"), None);
+/// ```
+pub fn request_header<'b>(buf: &'b [u8], head: &RequestHead, name: &str) -> Option<&'b [u8]> {
+    let bytes = buf.get(..head.head_len)?;
+    let mut slots = [MaybeUninit::uninit(); MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut []);
+    match request.parse_with_uninit_headers(bytes, &mut slots) {
+        Ok(httparse::Status::Complete(n)) if n == head.head_len => {}
+        _ => return None,
+    }
+    request
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| ows::trim(h.value))
 }
 
 /// What the proxy adds to a request it forwards.
@@ -126,7 +194,10 @@ pub struct Forwarded<'a> {
 /// - `Expect` kept only when it is a 100-continue the proxy honours
 ///   ([`RequestHead::expect_continue`]);
 /// - no `Connection` header: upstream connections are kept alive (the
-///   HTTP/1.1 default) to be pooled.
+///   HTTP/1.1 default) to be pooled; except for a request that asks to
+///   upgrade ([`RequestHead::upgrade`]): its `Upgrade` headers are kept
+///   as sent and `Connection: upgrade` is added after them (as nginx's
+///   `proxy_set_header Upgrade $http_upgrade; Connection "upgrade"`).
 ///
 /// `buf` must start with the bytes the head was framed from; if it does
 /// not (a caller's bug), nothing is written.
@@ -183,7 +254,8 @@ pub fn write_upstream_request(
     let mut forwarded_for = Vec::new();
     for (i, header) in headers.iter().enumerate() {
         let name = header.name;
-        if hop_by_hop.contains(i)
+        let kept_upgrade = head.upgrade && name.eq_ignore_ascii_case("upgrade");
+        if (hop_by_hop.contains(i) && !kept_upgrade)
             || name.eq_ignore_ascii_case("content-length")
             || name.eq_ignore_ascii_case("x-forwarded-proto")
             || (name.eq_ignore_ascii_case("expect") && !head.expect_continue)
@@ -211,6 +283,9 @@ pub fn write_upstream_request(
     out.extend_from_slice(fwd.proto.as_bytes());
     out.extend_from_slice(b"\r\n");
     write_via(head.version, out);
+    if head.upgrade {
+        out.extend_from_slice(b"Connection: upgrade\r\n");
+    }
     write_framing(head.body, out);
     out.extend_from_slice(b"\r\n");
 }

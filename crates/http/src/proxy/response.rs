@@ -81,12 +81,34 @@ impl Named {
 /// A malformed response (the proxy answers 502 if nothing was sent yet,
 /// and closes the upstream connection): not HTTP/1.x, a head over
 /// [`MAX_RESPONSE_HEAD`] or [`MAX_RESPONSE_HEADERS`], a status below
-/// 100, a 101 (the proxy never forwards `Upgrade`, and the bytes after a
-/// 101 are no HTTP), a framing header that is not ASCII, an invalid or
+/// 100, a 101 (the request did not ask to upgrade, and the bytes after
+/// a 101 are no HTTP: see [`parse_upgrade_response`]), a framing header that is not ASCII, an invalid or
 /// differing Content-Length, a transfer coding other than `chunked`.
 pub fn parse_response(
     buf: &[u8],
     request_is_head: bool,
+) -> Result<Option<ResponseHead>, Malformed> {
+    parse(buf, request_is_head, false)
+}
+
+/// [`parse_response`] for the answer to a request that asked to upgrade
+/// ([`RequestHead::upgrade`](super::RequestHead::upgrade)): a
+/// `101 Switching Protocols` with an `Upgrade` header is accepted too
+/// (not interim, no body, not reusable: what follows it is the new
+/// protocol's); any other response is framed as [`parse_response`] frames
+/// it.
+///
+/// # Errors
+/// Those of [`parse_response`], and a 101 without an `Upgrade` header
+/// (RFC 9110 section 15.2.2: it must name the protocol switched to).
+pub fn parse_upgrade_response(buf: &[u8]) -> Result<Option<ResponseHead>, Malformed> {
+    parse(buf, false, true)
+}
+
+fn parse(
+    buf: &[u8],
+    request_is_head: bool,
+    upgrade_asked: bool,
 ) -> Result<Option<ResponseHead>, Malformed> {
     let mut slots = [MaybeUninit::uninit(); MAX_RESPONSE_HEADERS];
     let mut response = httparse::Response::new(&mut []);
@@ -112,8 +134,17 @@ pub fn parse_response(
     if status < 100 {
         return Err(malformed("status below 100"));
     }
-    if status == 101 {
+    let switching = status == 101;
+    if switching && !upgrade_asked {
         return Err(malformed("101 Switching Protocols without an Upgrade"));
+    }
+    if switching
+        && !response
+            .headers
+            .iter()
+            .any(|h| h.name.eq_ignore_ascii_case("upgrade"))
+    {
+        return Err(malformed("101 Switching Protocols names no Upgrade"));
     }
     let mut length: Option<u64> = None;
     let mut transfer_encoding = false;
@@ -158,8 +189,8 @@ pub fn parse_response(
     if transfer_encoding && !chunked {
         return Err(malformed("unsupported Transfer-Encoding"));
     }
-    let interim = (100..200).contains(&status);
-    let body = if interim || request_is_head || status == 204 || status == 304 {
+    let interim = (100..200).contains(&status) && !switching;
+    let body = if interim || switching || request_is_head || status == 204 || status == 304 {
         Framing::None
     } else if chunked {
         Framing::Chunked
@@ -180,6 +211,7 @@ pub fn parse_response(
         version,
         body,
         keep_alive: persistent
+            && !switching
             && body != Framing::UntilClose
             && !(transfer_encoding && length.is_some())
             && !(transfer_encoding && version == 0),
@@ -205,7 +237,9 @@ pub fn parse_response(
 ///   body runs until close), `Connection: keep-alive` to an HTTP/1.0
 ///   client whose connection stays open (without it, 1.0 means close).
 ///
-/// A 1xx gets its status line, headers and Via only.
+/// A 1xx gets its status line, headers and Via only; a 101 (from
+/// [`parse_upgrade_response`]) also keeps its `Upgrade` header and gets
+/// `Connection: upgrade`, whatever `client_keep_alive` says.
 ///
 /// `buf` must start with the bytes the head was framed from; if it does
 /// not (a caller's bug), nothing is written.
@@ -264,17 +298,22 @@ pub fn write_client_response(
         out.extend_from_slice(reason);
     }
     out.extend_from_slice(b"\r\n");
-    let keep_length = client_framing == Framing::None && !head.interim && head.status != 204;
+    let switching = head.status == 101;
+    let keep_length =
+        client_framing == Framing::None && !head.interim && !switching && head.status != 204;
     let hop_by_hop = HopByHop::of(response.headers);
     for (i, header) in response.headers.iter().enumerate() {
         let is_length = header.name.eq_ignore_ascii_case("content-length");
-        if hop_by_hop.contains(i) || (is_length && !keep_length) {
+        let kept_upgrade = switching && header.name.eq_ignore_ascii_case("upgrade");
+        if (hop_by_hop.contains(i) && !kept_upgrade) || (is_length && !keep_length) {
             continue;
         }
         write_header(header, out);
     }
     write_via(head.version, out);
-    if !head.interim {
+    if switching {
+        out.extend_from_slice(b"Connection: upgrade\r\n");
+    } else if !head.interim {
         write_framing(client_framing, out);
         if !client_keep_alive || client_framing == Framing::UntilClose {
             out.extend_from_slice(b"Connection: close\r\n");

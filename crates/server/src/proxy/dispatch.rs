@@ -15,6 +15,11 @@ impl Proxy {
     /// or a new one. `false`: no upstream is available.
     pub(super) fn dispatch(&mut self, io: &mut Io, client: Token, avoid: Option<usize>) -> bool {
         let now = io.now();
+        let key = self
+            .clients
+            .get(&client)
+            .and_then(|c| c.ex.as_ref())
+            .and_then(|ex| ex.key);
         // Bounded: an upstream whose connect fails at once is tried once.
         for _ in 0..=self.upstreams.len() {
             let candidates: Vec<Candidate<'_>> = self
@@ -23,12 +28,13 @@ impl Proxy {
                 .iter()
                 .zip(&self.upstreams)
                 .map(|(spec, u)| Candidate {
+                    id: u.id,
                     weight: spec.weight,
                     active: u.active,
                     health: &u.health,
                 })
                 .collect();
-            let Some(upstream) = self.balancer.pick(&candidates, now, avoid) else {
+            let Some(upstream) = self.balancer.pick(&candidates, now, avoid, key) else {
                 return false;
             };
             self.upstreams[upstream].health.picked(now);
@@ -134,6 +140,7 @@ impl Proxy {
                 io.close(conn);
                 self.exchange_failed(io, client, failure);
             }
+            UpState::Tunnel(client) => self.tunnel_peer_closed(io, client),
         }
     }
 

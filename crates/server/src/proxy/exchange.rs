@@ -81,6 +81,8 @@ pub(super) struct RequestInfo {
     pub is_head: bool,
     /// GET or HEAD without a body: may be sent again (see `retry`).
     pub retryable: bool,
+    /// It asks to upgrade: a 101 answer opens a tunnel (`tunnel.rs`).
+    pub upgrade: bool,
 }
 
 /// Where the response is.
@@ -108,6 +110,9 @@ pub(super) struct Exchange {
     pub body_chunked: bool,
     pub upstream: Option<usize>,
     pub conn: Option<Token>,
+    /// Its balancing key under `--upstream-balance hash-*` (`None`:
+    /// another mode, or the header is missing).
+    pub key: Option<u64>,
     /// The connection came from the pool.
     pub reused: bool,
     /// Upstreams tried so far.
@@ -139,6 +144,7 @@ impl Exchange {
             body_chunked: body == Framing::Chunked,
             upstream: None,
             conn: None,
+            key: None,
             reused: false,
             attempts: 0,
             response: ResponsePhase::Head,
@@ -306,6 +312,7 @@ mod tests {
             keep_alive: true,
             is_head: false,
             retryable,
+            upgrade: false,
         };
         let mut ex = Exchange::new(req, Vec::new(), Framing::None, Instant::now());
         ex.reused = reused;

@@ -23,6 +23,7 @@ use super::health::Health;
 use super::ids::IdMap;
 use super::pool::Pool;
 use super::stats::{ProxyBoard, ProxyStats};
+use super::tunnel::Tunnel;
 use crate::serve::{Notice, Notify};
 
 /// How often a worker publishes its figures to the board (and prints the
@@ -46,8 +47,10 @@ pub(super) struct Client {
     /// The client closed its sending side: close after the response.
     pub eof: bool,
     /// Reading it is held by the proxy (its upstream is slow to take the
-    /// body, or too much was sent ahead).
+    /// body or the tunnel's bytes, or too much was sent ahead).
     pub held: bool,
+    /// Upgraded (a 101 was relayed): its bytes are tunnelled.
+    pub tunnel: Option<Tunnel>,
 }
 
 /// What an upstream connection is doing.
@@ -59,6 +62,8 @@ pub(super) enum UpState {
     Busy(Token),
     /// In the pool.
     Idle(Armed),
+    /// Tunnelling the client's upgraded connection (never pooled).
+    Tunnel(Token),
 }
 
 /// An upstream connection.
@@ -86,6 +91,8 @@ pub(super) enum Timer {
     Exchange(Token),
     /// A pooled connection's idle timeout.
     PoolIdle(Token),
+    /// The client's tunnel: its idle timeout.
+    Tunnel(Token),
     /// Time for the next active check of an upstream.
     Check(usize),
     /// The once-a-second publish (and stats line).
@@ -94,6 +101,8 @@ pub(super) enum Timer {
 
 /// One upstream as a worker sees it.
 pub(super) struct UpstreamState {
+    /// The hash of its name: its identity for hash balancing.
+    pub id: u64,
     pub health: Health,
     /// Requests in flight (least connections).
     pub active: u32,
@@ -137,10 +146,12 @@ impl Proxy {
         let n = config.upstreams.len();
         let names: Vec<String> = config.upstreams.iter().map(|u| u.name.clone()).collect();
         Proxy {
-            balancer: Balancer::new(config.balance, n),
+            balancer: Balancer::new(config.balance.clone(), n),
             pool: Pool::new(n, config.keepalive),
-            upstreams: (0..n)
-                .map(|_| UpstreamState {
+            upstreams: names
+                .iter()
+                .map(|name| UpstreamState {
+                    id: super::balance::key_of(name.as_bytes()),
                     health: Health::default(),
                     active: 0,
                     check: None,
@@ -295,6 +306,7 @@ impl Handler for Proxy {
                 ex: None,
                 eof: false,
                 held: false,
+                tunnel: None,
             },
         );
     }
@@ -336,7 +348,10 @@ impl Handler for Proxy {
     }
 
     fn on_data(&mut self, io: &mut Io, conn: Token, data: &[u8]) -> usize {
-        if self.clients.contains_key(&conn) {
+        if let Some(client) = self.clients.get(&conn) {
+            if client.tunnel.is_some() {
+                return self.tunnel_up(io, conn, data);
+            }
             self.client_data(io, conn, data)
         } else if self.conns.contains_key(&conn) {
             self.upstream_data(io, conn, data)
@@ -350,7 +365,9 @@ impl Handler for Proxy {
     fn on_eof(&mut self, io: &mut Io, conn: Token) {
         if let Some(client) = self.clients.get_mut(&conn) {
             client.eof = true;
-            if client.ex.is_none() {
+            if client.tunnel.is_some() {
+                self.tunnel_peer_closed(io, conn);
+            } else if client.ex.is_none() {
                 io.close_when_flushed(conn);
             }
         } else if self.conns.contains_key(&conn) {
@@ -363,6 +380,9 @@ impl Handler for Proxy {
 
     fn on_flushed(&mut self, io: &mut Io, conn: Token) {
         if let Some(client) = self.clients.get(&conn) {
+            if client.tunnel.is_some() {
+                return self.tunnel_client_flushed(io, conn);
+            }
             // The client took the response: read the upstream again.
             if let Some(up) = client.ex.as_ref().and_then(|ex| ex.conn) {
                 if let Some(u) = self.conns.get_mut(&up) {
@@ -374,6 +394,9 @@ impl Handler for Proxy {
             }
         } else if let Some(up) = self.conns.get(&conn) {
             // The upstream took the request body: read the client again.
+            if let UpState::Tunnel(client) = up.state {
+                return self.tunnel_upstream_flushed(io, client);
+            }
             if let UpState::Busy(client) = up.state {
                 if let Some(c) = self.clients.get_mut(&client) {
                     if c.held && c.ahead.len() < MAX_AHEAD {
@@ -387,6 +410,9 @@ impl Handler for Proxy {
 
     fn on_close(&mut self, io: &mut Io, conn: Token, reason: CloseReason) {
         if let Some(client) = self.clients.remove(&conn) {
+            if let Some(tunnel) = client.tunnel {
+                self.tunnel_client_closed(io, tunnel);
+            }
             if let Some(ex) = client.ex {
                 // The client went away mid-exchange: the upstream
                 // connection has a response half read, so it cannot be
@@ -420,6 +446,7 @@ impl Handler for Proxy {
         match what {
             Timer::Exchange(client) => self.on_exchange_timer(io, client),
             Timer::PoolIdle(conn) => self.on_pool_timer(io, conn),
+            Timer::Tunnel(client) => self.on_tunnel_timer(io, client),
             Timer::Check(upstream) => self.check_due(io, upstream),
             Timer::Publish => self.publish(io),
         }

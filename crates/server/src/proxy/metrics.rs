@@ -24,12 +24,30 @@ pub fn render(stats: &ProxyStats, out: &mut String) {
             stats.aborted,
         ),
         ("retries", "Requests retried", stats.retries),
+        ("tunnels", "Tunnels opened (101 relayed)", stats.tunnels),
+        (
+            "tunnel_timeouts",
+            "Tunnels closed idle past the upstream timeout",
+            stats.tunnel_timeouts,
+        ),
     ];
     for (name, help, value) in totals {
         let _ = writeln!(out, "# HELP tenk_proxy_{name}_total {help}.");
         let _ = writeln!(out, "# TYPE tenk_proxy_{name}_total counter");
         let _ = writeln!(out, "tenk_proxy_{name}_total {value}");
     }
+    let _ = writeln!(out, "# HELP tenk_proxy_tunnels_open Tunnels open now.");
+    let _ = writeln!(out, "# TYPE tenk_proxy_tunnels_open gauge");
+    let _ = writeln!(out, "tenk_proxy_tunnels_open {}", stats.tunnels_open);
+    let name = "tenk_proxy_tunnel_bytes_total";
+    let _ = writeln!(out, "# HELP {name} Bytes tunnelled, by direction.");
+    let _ = writeln!(out, "# TYPE {name} counter");
+    let _ = writeln!(out, "{name}{{direction=\"up\"}} {}", stats.tunnel_bytes_up);
+    let _ = writeln!(
+        out,
+        "{name}{{direction=\"down\"}} {}",
+        stats.tunnel_bytes_down
+    );
     type Get = fn(&super::stats::UpstreamStats) -> u64;
     let families: [(&str, &str, &str, Get); 7] = [
         ("requests_total", "counter", "Requests sent", |u| u.requests),

@@ -17,6 +17,7 @@ mod pool;
 mod request;
 mod response;
 pub mod stats;
+mod tunnel;
 pub mod upstream;
 
 pub use balance::BalanceMode;

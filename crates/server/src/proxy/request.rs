@@ -5,6 +5,7 @@
 use http::proxy::{self, ChunkedEncoder, Forwarded};
 use reactor::{Io, Token};
 
+use super::balance::{self, BalanceMode};
 use super::exchange::{Exchange, Outbox, RequestInfo};
 use super::handler::{Proxy, MAX_AHEAD};
 
@@ -140,12 +141,6 @@ impl Proxy {
                 return Some(data.len());
             }
         };
-        if head.upgrade {
-            // Tunnelling (WebSocket) is not done yet.
-            self.stats.refused += 1;
-            self.answer(io, client, 501, false);
-            return Some(data.len());
-        }
         let addr = self.clients.get(&client)?.addr;
         let mut out = Vec::with_capacity(head.head_len + 128);
         proxy::write_upstream_request(
@@ -162,8 +157,16 @@ impl Proxy {
             keep_alive: head.keep_alive && !io.is_draining() && !io.is_leaving(),
             is_head: head.is_head,
             retryable: (head.method == "GET" || head.is_head) && !head.body.has_body(),
+            upgrade: head.upgrade,
         };
-        let ex = Exchange::new(req, out, head.body, io.now());
+        let mut ex = Exchange::new(req, out, head.body, io.now());
+        ex.key = match &self.config.balance {
+            BalanceMode::HashClient => Some(balance::key_of_addr(addr)),
+            BalanceMode::HashHeader(name) => {
+                proxy::request_header(data, &head, name).map(balance::key_of)
+            }
+            BalanceMode::RoundRobin | BalanceMode::LeastConnections => None,
+        };
         self.clients.get_mut(&client)?.ex = Some(ex);
         if !self.dispatch(io, client, None) {
             // Every upstream is out: answer at once.

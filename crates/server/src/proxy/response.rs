@@ -21,6 +21,9 @@ enum Step {
     Broken(&'static str),
     /// The client is gone.
     Orphan,
+    /// A 101 was relayed: the connection is a tunnel from this offset of
+    /// the read on.
+    Tunnel(usize),
 }
 
 impl Proxy {
@@ -31,6 +34,7 @@ impl Proxy {
         };
         let client = match up.state {
             UpState::Busy(client) | UpState::Connecting(client) => client,
+            UpState::Tunnel(client) => return self.tunnel_down(io, conn, client, data),
             UpState::Idle(_) => {
                 // Nothing is asked of an idle connection: whatever it
                 // sends is out of turn. Drop it before it is reused.
@@ -69,6 +73,10 @@ impl Proxy {
                 self.release(io, conn, false);
                 data.len()
             }
+            Step::Tunnel(at) => {
+                self.open_tunnel(io, conn, client, &data[at..]);
+                data.len()
+            }
         }
     }
 
@@ -92,7 +100,12 @@ impl Proxy {
         loop {
             match &mut ex.response {
                 ResponsePhase::Head => {
-                    let head = match proxy::parse_response(&data[at..], ex.req.is_head) {
+                    let parsed = if ex.req.upgrade {
+                        proxy::parse_upgrade_response(&data[at..])
+                    } else {
+                        proxy::parse_response(&data[at..], ex.req.is_head)
+                    };
+                    let head = match parsed {
                         Ok(Some(head)) => head,
                         Ok(None) => return Step::Used(at),
                         Err(e) => return Step::Broken(e.why),
@@ -113,6 +126,12 @@ impl Proxy {
                         .record(now.saturating_duration_since(ex.sent_at));
                     self.stats.requests.record(nanos(now, ex.started));
                     self.upstreams[upstream].health.succeeded();
+                    if head.status == 101 {
+                        let buf = out.buf();
+                        proxy::write_client_response(bytes, &head, Framing::None, 1, true, buf);
+                        ex.head_sent = true;
+                        return Step::Tunnel(at);
+                    }
                     // A body delimited by the upstream's close goes to a
                     // 1.1 client chunked, so the client connection stays.
                     let client_framing = match head.body {
@@ -183,6 +202,9 @@ impl Proxy {
         let Some(up) = self.conns.get(&conn).copied() else {
             return;
         };
+        if let UpState::Tunnel(client) = up.state {
+            return self.tunnel_peer_closed(io, client);
+        }
         if let UpState::Busy(client) = up.state {
             let ended = self
                 .clients

@@ -128,6 +128,16 @@ pub struct ProxyStats {
     pub aborted: u64,
     /// Requests retried on another (or the same) upstream.
     pub retries: u64,
+    /// Tunnels opened (a 101 relayed to an upgrade request).
+    pub tunnels: u64,
+    /// Tunnels open now (a gauge).
+    pub tunnels_open: u64,
+    /// Tunnels closed for being idle past `--upstream-timeout`.
+    pub tunnel_timeouts: u64,
+    /// Bytes tunnelled from clients to upstreams.
+    pub tunnel_bytes_up: u64,
+    /// Bytes tunnelled from upstreams to clients.
+    pub tunnel_bytes_down: u64,
     /// Requests by duration: from the start of the loop pass that read
     /// the request's head to the pass that queued its response head (or
     /// the proxy's own answer) to the client.
@@ -169,21 +179,31 @@ impl ProxyStats {
         self.gateway_timeout += o.gateway_timeout;
         self.aborted += o.aborted;
         self.retries += o.retries;
+        self.tunnels += o.tunnels;
+        self.tunnels_open += o.tunnels_open;
+        self.tunnel_timeouts += o.tunnel_timeouts;
+        self.tunnel_bytes_up += o.tunnel_bytes_up;
+        self.tunnel_bytes_down += o.tunnel_bytes_down;
         self.requests.add(&o.requests);
     }
 
     /// The compact form for the `--stats` line and the end summary:
-    /// `proxy: 1200 responses, 0 refused, 502 0, 504 0, aborted 0, retries 0;
+    /// `proxy: 1200 responses, 0 refused, 502 0, 504 0, aborted 0,
+    /// tunnels 0 open 3 total 2048 bytes, retries 0;
     /// 127.0.0.1:8081 up 600 req 0 fail 2 connects 10 idle 3 busy 99.7%
     /// reuse p50 1ms p99 5ms; …`.
     pub fn compact(&self) -> String {
         let mut line = format!(
-            "proxy: {} responses, {} refused, 502 {}, 504 {}, aborted {}, retries {}",
+            "proxy: {} responses, {} refused, 502 {}, 504 {}, aborted {}, \
+             tunnels {} open {} total {} bytes, retries {}",
             self.responses,
             self.refused,
             self.bad_gateway,
             self.gateway_timeout,
             self.aborted,
+            self.tunnels_open,
+            self.tunnels,
+            self.tunnel_bytes_up + self.tunnel_bytes_down,
             self.retries
         );
         for u in &self.upstreams {

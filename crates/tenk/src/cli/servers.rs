@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{BalanceArg, ServeArgs};
+use server::proxy::BalanceMode;
+
+use super::ServeArgs;
 
 /// Options of `tenk serve chat`.
 #[derive(Args, Debug, Clone)]
@@ -69,10 +71,22 @@ pub struct ProxyArgs {
     /// default 1); repeat for each. The name is resolved once, at start.
     #[arg(long = "upstream", value_name = "HOST:PORT[=WEIGHT]", required = true)]
     pub upstreams: Vec<String>,
-    /// How a request's upstream is chosen (per worker): smooth weighted
-    /// round-robin, or fewest requests in flight per weight.
-    #[arg(long, value_enum, default_value_t = BalanceArg::RoundRobin)]
-    pub upstream_balance: BalanceArg,
+    /// How a request's upstream is chosen: round-robin (smooth, weighted;
+    /// per worker), least-connections (fewest requests in flight per
+    /// weight; per worker), hash-client (the client's address, a PROXY
+    /// protocol header's if any) or hash-header:NAME (that request
+    /// header's value; round-robin without it). A hash is weighted
+    /// rendezvous hashing: the same key goes to the same upstream from
+    /// every worker, and an upstream that is out or removed moves only its
+    /// own keys. An upgraded (WebSocket) connection is balanced as the
+    /// request that opened it.
+    #[arg(
+        long,
+        value_name = "MODE",
+        default_value = "round-robin",
+        value_parser = BalanceMode::parse
+    )]
+    pub upstream_balance: BalanceMode,
     /// Idle keep-alive connections kept per upstream per worker (closed
     /// after 4s idle, before common backends close theirs).
     #[arg(long, default_value_t = 32)]
@@ -82,7 +96,9 @@ pub struct ProxyArgs {
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     pub upstream_connect_timeout: Duration,
     /// Longest an upstream may stay silent, before the response head
-    /// (504) and between bytes after it (the client connection is cut).
+    /// (504) and between bytes after it (the client connection is cut);
+    /// also how long an upgraded (WebSocket) tunnel may carry no byte
+    /// either way before both ends are closed.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub upstream_timeout: Duration,
     /// Failures in a row that take an upstream out (0: never).

@@ -36,6 +36,7 @@ pub mod haproxy;
 pub mod http_client;
 mod pattern;
 pub mod pids;
+pub mod proxy;
 pub mod redis;
 pub mod tls;
 

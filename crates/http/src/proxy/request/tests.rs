@@ -491,3 +491,54 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn only_a_connection_upgrade_get_asks_to_upgrade() {
+    // (request, tunnelled)
+    let cases: [(&[u8], bool); 10] = [
+        (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", true),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, upgrade\r\nUpgrade: websocket\r\n\r\n", true),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: UPGRADE\r\n\r\n", true),
+        // Upgrade without the Connection token was not meant for this hop.
+        (b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n", false),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\n\r\n", false),
+        // h2c, alone, listed or versioned: never tunnelled.
+        (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n", false),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: websocket, H2C\r\n\r\n", false),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: h2c/1\r\n\r\n", false),
+        // HTTP/1.0 ignores Upgrade; a request with a body is no handshake.
+        (b"GET / HTTP/1.0\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n", false),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: websocket\r\nContent-Length: 2\r\n\r\n", false),
+    ];
+    for (wire, want) in cases {
+        assert_eq!(
+            head(wire).upgrade,
+            want,
+            "{}",
+            String::from_utf8_lossy(wire)
+        );
+    }
+}
+
+#[test]
+fn an_upgrade_keeps_upgrade_and_connection_upgrade_upstream() {
+    let wire = b"GET /chat HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Upgrade, X-Hop\r\nUpgrade: websocket\r\nX-Hop: 1\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    assert_eq!(
+        upstream(wire),
+        format!(
+            "GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{ADDED}Connection: upgrade\r\n\r\n"
+        )
+    );
+    // Not tunnelled: Upgrade is dropped as hop-by-hop, and so is what
+    // Connection names (HTTP2-Settings).
+    let h2c = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n";
+    assert_eq!(
+        upstream(h2c),
+        format!("GET / HTTP/1.1\r\nHost: x\r\n{ADDED}\r\n")
+    );
+    let bare = b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n";
+    assert_eq!(
+        upstream(bare),
+        format!("GET / HTTP/1.1\r\nHost: x\r\n{ADDED}\r\n")
+    );
+}

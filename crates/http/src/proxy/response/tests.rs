@@ -459,3 +459,40 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_101_is_taken_only_as_the_answer_to_an_upgrade() {
+    let wire = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\nframes";
+    let head = parse_upgrade_response(wire).unwrap().unwrap();
+    assert_eq!(
+        (head.status, head.body, head.keep_alive, head.interim),
+        (101, Framing::None, false, false)
+    );
+    assert_eq!(head.head_len, wire.len() - b"frames".len());
+    let mut out = Vec::new();
+    write_client_response(wire, &head, Framing::None, 1, true, &mut out);
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nVia: 1.1 tenk\r\nConnection: upgrade\r\n\r\n"
+    );
+    // Unasked, it stays malformed; asked, it must name its protocol.
+    assert!(parse_response(wire, false).is_err());
+    assert_eq!(
+        parse_upgrade_response(b"HTTP/1.1 101 Switching Protocols\r\n\r\n"),
+        Err(Malformed {
+            why: "101 Switching Protocols names no Upgrade"
+        })
+    );
+    // Any other answer to an upgrade is an ordinary response.
+    let refused = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno";
+    assert_eq!(
+        parse_upgrade_response(refused),
+        parse_response(refused, false)
+    );
+    assert_eq!(
+        framed(b"HTTP/1.1 100 Continue\r\n\r\n", false),
+        parse_upgrade_response(b"HTTP/1.1 100 Continue\r\n\r\n")
+            .unwrap()
+            .unwrap()
+    );
+}
