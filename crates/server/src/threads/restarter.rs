@@ -30,6 +30,8 @@ pub(crate) struct Restarter {
     pub plan: Option<RestartPlan>,
     /// Duplicates of every distinct listening socket, in hand-over order.
     pub listeners: Vec<OwnedFd>,
+    /// A duplicate of the `--metrics` listener, handed over too.
+    pub metrics: Option<OwnedFd>,
     pub notify: Notify,
     pub systemd: Option<Arc<Notifier>>,
     pub state: State,
@@ -120,7 +122,10 @@ impl Restarter {
         let mut command = Command::new(program);
         command
             .args(&plan.args)
-            .env(LISTEN_FDS_VAR, fd_list(&raw))
+            .env(
+                LISTEN_FDS_VAR,
+                fd_list(&raw, self.metrics.as_ref().map(AsRawFd::as_raw_fd)),
+            )
             .env(READY_FD_VAR, theirs.as_raw_fd().to_string())
             // Meant for this process only: the new one learns its sockets
             // from TENK_LISTEN_FDS, and is watched once it is the main pid.
@@ -131,6 +136,7 @@ impl Restarter {
         let mut inherited: Vec<std::os::fd::BorrowedFd<'_>> = self
             .listeners
             .iter()
+            .chain(&self.metrics)
             .map(std::os::fd::AsFd::as_fd)
             .collect();
         let theirs = OwnedFd::from(theirs);

@@ -168,6 +168,7 @@ impl Handler for Relay {
         // go, so that they close with the workers' (a shutdown refuses
         // new connections).
         self.restarter.listeners.clear();
+        self.restarter.metrics = None;
         // Once handed over, systemd's main pid is the new process: this
         // one's stop is none of its business.
         if self.group.shutdowns.load(Ordering::Acquire) == 0 && !self.restarter.handed_over() {
