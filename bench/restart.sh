@@ -14,9 +14,14 @@
 #    from when it was due). During a restart the old process answers each
 #    connection's next request with `Connection: close` and the load tool
 #    reconnects, to the new process.
+# 3. Requests spanning a restart: a run's p99 hides the few requests a
+#    restart delays among the many it does not, so WINDOWS (10) short
+#    runs of WINDOW (1s) at the same RATE and CONNS, each with a SIGHUP in
+#    its middle, vs the same windows without; the median and worst of the
+#    windows' p99 and max, per mode.
 #
 #   bench/restart.sh                          # ROUNDS=3
-#   ROUNDS=1 DURATION=8s RESTARTS=5 bench/restart.sh   # a smoke test
+#   ROUNDS=1 DURATION=8s RESTARTS=5 WINDOWS=3 bench/restart.sh   # a smoke test
 #
 # Placement: the server (old and new processes, one thread each) on
 # SERVER_CPU, the load on LOAD_CPU, as the other scripts.
@@ -29,6 +34,8 @@ RESTARTS=${RESTARTS:-20}
 RATE=${RATE:-10000}
 CONNS=${CONNS:-50}
 EVERY=${EVERY:-4}
+WINDOWS=${WINDOWS:-10}
+WINDOW=${WINDOW:-1s}
 
 build_tenk
 PIDFILE=$RESULTS/logs/restart.pid
@@ -80,7 +87,7 @@ done
 read -r med lo hi < <(spread "${times[@]}")
 own=$(sed -n 's/.*serves after \([0-9]*\) ms.*/\1/p' "$RESULTS/logs/restart-handover.log")
 read -r omed olo ohi < <(spread $own)
-printf 'hand-over, SIGHUP to the new process serving: median %.1f ms (%.1f-%.1f)\n' \
+printf 'hand-over, SIGHUP to the new process accepting (pid file rewritten): median %.1f ms (%.1f-%.1f)\n' \
     "$(awk -v v="$med" 'BEGIN{print v/1000}')" "$(awk -v v="$lo" 'BEGIN{print v/1000}')" \
     "$(awk -v v="$hi" 'BEGIN{print v/1000}')"
 printf 'hand-over, spawn to the readiness byte (old process): median %s ms (%s-%s)\n' "$omed" "$olo" "$ohi"
@@ -114,4 +121,34 @@ for round in $(seq "$ROUNDS"); do
             "$(jq .latency_us.p99 "$json")" "$(jq .latency_us.max "$json")" "$(jq .errors_total "$json")"
         stop_last
     done
+done
+
+# ---- 3. requests spanning a restart ------------------------------------------
+half=$(awk -v v="$(seconds "$WINDOW")" 'BEGIN { print v / 2 }')
+printf '\n# %s windows of %s, a SIGHUP half-way through each (restarts) or none\n' "$WINDOWS" "$WINDOW"
+printf '%-10s %14s %14s %14s %14s %8s\n' run "p99 med µs" "p99 worst µs" "max med µs" "max worst µs" errors
+for mode in none restarts; do
+    rm -f "$PIDFILE"
+    start_server "$RESULTS/logs/restart-window-$mode.log" "$TENK" serve http --port 0 --pid-file "$PIDFILE"
+    while [[ ! -s $PIDFILE ]]; do sleep 0.01; done
+    p99s=() maxes=() errors=0
+    for w in $(seq "$WINDOWS"); do
+        json=$RESULTS/logs/restart-window-$mode-$w.json
+        taskset -c "$LOAD_CPU" "$TENK" load http "http://127.0.0.1:$SERVER_PORT/" \
+            -c "$CONNS" --rate "$RATE" -d "$WINDOW" --json >"$json" \
+            2>"$RESULTS/logs/restart-window-$mode-$w.err" &
+        load=$!
+        if [[ $mode == restarts ]]; then
+            sleep "$half"
+            hand_over_us >/dev/null
+        fi
+        wait "$load" || true
+        p99s+=("$(jq .latency_us.p99 "$json")")
+        maxes+=("$(jq .latency_us.max "$json")")
+        errors=$((errors + $(jq .errors_total "$json")))
+    done
+    read -r pmed _ phi < <(spread "${p99s[@]}")
+    read -r mmed _ mhi < <(spread "${maxes[@]}")
+    printf '%-10s %14s %14s %14s %14s %8s\n' "$mode" "$pmed" "$phi" "$mmed" "$mhi" "$errors"
+    stop_last
 done

@@ -1,6 +1,7 @@
 //! The callbacks a protocol implements.
 
 use std::os::fd::OwnedFd;
+use std::process::ExitStatus;
 
 use crate::close_reason::CloseReason;
 use crate::io::Io;
@@ -85,6 +86,12 @@ pub trait Handler {
     /// (chat's Redis links free this node's nicks).
     fn on_shutdown(&mut self, io: &mut Io) {
         let _ = io;
+    }
+
+    /// A child watched with [`Io::watch_child`] ended, and was reaped:
+    /// `status` says how (exit code, or the signal that killed it).
+    fn on_child_exit(&mut self, io: &mut Io, pid: u32, status: ExitStatus) {
+        let _ = (io, pid, status);
     }
 
     /// A [`Waker`](crate::Waker) was woken.

@@ -17,6 +17,7 @@ use crate::conn::Entry;
 use crate::slab::Slab;
 use crate::stats::Stats;
 use crate::sys::epoll::Epoll;
+use crate::sys::pidfd::ChildFd;
 use crate::sys::signal::{SignalFd, SignalSet};
 use crate::sys::socket;
 use crate::sys::timerfd::TimerFd;
@@ -26,11 +27,14 @@ use crate::transport::{PreambleCounts, TransportCounts};
 use crate::waker::{Wake, Waker};
 
 /// epoll user data of the reactor's own descriptors. Connection tokens
-/// never reach these: a slab index of `u32::MAX - 3` would need billions of
+/// never reach these: a slab index of `u32::MAX - 4` would need billions of
 /// descriptors.
 pub(crate) const TIMERFD_DATA: u64 = u64::MAX;
 pub(crate) const SIGNALFD_DATA: u64 = u64::MAX - 1;
 pub(crate) const EVENTFD_DATA: u64 = u64::MAX - 2;
+/// Every watched child's pidfd (`child.rs`): a handful at most, all
+/// checked when one polls readable.
+pub(crate) const CHILD_DATA: u64 = u64::MAX - 3;
 
 /// Buffers kept in the pool for reuse.
 const POOL_MAX_FREE: usize = 256;
@@ -107,6 +111,7 @@ pub struct Io {
     /// The deadline the timerfd is armed for, if any.
     pub(crate) timer_armed: Option<Instant>,
     pub(crate) signalfd: Option<SignalFd>,
+    pub(crate) children: Vec<ChildFd>,
     pub(crate) wake: Arc<Wake>,
     /// The ready-again list (edge mode): connections owed a read with no
     /// edge to come for it. Stopped by the read budget, resuming from
@@ -158,6 +163,7 @@ impl Io {
             timerfd,
             timer_armed: None,
             signalfd: None,
+            children: Vec::new(),
             wake,
             ready: Vec::new(),
             pass: 1,
@@ -398,6 +404,7 @@ impl Io {
             TIMERFD_DATA => Target::Timers,
             SIGNALFD_DATA => Target::Signals,
             EVENTFD_DATA => Target::Wake,
+            CHILD_DATA => Target::Children,
             _ => {
                 let token = Token::from_u64(data);
                 match self.entries.get(token) {
@@ -482,6 +489,7 @@ pub(crate) enum Target {
     Timers,
     Signals,
     Wake,
+    Children,
     Listener(Token),
     Conn(Token),
     /// A connection closed earlier in the same batch (section 3 of

@@ -22,6 +22,8 @@
 //!   and stops from other threads on an `eventfd` ([`Waker`]). An idle
 //!   reactor makes no wake-ups at all; a run can be bounded by a deadline
 //!   ([`Reactor::run_until`]) at no cost to one that is not.
+//! - **Child processes** ([`Io::watch_child`]) through pidfds: an end is
+//!   an event, with its exit status, and the child is reaped.
 //! - **Accept** with `accept4`, a batch per wake-up, a connection cap, and
 //!   a timed pause on EMFILE/ENFILE instead of a spin.
 //! - **Outbound** non-blocking connects ([`Io::connect`]) on the same loop.
@@ -32,6 +34,7 @@
 //! `examples/kv.rs`, a line-based key-value server, shows the whole API in use.
 
 mod buffer;
+mod child;
 mod close;
 mod close_reason;
 mod config;

@@ -181,6 +181,12 @@ impl<H: Handler> Reactor<H> {
                     io.stop();
                 }
             }
+            Target::Children => {
+                for (pid, status) in io.reap_children() {
+                    handler.on_child_exit(io, pid, status);
+                    report_closes(io, handler);
+                }
+            }
             Target::Stale => {}
         }
     }

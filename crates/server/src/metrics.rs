@@ -4,7 +4,8 @@
 //! ([`http::metrics::render_reactor`], the pass histogram among them) and
 //! what the server adds through its [`Render`] (HTTP's counters and
 //! request durations, chat's fan-out durations and Redis figures, the
-//! proxy's figures).
+//! proxy's figures), and the standard `process_*` families with the
+//! answering pid (`process.rs`).
 //!
 //! The listener is plain TCP whatever the main port speaks
 //! ([`reactor::Io::add_plain_listener`]): a scraper reaches it directly,
@@ -16,6 +17,7 @@
 
 mod board;
 pub(crate) mod endpoint;
+mod process;
 
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;

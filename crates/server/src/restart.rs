@@ -15,8 +15,13 @@ use std::time::Duration;
 /// The listening sockets a new process inherits, by descriptor number,
 /// comma-separated, in the order of the old process's listeners: under
 /// `--accept reuseport` worker 0's first, then worker 1's…; otherwise the
-/// one socket every worker (or the acceptor thread) shares.
+/// one socket every worker (or the acceptor thread) shares. The
+/// `--metrics` listener, if any, is last, named by its role:
+/// `TENK_LISTEN_FDS=5,6,metrics:7`.
 pub const LISTEN_FDS_VAR: &str = "TENK_LISTEN_FDS";
+/// The role of the `--metrics` listener in `TENK_LISTEN_FDS`, and its
+/// name in systemd's `LISTEN_FDNAMES` (`FileDescriptorName=metrics`).
+pub const METRICS_ROLE: &str = "metrics";
 /// The descriptor on which a new process reports that it serves (one
 /// byte) and reads the old one's acknowledgement.
 pub const READY_FD_VAR: &str = "TENK_READY_FD";
@@ -74,6 +79,8 @@ impl RestartPlan {
 pub struct Inherited {
     /// The listening sockets, in the old process's order.
     pub listeners: Vec<OwnedFd>,
+    /// The `--metrics` listener.
+    pub metrics: Option<OwnedFd>,
     /// Where to report readiness.
     pub ready: Option<OwnedFd>,
 }
@@ -94,50 +101,88 @@ pub fn inherited_from_env() -> io::Result<Option<Inherited>> {
         .to_str()
         .ok_or_else(|| invalid(format!("{LISTEN_FDS_VAR}: not UTF-8")))?;
     let fds = parse_fd_list(list).map_err(|e| invalid(format!("{LISTEN_FDS_VAR}: {e}")))?;
+    let metrics_raw = fds.metrics;
+    let fds = fds.serving;
     let ready = match std::env::var(READY_FD_VAR) {
         Ok(text) => {
             let raw: RawFd = text
                 .parse()
                 .map_err(|_| invalid(format!("{READY_FD_VAR}={text:?}: not a descriptor")))?;
-            if fds.contains(&raw) {
+            if fds.contains(&raw) || metrics_raw == Some(raw) {
                 return Err(invalid(format!("{READY_FD_VAR}={raw} is a listener too")));
             }
             Some(reactor::sys::inherit::take_inherited(raw)?)
         }
         Err(_) => None,
     };
+    let take = |raw| {
+        reactor::sys::inherit::take_listener(raw)
+            .map_err(|e| io::Error::new(e.kind(), format!("{LISTEN_FDS_VAR}: {e}")))
+    };
     let mut listeners = Vec::with_capacity(fds.len());
     for raw in fds {
-        let fd = reactor::sys::inherit::take_listener(raw)
-            .map_err(|e| io::Error::new(e.kind(), format!("{LISTEN_FDS_VAR}: {e}")))?;
-        listeners.push(fd);
+        listeners.push(take(raw)?);
     }
-    Ok(Some(Inherited { listeners, ready }))
+    let metrics = metrics_raw.map(take).transpose()?;
+    Ok(Some(Inherited {
+        listeners,
+        metrics,
+        ready,
+    }))
 }
 
-/// `3,4,5`: descriptor numbers, each once, 3 or more.
-pub fn parse_fd_list(text: &str) -> Result<Vec<RawFd>, String> {
-    let mut fds = Vec::new();
+/// The descriptors `TENK_LISTEN_FDS` names.
+#[derive(Debug, PartialEq, Eq)]
+pub struct FdList {
+    /// The serving sockets, in order.
+    pub serving: Vec<RawFd>,
+    /// The `--metrics` listener (`metrics:N`).
+    pub metrics: Option<RawFd>,
+}
+
+/// `3,4,metrics:5`: descriptor numbers, each once, 3 or more, at least
+/// one serving; a role (only `metrics`, once) before a number.
+pub fn parse_fd_list(text: &str) -> Result<FdList, String> {
+    let mut list = FdList {
+        serving: Vec::new(),
+        metrics: None,
+    };
+    let mut seen = Vec::new();
     for part in text.split(',') {
-        let fd: RawFd = part
+        let (role, number) = match part.split_once(':') {
+            Some((role, number)) => (Some(role.trim()), number),
+            None => (None, part),
+        };
+        let fd: RawFd = number
             .trim()
             .parse()
             .map_err(|_| format!("{part:?} is not a descriptor number"))?;
         if fd < 3 {
             return Err(format!("{fd} is stdin, stdout or stderr"));
         }
-        if fds.contains(&fd) {
+        if seen.contains(&fd) {
             return Err(format!("{fd} is listed twice"));
         }
-        fds.push(fd);
+        seen.push(fd);
+        match role {
+            None => list.serving.push(fd),
+            Some(METRICS_ROLE) if list.metrics.is_none() => list.metrics = Some(fd),
+            Some(METRICS_ROLE) => return Err(format!("{METRICS_ROLE} is listed twice")),
+            Some(other) => return Err(format!("{other:?} is not a role (only {METRICS_ROLE})")),
+        }
     }
-    Ok(fds)
+    if list.serving.is_empty() {
+        return Err("no serving socket".to_string());
+    }
+    Ok(list)
 }
 
-/// The `TENK_LISTEN_FDS` value naming `fds`.
-pub fn fd_list(fds: &[RawFd]) -> String {
+/// The `TENK_LISTEN_FDS` value naming the serving sockets `fds` and the
+/// metrics listener.
+pub fn fd_list(fds: &[RawFd], metrics: Option<RawFd>) -> String {
     fds.iter()
         .map(|fd| fd.to_string())
+        .chain(metrics.map(|fd| format!("{METRICS_ROLE}:{fd}")))
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -165,9 +210,23 @@ mod tests {
 
     #[test]
     fn fd_lists_parse_and_bad_ones_say_why() {
-        assert_eq!(parse_fd_list("3,4,10"), Ok(vec![3, 4, 10]));
-        assert_eq!(fd_list(&[3, 4, 10]), "3,4,10");
+        let serving = |fds: &[RawFd], metrics| FdList {
+            serving: fds.to_vec(),
+            metrics,
+        };
+        assert_eq!(parse_fd_list("3,4,10"), Ok(serving(&[3, 4, 10], None)));
+        assert_eq!(fd_list(&[3, 4, 10], None), "3,4,10");
+        assert_eq!(
+            parse_fd_list("3,metrics:7,4"),
+            Ok(serving(&[3, 4], Some(7)))
+        );
+        assert_eq!(fd_list(&[3, 4], Some(7)), "3,4,metrics:7");
         for (bad, why) in [
+            ("metrics:3", "no serving socket"),
+            ("3,metrics:4,metrics:5", "metrics is listed twice"),
+            ("3,metrics:3", "listed twice"),
+            ("3,admin:4", "not a role"),
+            ("3,metrics:x", "not a descriptor"),
             ("", "not a descriptor"),
             ("3,,4", "not a descriptor"),
             ("x", "not a descriptor"),

@@ -62,6 +62,10 @@ pub struct Lifecycle {
     /// Written with this process's pid once it serves; removed at the end
     /// unless the sockets were handed over ([`crate::pid_file`]).
     pub pid_file: Option<PathBuf>,
+    /// The `--metrics` listener, inherited (a restart's hand-over, or a
+    /// socket systemd passes named `metrics`), to serve on instead of
+    /// binding one.
+    pub metrics: Option<OwnedFd>,
     /// systemd's notification socket: `READY=1`, `RELOADING=1`,
     /// `MAINPID=`, `STOPPING=1`, `WATCHDOG=1`.
     pub systemd: Option<Arc<Notifier>>,
@@ -279,6 +283,7 @@ pub fn serve<H: Handler, X: Send>(
         name: name.to_string(),
         plan: lifecycle.restart,
         listeners: sockets.handover,
+        metrics: metrics_fd.as_ref().map(OwnedFd::try_clone).transpose()?,
         notify: options.notify.clone(),
         systemd: lifecycle.systemd.clone(),
         state: State::Serving,

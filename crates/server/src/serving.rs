@@ -325,6 +325,11 @@ impl<H: Handler> Handler for Serving<H> {
         self.catch_up_shutdowns(io);
         self.inner.on_wake(io);
     }
+
+    fn on_child_exit(&mut self, io: &mut Io, pid: u32, status: std::process::ExitStatus) {
+        self.note_activity(io);
+        self.inner.on_child_exit(io, pid, status);
+    }
 }
 
 #[cfg(test)]

@@ -22,6 +22,19 @@ pub struct Activation {
     pub names: Vec<String>,
 }
 
+impl Activation {
+    /// Takes the socket named `name` in `LISTEN_FDNAMES` out of the
+    /// serving ones, if there is one (the first of that name).
+    pub fn take_named(&mut self, name: &str) -> Option<OwnedFd> {
+        let at = self.names.iter().position(|n| n == name)?;
+        if at >= self.listeners.len() {
+            return None;
+        }
+        self.names.remove(at);
+        Some(self.listeners.remove(at))
+    }
+}
+
 /// The sockets systemd passed this process, if it passed any: `LISTEN_PID`
 /// must be this process's pid (the variables are inherited by children
 /// they were not meant for), `LISTEN_FDS` the count from descriptor 3.

@@ -76,10 +76,12 @@ fn lifecycle(args: &ServeArgs) -> Result<Lifecycle, ExitCode> {
         Ok(Some(inherited)) => {
             let origin = "sockets handed over by a graceful restart".to_string();
             lifecycle.inherited = Some((inherited.listeners, origin));
+            lifecycle.metrics = inherited.metrics;
             lifecycle.ready = inherited.ready;
         }
         Ok(None) => match server::systemd::activation_from_env() {
-            Ok(Some(activation)) => {
+            Ok(Some(mut activation)) => {
+                lifecycle.metrics = activation.take_named(server::restart::METRICS_ROLE);
                 let n = activation.listeners.len();
                 let mut origin = format!("socket activation: {n} socket(s)");
                 if !activation.names.is_empty() {
@@ -163,24 +165,37 @@ pub(crate) fn with_metrics(
     args: &ServeArgs,
     render: impl FnOnce() -> server::metrics::Render,
 ) -> Result<(), ExitCode> {
-    let Some(addr) = args.metrics else {
-        return Ok(());
+    // Inherited (a restart's hand-over, or systemd's socket named
+    // `metrics`): served on, whatever `--metrics` says, as `--bind` and
+    // `--port` are ignored for inherited serving sockets.
+    let bound = match (options.lifecycle.metrics.take(), args.metrics) {
+        (Some(fd), _) => fd_and_addr(fd).map_err(|e| {
+            errln!("tenk: error: the inherited metrics listener: {e}");
+            ExitCode::FAILURE
+        })?,
+        (None, None) => return Ok(()),
+        // A plain socket, handed over at a restart like the serving ones
+        // (not bound beside them with SO_REUSEPORT, which would let the
+        // old and new processes answer scrapes at once, and let another
+        // program with SO_REUSEPORT bind it too).
+        (None, Some(addr)) => reactor::Io::bind(addr, args.backlog)
+            .and_then(fd_and_addr)
+            .map_err(|e| usage_error(&format!("--metrics {addr}: {e}")))?,
     };
-    // SO_REUSEPORT: the new process of a graceful restart binds the same
-    // address while the old one still holds it (its sockets are handed
-    // over, this one is not); for the restart's overlap both answer
-    // scrapes. A socket held by another program without SO_REUSEPORT
-    // still makes this fail.
-    let bound = reactor::Io::bind_reuseport(addr, args.backlog).and_then(|fd| {
-        let listener = std::net::TcpListener::from(fd);
-        let local = listener.local_addr()?;
-        Ok((std::os::fd::OwnedFd::from(listener), local))
-    });
-    let (fd, addr) = bound.map_err(|e| usage_error(&format!("--metrics {addr}: {e}")))?;
+    let (fd, addr) = bound;
     options.metrics = Some(Arc::new(server::metrics::MetricsListener {
         fd,
         addr,
         render: render(),
     }));
     Ok(())
+}
+
+/// A listening socket and the address it listens on.
+fn fd_and_addr(
+    fd: std::os::fd::OwnedFd,
+) -> std::io::Result<(std::os::fd::OwnedFd, std::net::SocketAddr)> {
+    let listener = std::net::TcpListener::from(fd);
+    let local = listener.local_addr()?;
+    Ok((std::os::fd::OwnedFd::from(listener), local))
 }

@@ -13,6 +13,7 @@ use prometheus_parse::{Scrape, Value};
 use util::backend::{Recorder, Reply};
 use util::certs::{KeyFormat, TestPki};
 use util::chat_client::Client;
+use util::pids::{kill, read_pid, wait_exited, wait_pid_change, PidFileGuard};
 use util::redis::Redis;
 use util::{connect, run_tenk, wait_until, Server, PROMPTLY};
 
@@ -221,6 +222,83 @@ fn the_metrics_port_is_plain_beside_tls_and_the_proxy_protocol() {
             "{layout:?}: {workers:?}"
         );
     }
+}
+
+/// The pid in `tenk_process_info` (and the standard process families
+/// beside it).
+fn answering_pid(scrape: &Scrape) -> u32 {
+    for name in [
+        "process_start_time_seconds",
+        "process_open_fds",
+        "process_resident_memory_bytes",
+    ] {
+        assert!(has(scrape, name), "no {name}");
+    }
+    scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "tenk_process_info")
+        .and_then(|s| s.labels.get("pid"))
+        .and_then(|pid| pid.parse().ok())
+        .expect("tenk_process_info{pid}")
+}
+
+/// Regression (the metrics listener bound with SO_REUSEPORT beside the
+/// old one at a restart instead of handed over: with `--metrics
+/// 127.0.0.1:0` the new process listened on another port, and the old
+/// one's socket, out of its epoll set but open, took its share of the
+/// connections and reset them at its exit): scraped without a pause
+/// across a SIGHUP, the metrics port refuses no connect and fails no
+/// scrape, and once the new process serves, every answer is its own.
+#[test]
+fn the_metrics_listener_is_handed_over_at_a_restart() {
+    let dir = std::env::temp_dir().join(format!("tenk-metrics-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let pid_file = dir.join("tenk.pid");
+    let (mut server, metrics) = start("http", &["--pid-file", pid_file.to_str().unwrap()]);
+    let _guard = PidFileGuard(&pid_file);
+    let old = server.pid();
+    assert!(wait_until(PROMPTLY, || read_pid(&pid_file) == Some(old)));
+    assert_eq!(answering_pid(&scrape(metrics)), old);
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let scraper = {
+        let (stop, seen) = (stop.clone(), seen.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // A refused connect, a reset or a bad answer panics here.
+                let pid = answering_pid(&scrape(metrics));
+                seen.lock().unwrap().push(pid);
+            }
+        })
+    };
+    kill(old, libc::SIGHUP);
+    let new = wait_pid_change(&pid_file, old, PROMPTLY);
+    assert!(server.wait_exit(PROMPTLY).success(), "the old process");
+    // Scrapes after the old process is gone: all the new one's.
+    let after = seen.lock().unwrap().len();
+    assert!(wait_until(PROMPTLY, || seen.lock().unwrap().len() > after + 20));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    scraper.join().expect("a scrape failed across the restart");
+    let seen = seen.lock().unwrap().clone();
+    let first_new = seen
+        .iter()
+        .position(|&pid| pid == new)
+        .expect("the new pid");
+    assert!(
+        seen[..first_new].iter().all(|&pid| pid == old)
+            && seen[first_new..].iter().all(|&pid| pid == new),
+        "old {old}, new {new}: {seen:?}"
+    );
+    eprintln!(
+        "{} scrapes, {first_new} answered by the old process",
+        seen.len()
+    );
+    kill(new, libc::SIGTERM);
+    wait_exited(new, PROMPTLY, "the new process");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

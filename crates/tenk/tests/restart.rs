@@ -339,9 +339,9 @@ fn a_failed_restart_leaves_the_old_process_serving() {
     // The new binary fails at once.
     replace_with_script(&binary, "exit 3");
     kill(old, libc::SIGHUP);
-    let line = server.wait_line("failed before it was ready");
+    let line = server.wait_line("before it was ready");
     assert!(
-        line.contains("exit status: 3") && line.contains("still serving"),
+        line.contains("exited with status 3") && line.contains("still serving"),
         "{line}"
     );
     assert_eq!(read_pid(&pid_file), Some(old));
@@ -359,6 +359,17 @@ fn a_failed_restart_leaves_the_old_process_serving() {
     server.wait_line("SIGHUP ignored: a restart is under way");
     let line = server.wait_line("was not ready within 1s; killed");
     assert!(line.contains("still serving"), "{line}");
+    // Its end, reported by its pidfd, and reaped.
+    let line = server.wait_line("killed before it was ready, was killed by signal 9");
+    let pid = line
+        .split("process ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .expect("a pid");
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "{pid} not reaped"
+    );
     assert!(
         hung.elapsed() >= Duration::from_secs(1),
         "killed after {:?}, before its deadline",
@@ -377,6 +388,108 @@ fn a_failed_restart_leaves_the_old_process_serving() {
     assert!(served(server.addr));
     kill(new, libc::SIGTERM);
     wait_exited(new, PROMPTLY, "the new process");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The pid a script replacing the binary wrote to `path`, once written.
+fn wait_script_pid(path: &Path) -> u32 {
+    let mut pid = None;
+    let written = util::wait_until(PROMPTLY, || {
+        pid = read_pid(path);
+        pid.is_some()
+    });
+    assert!(written, "{} was not written", path.display());
+    pid.expect("a pid")
+}
+
+/// Regression (the child watched by the EOF of its readiness socket): a
+/// new process killed before it is ready is reported at once with the
+/// signal that killed it (from its pidfd, not inferred from an EOF), and
+/// reaped: no zombie is left.
+#[test]
+fn a_new_process_killed_before_it_is_ready_is_reported_with_its_signal_and_reaped() {
+    let dir = scratch("sigkill");
+    let pid_file = dir.join("tenk.pid");
+    let binary = dir.join("tenk");
+    copy_binary(&binary);
+    let server = start_copy(&dir, &binary, &["--restart-timeout", "60s"]);
+    let _guard = PidFileGuard(&pid_file);
+    let old = server.pid();
+    let child_pid = dir.join("child.pid");
+    replace_with_script(
+        &binary,
+        &format!("echo $$ > {}; exec sleep 60", child_pid.display()),
+    );
+    kill(old, libc::SIGHUP);
+    let child = wait_script_pid(&child_pid);
+    let killed = Instant::now();
+    kill(child, libc::SIGKILL);
+    let line = server.wait_line("before it was ready");
+    assert!(
+        line.contains(&format!(
+            "new process {child} was killed by signal 9 (SIGKILL)"
+        )) && line.contains("still serving"),
+        "{line}"
+    );
+    assert!(
+        killed.elapsed() < Duration::from_secs(30),
+        "seen after {:?}: at the deadline, not at the death",
+        killed.elapsed()
+    );
+    // Reaped when reported: gone from /proc, not a zombie.
+    assert!(
+        !Path::new(&format!("/proc/{child}")).exists(),
+        "process {child} is left a zombie"
+    );
+    assert_eq!(read_pid(&pid_file), Some(old));
+    assert!(served(server.addr));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Regression (the child's death inferred from the EOF of its readiness
+/// socket): a new process that exits with status 2 (here an invalid
+/// flag, as a changed binary might find one) while a process it started
+/// still holds the readiness socket open gave no EOF, and was noticed
+/// only at the restart deadline (60 s here), as "not ready"; its pidfd
+/// reports the exit at once, with its status.
+#[test]
+fn a_new_process_that_exits_is_reported_at_once_with_its_status() {
+    let dir = scratch("status2");
+    let pid_file = dir.join("tenk.pid");
+    let binary = dir.join("tenk");
+    copy_binary(&binary);
+    let real = dir.join("tenk.real");
+    copy_binary(&real);
+    let server = start_copy(&dir, &binary, &["--restart-timeout", "60s"]);
+    let _guard = PidFileGuard(&pid_file);
+    let old = server.pid();
+    // The holder inherits the readiness socket, as a helper the new
+    // process started would.
+    let holder_pid = dir.join("holder.pid");
+    replace_with_script(
+        &binary,
+        &format!(
+            "sleep 60 >/dev/null & echo $! > {}; exec {} \"$@\" --no-such-flag",
+            holder_pid.display(),
+            real.display()
+        ),
+    );
+    let sent = Instant::now();
+    kill(old, libc::SIGHUP);
+    let holder = wait_script_pid(&holder_pid);
+    let line = server.wait_line_within("before it was ready", Duration::from_secs(30));
+    kill(holder, libc::SIGKILL);
+    assert!(
+        line.contains("exited with status 2") && line.contains("still serving"),
+        "{line}"
+    );
+    assert!(
+        sent.elapsed() < Duration::from_secs(30),
+        "seen after {:?}: at the deadline, not at the exit",
+        sent.elapsed()
+    );
+    assert_eq!(read_pid(&pid_file), Some(old));
+    assert!(served(server.addr));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -134,6 +134,63 @@ fn an_activated_socket_is_handed_over_by_a_restart() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The address after `, metrics ` in a banner.
+fn metrics_addr(banner: &str) -> SocketAddr {
+    banner
+        .split(", metrics ")
+        .nth(1)
+        .and_then(|rest| rest.split([',', ')']).next())
+        .and_then(|addr| addr.parse().ok())
+        .unwrap_or_else(|| panic!("no metrics address in {banner:?}"))
+}
+
+/// The pid `/metrics` at `addr` says answered.
+fn metrics_pid(addr: SocketAddr) -> u32 {
+    let answer = Client::connect(addr).get("/metrics");
+    assert_eq!(answer.status, 200, "{}", answer.head);
+    let body = String::from_utf8_lossy(&answer.body).into_owned();
+    body.split("tenk_process_info{pid=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("no tenk_process_info pid in {body}"))
+}
+
+/// A passed socket named `metrics` (`FileDescriptorName=metrics`) is the
+/// metrics listener, without `--metrics`, not a serving socket; a
+/// restart hands it over with the others.
+#[test]
+fn a_socket_named_metrics_is_the_metrics_listener() {
+    let dir = std::env::temp_dir().join(format!("tenk-systemd-metrics-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pid_file = dir.join("tenk.pid");
+    let mut server = Server::spawn(launch(
+        "plain,metrics",
+        &["--pid-file", pid_file.to_str().unwrap()],
+    ));
+    let _guard = PidFileGuard(&pid_file);
+    assert!(
+        server
+            .banner
+            .contains("socket activation: 1 socket(s) (web0)"),
+        "{}",
+        server.banner
+    );
+    let metrics = metrics_addr(&server.banner);
+    assert_ne!(metrics, server.addr);
+    let old = server.pid();
+    assert_eq!(metrics_pid(metrics), old);
+    served(server.addr);
+    kill(old, libc::SIGHUP);
+    let new = wait_pid_change(&pid_file, old, PROMPTLY);
+    assert!(server.wait_exit(PROMPTLY).success());
+    assert_eq!(metrics_pid(metrics), new);
+    served(server.addr);
+    kill(new, libc::SIGTERM);
+    wait_exited(new, PROMPTLY, "the new process");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Through systemd's own launcher, when installed: it listens, waits for
 /// the first connection, then execs tenk with the socket.
 #[test]

@@ -11,6 +11,7 @@ pub mod affinity;
 pub(crate) mod epoll;
 pub(crate) mod eventfd;
 pub mod inherit;
+pub(crate) mod pidfd;
 pub mod rlimit;
 pub mod signal;
 pub(crate) mod socket;

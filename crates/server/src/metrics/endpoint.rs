@@ -83,7 +83,8 @@ impl Endpoint {
                 transport: io.transport_counts(),
                 preamble: io.preamble_counts(),
             };
-            let text = (self.render)(&scrape);
+            let mut text = (self.render)(&scrape);
+            super::process::render(&mut text);
             let body = if method == Some("HEAD") { "" } else { &text };
             // Content-Length is the text's either way (RFC 9110 9.3.2).
             answer_sized(

@@ -12,11 +12,12 @@
 //! the forced exit it asks for never came (issue 14).
 
 use std::io;
+use std::process::ExitStatus;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use reactor::signal::{SignalSet, SIGHUP};
-use reactor::{CloseReason, Config, Handler, Io, Reactor, TimerId, Token, Waker};
+use reactor::{Config, Handler, Io, Reactor, TimerId, Token, Waker};
 
 use crate::group::Group;
 use crate::threads::restarter::{Restarter, RESTART_DEADLINE};
@@ -141,8 +142,8 @@ impl Handler for Relay {
         data.len()
     }
 
-    fn on_close(&mut self, io: &mut Io, conn: Token, _reason: CloseReason) {
-        self.restarter.on_close(io, conn);
+    fn on_child_exit(&mut self, io: &mut Io, pid: u32, status: ExitStatus) {
+        self.restarter.on_child_exit(io, pid, status);
     }
 
     fn on_timer(&mut self, io: &mut Io, timer: TimerId, data: u64) {
@@ -167,6 +168,7 @@ impl Handler for Relay {
         // go, so that they close with the workers' (a shutdown refuses
         // new connections).
         self.restarter.listeners.clear();
+        self.restarter.metrics = None;
         // Once handed over, systemd's main pid is the new process: this
         // one's stop is none of its business.
         if self.group.shutdowns.load(Ordering::Acquire) == 0 && !self.restarter.handed_over() {

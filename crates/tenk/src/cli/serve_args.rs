@@ -84,6 +84,8 @@ pub struct ServeArgs {
     /// Serve Prometheus text at http://ADDR:PORT/metrics on a listener of
     /// its own (on worker 0's reactor): plain HTTP even with --tls-cert or
     /// --proxy-protocol on the main port. Port 0 picks one (in the banner).
+    /// Handed over at a graceful restart like the serving sockets; under
+    /// socket activation a socket named `metrics` is used instead.
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics: Option<std::net::SocketAddr>,
     /// Write the serving process's pid here; a graceful restart's new

@@ -5,9 +5,10 @@ and LISTEN_FDNAMES, and exec the program.
 
     python3 listen_fds.py SPEC[,SPEC...] PROGRAM ARGS...
 
-SPEC is `plain`, `reuseport` (SO_REUSEPORT), `connected` (not a listener:
-a connected socket, to test refusals) or `otherpid` (one plain listener,
-LISTEN_PID naming another process). Every listener binds 127.0.0.1: the
+SPEC is `plain`, `reuseport` (SO_REUSEPORT), `metrics` (a plain listener
+named `metrics`; the others are named `web0`, `web1`, ... by position),
+`connected` (not a listener: a connected socket, to test refusals) or
+`otherpid` (one plain listener, LISTEN_PID naming another process). Every listener binds 127.0.0.1: the
 reuseport ones all on one port, the first one's; the others each on its
 own.
 """
@@ -46,6 +47,8 @@ for i, fd in enumerate(staged):
 pid = os.getpid() + 1 if specs == ["otherpid"] else os.getpid()
 os.environ["LISTEN_FDS"] = str(len(passed))
 os.environ["LISTEN_PID"] = str(pid)
-os.environ["LISTEN_FDNAMES"] = ":".join("web%d" % i for i in range(len(passed)))
+os.environ["LISTEN_FDNAMES"] = ":".join(
+    "metrics" if spec == "metrics" else "web%d" % i for i, spec in enumerate(specs)
+)
 sys.stdout.flush()
 os.execv(program[0], program)
