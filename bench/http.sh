@@ -12,7 +12,7 @@
 #   bench/http.sh                            # ROUNDS=3 DURATION=3s: about 15 min
 #   ROUNDS=5 DURATION=10s bench/http.sh      # the reference run
 #   CLIENTS="wrk" PIPELINES=1 bench/http.sh  # one client
-#   SKIP= bench/http.sh                      # nothing left out (see SKIP below)
+#   SKIP=tenk-nginx-10000-16 bench/http.sh   # leave a run out (see SKIP below)
 #   OUT=http-p16 PIPELINES=16 PARTS=cpu bench/http.sh   # into results/http-p16*.csv
 #
 # Parts (PARTS, default "cpu why"), as in echo.sh:
@@ -48,11 +48,8 @@ read -r -a CLIENTS <<<"${CLIENTS:-tenk wrk h2load}"
 PARTS=${PARTS:-"cpu why"}
 WHY_PIPELINES=${WHY_PIPELINES:-1}
 WHY_SECONDS=${WHY_SECONDS:-1}
-# CLIENT-SERVER-CONNS-PIPELINE runs left out. tenk load against nginx at
-# 10,000 connections x 16 in flight stalls (no response within its 30 s
-# timeout on most connections, nginx's worker at 100 % CPU; h2load -m16
-# gets answers there): docs/benchmarks.md §6, a finding of issue 20.
-SKIP=${SKIP-"tenk-nginx-10000-16"}
+# CLIENT-SERVER-CONNS-PIPELINE runs left out (none by default).
+SKIP=${SKIP-}
 # The results' name: results/$OUT-rounds.csv, $OUT.csv, $OUT-why.csv.
 OUT=${OUT:-http}
 SERVERS=(tenk tokio nginx)

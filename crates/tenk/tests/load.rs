@@ -1151,6 +1151,56 @@ fn regression_silent_http_server_is_not_reported_healthy() {
     assert_eq!(u64_at(&r, &["status", "2xx"]), u64_at(&r, &["requests"]));
 }
 
+// ---- 7b. requests wait for every connection ---------------------------------------
+
+/// Regression: `tenk load http` against nginx (one worker) at 10,000
+/// connections x 16 in flight answered 0 requests and never ended its 3 s
+/// run. Each connection sent its requests as soon as it was up, while the
+/// rest were still connecting; nginx accepts one connection per pass of
+/// its event loop (`multi_accept off`), the load made its passes long, it
+/// accepted ~25 connections a second, its accept queue overflowed, and the
+/// connect phase never ended (its stragglers timed out and were replaced).
+/// Requests must wait until every connection is open, as they do with wrk
+/// and h2load. Here 50 connections at `--connect-rate 50` take a second
+/// to open: the first request may not reach the server before most of it.
+#[test]
+fn requests_wait_until_every_connection_is_open() {
+    const RAMP: Duration = Duration::from_secs(1);
+    let (tx, rx) = mpsc::channel();
+    let server = http_server(Reply::Sized, tx);
+    let url = format!("http://{}/", server.addr);
+    let start = Instant::now();
+    let first = thread::spawn(move || rx.recv_timeout(RUN_LIMIT).map(|_| start.elapsed()));
+    let run = tenk_load(&[
+        "http",
+        &url,
+        "-c",
+        "50",
+        "--connect-rate",
+        "50",
+        "--pipeline",
+        "16",
+        "-d",
+        "1s",
+        "--warmup",
+        "0s",
+        "--json",
+    ]);
+    run.assert_code(0);
+    let r = run.json();
+    summarise(&r);
+    assert_eq!(u64_at(&r, &["connections_established"]), 50, "{r:#}");
+    let first = first
+        .join()
+        .expect("join")
+        .expect("no request reached the server");
+    eprintln!("  the first request arrived {first:?} after the start");
+    assert!(
+        first >= RAMP * 8 / 10,
+        "a request arrived {first:?} after the start, before the connections were open"
+    );
+}
+
 // ---- 8. --find-max-rate ----------------------------------------------------------
 
 /// The fields every `--find-max-rate` step has.

@@ -33,8 +33,8 @@ pub(super) enum Phase {
     /// Opening this thread's connections (chat: and joining their rooms).
     Connecting,
     /// Every connection of this thread connected or failed; the other
-    /// threads are not all there yet. Closed-loop requests flow already,
-    /// unmeasured (unless the run is counted).
+    /// threads are not all there yet. No request flows before every
+    /// thread is here (see `fill_pipeline`).
     Connected,
     /// Every thread is connected: the schedule runs, unmeasured until
     /// `--warmup` is over.
@@ -68,7 +68,6 @@ impl<C: Client> Worker<C> {
             return;
         }
         self.phase = Phase::Connected;
-        self.start_requests(io);
         let done = self.shared.connected_threads.fetch_add(1, Ordering::AcqRel) + 1;
         if done == self.spec().threads {
             for waker in self.shared.wakers.get().into_iter().flatten() {
@@ -108,6 +107,8 @@ impl<C: Client> Worker<C> {
         }
         if self.spec().rate.is_some() {
             self.pace(io);
+        } else {
+            self.start_requests(io);
         }
         if self.open == 0 && self.to_open == 0 {
             // Nothing connected: nothing to measure.

@@ -102,10 +102,15 @@ impl<C: Client> Worker<C> {
             return;
         }
         let pipeline = self.spec().pipeline;
-        // `--new-conn-per-request`: a connection's one request goes once
-        // the thread's connect phase is over (see `start_requests`), or
-        // the churn of connections would never let it end.
-        let held = self.spec().new_conn_per_request && self.phase == Phase::Connecting;
+        // Requests wait until every thread's connections are open (see
+        // `start_requests`): a single-threaded server that accepts one
+        // connection per pass of its event loop (nginx, `multi_accept
+        // off`) slows its accepting in proportion to the load the first
+        // connections put on it. At 10,000 connections x 16 in flight
+        // nginx accepted ~25 a second, its accept queue overflowed, and
+        // the connect phase never ended. With `--new-conn-per-request` the
+        // churn of connections would not let it end either.
+        let held = matches!(self.phase, Phase::Connecting | Phase::Connected);
         let Some(conn) = self.conn(token) else { return };
         if held || conn.link != Link::Up || !conn.client.takes_requests() {
             return;
@@ -123,10 +128,10 @@ impl<C: Client> Worker<C> {
         }
     }
 
-    /// `--new-conn-per-request`: the connect phase is over; every
-    /// connection sends its request.
+    /// Closed loop: every thread's connections are open (the run
+    /// starts); every connection fills its pipeline.
     pub(super) fn start_requests(&mut self, io: &mut Io) {
-        if !self.spec().new_conn_per_request {
+        if self.spec().rate.is_some() {
             return;
         }
         let up: Vec<Token> = self
