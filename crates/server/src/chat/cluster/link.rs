@@ -1,10 +1,21 @@
 //! One connection to Redis that keeps itself up: connect, and after a
 //! loss (or a failed connect) try again after a backoff that starts at
 //! [`FIRST_RETRY`] and doubles to [`LAST_RETRY`]. A connection that
-//! comes up resets it. Losses are logged once per outage, not per retry.
+//! Redis answered on resets it (one that connects but gets no answer, to
+//! a stopped Redis whose kernel still accepts, does not). Losses are
+//! logged once per outage, not per retry.
+//!
+//! Liveness, checked on a tick of [`HEALTH_TICK`] ([`Link::check`]): a
+//! connect that has not completed within [`CONNECT_TIMEOUT`] is given up
+//! (a host that drops SYNs would otherwise hold it for the kernel's ~2
+//! minutes); a link idle for [`PING_IDLE`] is sent a PING; and a link
+//! that owes a reply and has received nothing for [`REPLY_TIMEOUT`] is
+//! declared dead, closed and reconnected. A Redis that stops answering
+//! (stopped, its host gone, the network dropped) is so found within
+//! [`DEAD_WITHIN`] of its last byte.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reactor::{CloseReason, Io, TimerId, Token};
 
@@ -13,6 +24,31 @@ pub const FIRST_RETRY: Duration = Duration::from_millis(100);
 /// The longest wait between tries: Redis back is found within this (plus
 /// a connect), well inside the 10 s the issue allows.
 pub const LAST_RETRY: Duration = Duration::from_secs(5);
+
+/// How often the links' liveness is checked.
+pub const HEALTH_TICK: Duration = Duration::from_secs(1);
+/// Longest a connect may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// A link that heard nothing for this long is sent a PING.
+pub const PING_IDLE: Duration = Duration::from_secs(2);
+/// Longest a link that owes a reply may stay silent.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(3);
+/// The bound on finding a silent Redis, from its last byte: a PING goes
+/// out at the first tick after [`PING_IDLE`] (at most one tick late), and
+/// the verdict comes at the first tick after [`REPLY_TIMEOUT`] without an
+/// answer (one tick late again).
+pub const DEAD_WITHIN: Duration =
+    Duration::from_secs(PING_IDLE.as_secs() + REPLY_TIMEOUT.as_secs() + 2 * HEALTH_TICK.as_secs());
+
+/// What a liveness check asks of the link's owner.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Check {
+    Fine,
+    /// Idle: send a PING (and call [`Link::asked`]).
+    Ping,
+    /// Given up and closed (its `on_close` follows): why.
+    Dead(String),
+}
 
 /// The wait after `current`.
 pub fn next_backoff(current: Duration) -> Duration {
@@ -44,6 +80,14 @@ pub struct Link {
     was_up: bool,
     /// The outage was logged.
     outage_logged: bool,
+    /// When the connect started, or the link came up.
+    since: Instant,
+    /// When bytes last came from Redis on this connection (`None`:
+    /// nothing yet since it connected).
+    heard: Option<Instant>,
+    /// Since when the link owes a reply and has had no byte (`None`: it
+    /// owes nothing).
+    owed_since: Option<Instant>,
 }
 
 impl Link {
@@ -56,7 +100,85 @@ impl Link {
             backoff: FIRST_RETRY,
             was_up: false,
             outage_logged: false,
+            since: Instant::now(),
+            heard: None,
+            owed_since: None,
         }
+    }
+
+    /// Up and answered by Redis since it connected: a connection to a
+    /// stopped Redis is up for the kernel, not for the chat.
+    pub fn live(&self) -> Option<Token> {
+        self.up().filter(|_| self.heard.is_some())
+    }
+
+    /// Bytes came from Redis at `now`; `owing`: replies are still due
+    /// after them. The first answer on a connection resets the backoff.
+    pub fn heard(&mut self, now: Instant, owing: bool) {
+        if self.up().is_none() {
+            return;
+        }
+        if self.heard.is_none() {
+            self.backoff = FIRST_RETRY;
+            if self.outage_logged {
+                tracing::info!("redis {}: {} answers again", self.name, self.addr);
+            }
+            self.outage_logged = false;
+        }
+        self.heard = Some(now);
+        self.owed_since = owing.then_some(now);
+    }
+
+    /// A request was sent at `now` (a reply is owed from then, unless one
+    /// already was).
+    pub fn asked(&mut self, now: Instant) {
+        self.owed_since.get_or_insert(now);
+    }
+
+    /// The liveness check at `now`; `owing`: the owner waits for replies
+    /// (a request sent since the last check starts its clock here).
+    pub fn check(&mut self, io: &mut Io, now: Instant, owing: bool) -> Check {
+        let silent = match self.state {
+            State::Connecting(_) if now.duration_since(self.since) > CONNECT_TIMEOUT => {
+                format!("connect timed out after {CONNECT_TIMEOUT:?}")
+            }
+            State::Up(_) => {
+                if owing {
+                    self.asked(now);
+                }
+                match self.owed_since {
+                    Some(since) if now.duration_since(since) > REPLY_TIMEOUT => {
+                        format!("no reply for {REPLY_TIMEOUT:?}")
+                    }
+                    Some(_) => return Check::Fine,
+                    None => {
+                        let last = self.heard.unwrap_or(self.since);
+                        if now.duration_since(last) >= PING_IDLE {
+                            return Check::Ping;
+                        }
+                        return Check::Fine;
+                    }
+                }
+            }
+            _ => return Check::Fine,
+        };
+        if let Some(token) = self.token() {
+            if self.outage_logged {
+                tracing::debug!("redis {}: {silent}; closing", self.name);
+            } else {
+                tracing::warn!(
+                    "redis {} ({}): {silent}; closing, retrying every {:?} at most",
+                    self.name,
+                    self.addr,
+                    LAST_RETRY
+                );
+                // Logged here with its cause: the close that follows is
+                // part of this outage.
+                self.outage_logged = true;
+            }
+            io.close(token);
+        }
+        Check::Dead(silent)
     }
 
     /// The connection's token, connecting or up.
@@ -81,6 +203,9 @@ impl Link {
             self.state = State::Down;
             return;
         }
+        self.since = io.now();
+        self.heard = None;
+        self.owed_since = None;
         match io.connect(self.addr, None) {
             Ok(token) => self.state = State::Connecting(token),
             Err(e) => self.failed(io, &format!("cannot connect: {e}")),
@@ -89,18 +214,14 @@ impl Link {
 
     /// The connect of `token` completed; `true` if it was this link's.
     /// Returns whether it is a reconnect.
-    pub fn connected(&mut self, token: Token) -> Option<bool> {
+    pub fn connected(&mut self, now: Instant, token: Token) -> Option<bool> {
         if self.state != State::Connecting(token) {
             return None;
         }
         self.state = State::Up(token);
-        self.backoff = FIRST_RETRY;
+        self.since = now;
         let again = self.was_up;
         self.was_up = true;
-        if self.outage_logged {
-            tracing::info!("redis {}: connected to {} again", self.name, self.addr);
-        }
-        self.outage_logged = false;
         Some(again)
     }
 

@@ -9,7 +9,7 @@ use super::ClusterStats;
 /// figures at `i`) to `out`.
 pub fn render(workers: &[ClusterStats], out: &mut String) {
     type Get = fn(&ClusterStats) -> u64;
-    let families: [(&str, &str, &str, Get); 4] = [
+    let families: [(&str, &str, &str, Get); 5] = [
         (
             "published_total",
             "counter",
@@ -29,9 +29,15 @@ pub fn render(workers: &[ClusterStats], out: &mut String) {
             |s| s.reconnects,
         ),
         (
+            "timeouts_total",
+            "counter",
+            "Connections to Redis given up for silence (connect or reply timeout)",
+            |s| s.timeouts,
+        ),
+        (
             "links_up",
             "gauge",
-            "1 while both the publisher and the subscriber connection are up",
+            "1 while both the publisher and the subscriber connection are up and answered by Redis",
             |s| s.up,
         ),
     ];

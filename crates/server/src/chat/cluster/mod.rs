@@ -58,6 +58,8 @@ const TIMER_SUBSCRIBER: u64 = 2;
 /// Once a second: the `--stats` line, the figures on the board.
 const TIMER_STATS: u64 = 3;
 const TIMER_REFRESH: u64 = 5;
+/// Every [`link::HEALTH_TICK`]: connect and reply timeouts, idle PINGs.
+const TIMER_HEALTH: u64 = 6;
 /// The chat's own join-wait timer (see [`Cluster::on_timer`]).
 pub const TIMER_JOIN_WAIT: u64 = 4;
 
@@ -171,6 +173,9 @@ pub struct Cluster {
     rooms: HashSet<String>,
     /// SUBSCRIBEs sent and not yet acknowledged, per room.
     in_flight: HashMap<String, usize>,
+    /// Replies the subscriber owes (acknowledgements, PONGs), for its
+    /// reply timeout; messages are not counted.
+    sub_owed: usize,
     started: bool,
     /// The subscriber's first connect was started: it waits for the
     /// publisher's first (see [`Cluster::start`]).
@@ -220,6 +225,7 @@ impl Cluster {
             subscriber: Link::new("subscriber", addr, TIMER_SUBSCRIBER),
             rooms: HashSet::new(),
             in_flight: HashMap::new(),
+            sub_owed: 0,
             started: false,
             subscriber_started: false,
             loss_logged: false,
@@ -255,6 +261,7 @@ impl Cluster {
             io.add_timer(Duration::from_secs(1), TIMER_STATS);
         }
         io.add_timer(self.config.ttl / 3, TIMER_REFRESH);
+        io.add_timer(link::HEALTH_TICK, TIMER_HEALTH);
     }
 
     /// Publishes this worker's figures on `board` once a second.
@@ -269,7 +276,7 @@ impl Cluster {
 
     /// The figures so far.
     pub fn stats(&self) -> ClusterStats {
-        let up = self.publisher.up().is_some() && self.subscriber.up().is_some();
+        let up = self.publisher.live().is_some() && self.subscriber.live().is_some();
         let mut stats = self.stats;
         stats.up = u64::from(up);
         stats
@@ -316,6 +323,12 @@ impl Cluster {
             TIMER_PUBLISHER => self.publisher.connect(io),
             TIMER_SUBSCRIBER => self.subscriber.connect(io),
             TIMER_STATS => self.every_second(io),
+            TIMER_HEALTH => {
+                self.health(io);
+                if !io.is_draining() {
+                    io.add_timer(link::HEALTH_TICK, TIMER_HEALTH);
+                }
+            }
             TIMER_REFRESH => {
                 if let Some(conn) = self.publisher.up() {
                     if !self.shut {

@@ -16,6 +16,7 @@ impl Cluster {
         }
         if let Some(token) = self.subscriber.up() {
             io.send_shared(token, &resp::command(&[b"SUBSCRIBE", &channel(room)]));
+            self.sub_owed += 1;
             *self.in_flight.entry(room.to_string()).or_default() += 1;
         }
     }
@@ -27,6 +28,7 @@ impl Cluster {
         }
         if let Some(token) = self.subscriber.up() {
             io.send_shared(token, &resp::command(&[b"UNSUBSCRIBE", &channel(room)]));
+            self.sub_owed += 1;
         }
     }
 
