@@ -9,7 +9,12 @@ use super::{channel, now_micros, payload, resp, Ask, Cluster, PUBLISH_BACKLOG};
 
 impl Cluster {
     /// Publishes `line`, from or about `nick`, to `room`'s other nodes.
+    /// After [`Cluster::shutdown`], nothing (the chat published each of its
+    /// users' leave just before).
     pub fn publish(&mut self, io: &mut Io, room: &str, nick: &str, line: &[u8]) {
+        if self.shut {
+            return;
+        }
         let Some(token) = self.publisher.up() else {
             return self.lose(false);
         };
