@@ -268,7 +268,7 @@ fn redis_restart_local_goes_on_and_cross_node_resumes() {
     // Alice probes until bob hears one: cross-node delivery is back.
     let took = probe_until_heard(
         &alice,
-        &mut carol,
+        Some(&mut carol),
         &mut bob,
         &alice_guest,
         "(none)",

@@ -29,10 +29,11 @@ pub fn redis_summary(server: &mut Server) -> String {
     panic!("no `tenk chat redis:` line; stdout had {lines:?}");
 }
 
-/// The number after `label` in a summary (`lost 3`).
+/// The number after `label` in a summary or `--stats` line (`lost 3`).
 pub fn count_after(summary: &str, label: &str) -> u64 {
     summary
-        .split(", ")
+        .split([',', ':', '|'])
+        .map(str::trim)
         .find_map(|part| {
             part.strip_prefix(label)?
                 .trim()
@@ -54,14 +55,14 @@ pub fn start(url: &str, name: &str, extra: &[&str]) -> Server {
 }
 
 /// `sender` says `probe N` (N = 0, 1, …) until `listener`, on another
-/// node, hears one; each probe must also reach `local`, on the sender's
-/// node (local delivery never stops). Lines at `listener` starting with
+/// node, hears one; each probe must also reach `local` (if given), on the
+/// sender's node (local delivery never stops). Lines at `listener` starting with
 /// `stale` (messages said during an outage, that Redis may still deliver
 /// from a connection the node gave up) are skipped. Fails after `limit`;
 /// returns how long it took.
 pub fn probe_until_heard(
     sender: &Client,
-    local: &mut Client,
+    mut local: Option<&mut Client>,
     listener: &mut Client,
     nick: &str,
     stale: &str,
@@ -79,7 +80,9 @@ pub fn probe_until_heard(
             "no cross-node delivery within {limit:?}"
         );
         sender.send(&format!("probe {n}"));
-        local.expect(&format!("{probe}{n}"));
+        if let Some(local) = local.as_deref_mut() {
+            local.expect(&format!("{probe}{n}"));
+        }
         loop {
             let mut line = String::new();
             match listener.reader.read_line(&mut line) {

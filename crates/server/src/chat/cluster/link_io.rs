@@ -172,6 +172,11 @@ impl Cluster {
     /// subscribed mode); a silent one is closed, and its `on_close` does
     /// what any loss does (reconnect, resubscribe, re-assert).
     pub(super) fn health(&mut self, io: &mut Io) {
+        self.ticks += 1;
+        self.gaps.tick(self.ticks);
+        if self.ticks.is_multiple_of(60) {
+            self.numbering.forget_idle(self.ticks);
+        }
         let now = io.now();
         let ping = resp::command(&[b"PING"]);
         match self.publisher.check(io, now, !self.asks.is_empty()) {

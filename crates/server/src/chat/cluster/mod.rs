@@ -19,6 +19,7 @@ pub mod payload;
 mod publish;
 pub mod registry;
 pub mod resp;
+pub mod sequence;
 pub mod stats;
 mod subscribe;
 pub mod url;
@@ -33,6 +34,7 @@ use reactor::{Io, Token};
 use crate::serve::{Notice, Notify};
 pub use board::ClusterBoard;
 use link::Link;
+use sequence::{Gaps, Numbering};
 pub use stats::ClusterStats;
 pub use url::RedisUrl;
 
@@ -202,6 +204,14 @@ pub struct Cluster {
     early: Vec<(Arc<[u8]>, Ask)>,
     /// A graceful shutdown freed this worker's nicks: ask nothing more.
     shut: bool,
+    /// Health ticks so far: the clock of the two tables below.
+    ticks: u64,
+    /// This worker's streams (`START_MICROS.WORKER`, then a number per
+    /// room): the numbering of what it publishes.
+    stream_prefix: String,
+    numbering: Numbering,
+    /// What other nodes published and this worker never got.
+    gaps: Gaps,
 }
 
 /// Microseconds since the Unix epoch.
@@ -239,6 +249,13 @@ impl Cluster {
             asks: VecDeque::new(),
             early: Vec::new(),
             shut: false,
+            ticks: 0,
+            stream_prefix: format!(
+                "{}.{worker}",
+                config.instance.rsplit('/').next().unwrap_or("0")
+            ),
+            numbering: Numbering::default(),
+            gaps: Gaps::default(),
             config,
         }
     }
@@ -279,6 +296,7 @@ impl Cluster {
         let up = self.publisher.live().is_some() && self.subscriber.live().is_some();
         let mut stats = self.stats;
         stats.up = u64::from(up);
+        stats.lost_from_peers = self.gaps.lost();
         stats
     }
 
@@ -314,6 +332,8 @@ impl Cluster {
         self.owned.clear();
         self.memberships.clear();
         self.shut = true;
+        // No message will fill the gaps now.
+        self.gaps.finish();
     }
 
     /// One of the cluster's timers fired (every chat timer but

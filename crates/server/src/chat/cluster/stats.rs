@@ -18,6 +18,10 @@ pub struct ClusterStats {
     pub lost: u64,
     /// Of `lost`, those dropped for the backlog.
     pub lost_backlog: u64,
+    /// Messages other nodes published to this worker's rooms that never
+    /// arrived, whatever lost them: gaps in their numbering (see
+    /// `sequence.rs`), counted once per worker subscribed, as `received`.
+    pub lost_from_peers: u64,
     /// Connections to Redis made again after one was lost.
     pub reconnects: u64,
     /// Connections given up for silence: a connect that did not complete,
@@ -37,6 +41,7 @@ impl ClusterStats {
         self.received += other.received;
         self.lost += other.lost;
         self.lost_backlog += other.lost_backlog;
+        self.lost_from_peers += other.lost_from_peers;
         self.reconnects += other.reconnects;
         self.timeouts += other.timeouts;
         self.up += other.up;
@@ -78,17 +83,17 @@ impl ClusterStats {
         Some(1u64 << (BUCKETS - 1))
     }
 
-    /// `published N, from peers N, lost N (backlog N), reconnects N,
-    /// timeouts N, latency p50 ≤X p99 ≤Y`: the summary's and the stats
-    /// line's words.
+    /// `published N, from peers N, lost from peers N, lost N (backlog N),
+    /// reconnects N, timeouts N, latency p50 ≤X p99 ≤Y`: the summary's
+    /// and the stats line's words.
     pub fn describe(&self) -> String {
         let latency = match (self.latency_quantile(0.5), self.latency_quantile(0.99)) {
             (Some(p50), Some(p99)) => format!("p50 <={} p99 <={}", micros(p50), micros(p99)),
             _ => "none yet".into(),
         };
         format!(
-            "published {}, from peers {}, lost {} (backlog {}), reconnects {}, timeouts {}, cross-node latency {latency}",
-            self.published, self.received, self.lost, self.lost_backlog, self.reconnects, self.timeouts
+            "published {}, from peers {}, lost from peers {}, lost {} (backlog {}), reconnects {}, timeouts {}, cross-node latency {latency}",
+            self.published, self.received, self.lost_from_peers, self.lost, self.lost_backlog, self.reconnects, self.timeouts
         )
     }
 }
