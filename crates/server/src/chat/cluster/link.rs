@@ -5,7 +5,8 @@
 //! a stopped Redis whose kernel still accepts, does not). Losses are
 //! logged once per outage, not per retry.
 //!
-//! Liveness, checked on a tick of [`HEALTH_TICK`] ([`Link::check`]): a
+//! Liveness, checked on a tick of [`HEALTH_TICK`] ([`Link::check`], the
+//! rules in `liveness.rs`): a
 //! connect that has not completed within [`CONNECT_TIMEOUT`] is given up
 //! (a host that drops SYNs would otherwise hold it for the kernel's ~2
 //! minutes); a link idle for [`PING_IDLE`] is sent a PING; and a link
@@ -19,36 +20,16 @@ use std::time::{Duration, Instant};
 
 use reactor::{CloseReason, Io, TimerId, Token};
 
+use super::liveness::Clocks;
+pub use super::liveness::{
+    Check, CONNECT_TIMEOUT, DEAD_WITHIN, HEALTH_TICK, PING_IDLE, REPLY_TIMEOUT,
+};
+
 /// The first retry after a loss.
 pub const FIRST_RETRY: Duration = Duration::from_millis(100);
 /// The longest wait between tries: Redis back is found within this (plus
 /// a connect), well inside the 10 s the issue allows.
 pub const LAST_RETRY: Duration = Duration::from_secs(5);
-
-/// How often the links' liveness is checked.
-pub const HEALTH_TICK: Duration = Duration::from_secs(1);
-/// Longest a connect may take.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// A link that heard nothing for this long is sent a PING.
-pub const PING_IDLE: Duration = Duration::from_secs(2);
-/// Longest a link that owes a reply may stay silent.
-pub const REPLY_TIMEOUT: Duration = Duration::from_secs(3);
-/// The bound on finding a silent Redis, from its last byte: a PING goes
-/// out at the first tick after [`PING_IDLE`] (at most one tick late), and
-/// the verdict comes at the first tick after [`REPLY_TIMEOUT`] without an
-/// answer (one tick late again).
-pub const DEAD_WITHIN: Duration =
-    Duration::from_secs(PING_IDLE.as_secs() + REPLY_TIMEOUT.as_secs() + 2 * HEALTH_TICK.as_secs());
-
-/// What a liveness check asks of the link's owner.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Check {
-    Fine,
-    /// Idle: send a PING (and call [`Link::asked`]).
-    Ping,
-    /// Given up and closed (its `on_close` follows): why.
-    Dead(String),
-}
 
 /// The wait after `current`.
 pub fn next_backoff(current: Duration) -> Duration {
@@ -80,14 +61,8 @@ pub struct Link {
     was_up: bool,
     /// The outage was logged.
     outage_logged: bool,
-    /// When the connect started, or the link came up.
-    since: Instant,
-    /// When bytes last came from Redis on this connection (`None`:
-    /// nothing yet since it connected).
-    heard: Option<Instant>,
-    /// Since when the link owes a reply and has had no byte (`None`: it
-    /// owes nothing).
-    owed_since: Option<Instant>,
+    /// This connection's clocks, for its liveness.
+    clocks: Clocks,
 }
 
 impl Link {
@@ -100,16 +75,14 @@ impl Link {
             backoff: FIRST_RETRY,
             was_up: false,
             outage_logged: false,
-            since: Instant::now(),
-            heard: None,
-            owed_since: None,
+            clocks: Clocks::start(Instant::now()),
         }
     }
 
     /// Up and answered by Redis since it connected: a connection to a
     /// stopped Redis is up for the kernel, not for the chat.
     pub fn live(&self) -> Option<Token> {
-        self.up().filter(|_| self.heard.is_some())
+        self.up().filter(|_| self.clocks.answered())
     }
 
     /// Bytes came from Redis at `now`; `owing`: replies are still due
@@ -118,49 +91,32 @@ impl Link {
         if self.up().is_none() {
             return;
         }
-        if self.heard.is_none() {
+        if !self.clocks.answered() {
             self.backoff = FIRST_RETRY;
             if self.outage_logged {
                 tracing::info!("redis {}: {} answers again", self.name, self.addr);
             }
             self.outage_logged = false;
         }
-        self.heard = Some(now);
-        self.owed_since = owing.then_some(now);
+        self.clocks.heard(now, owing);
     }
 
     /// A request was sent at `now` (a reply is owed from then, unless one
     /// already was).
     pub fn asked(&mut self, now: Instant) {
-        self.owed_since.get_or_insert(now);
+        self.clocks.asked(now);
     }
 
     /// The liveness check at `now`; `owing`: the owner waits for replies
     /// (a request sent since the last check starts its clock here).
     pub fn check(&mut self, io: &mut Io, now: Instant, owing: bool) -> Check {
-        let silent = match self.state {
-            State::Connecting(_) if now.duration_since(self.since) > CONNECT_TIMEOUT => {
-                format!("connect timed out after {CONNECT_TIMEOUT:?}")
-            }
-            State::Up(_) => {
-                if owing {
-                    self.asked(now);
-                }
-                match self.owed_since {
-                    Some(since) if now.duration_since(since) > REPLY_TIMEOUT => {
-                        format!("no reply for {REPLY_TIMEOUT:?}")
-                    }
-                    Some(_) => return Check::Fine,
-                    None => {
-                        let last = self.heard.unwrap_or(self.since);
-                        if now.duration_since(last) >= PING_IDLE {
-                            return Check::Ping;
-                        }
-                        return Check::Fine;
-                    }
-                }
-            }
-            _ => return Check::Fine,
+        let verdict = match self.state {
+            State::Connecting(_) => self.clocks.check_connect(now),
+            State::Up(_) => self.clocks.check_up(now, owing),
+            _ => Check::Fine,
+        };
+        let Check::Dead(silent) = verdict else {
+            return verdict;
         };
         if let Some(token) = self.token() {
             if self.outage_logged {
@@ -203,9 +159,7 @@ impl Link {
             self.state = State::Down;
             return;
         }
-        self.since = io.now();
-        self.heard = None;
-        self.owed_since = None;
+        self.clocks = Clocks::start(io.now());
         match io.connect(self.addr, None) {
             Ok(token) => self.state = State::Connecting(token),
             Err(e) => self.failed(io, &format!("cannot connect: {e}")),
@@ -219,7 +173,7 @@ impl Link {
             return None;
         }
         self.state = State::Up(token);
-        self.since = now;
+        self.clocks = Clocks::start(now);
         let again = self.was_up;
         self.was_up = true;
         Some(again)

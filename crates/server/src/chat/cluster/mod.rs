@@ -14,6 +14,7 @@ mod asks;
 pub mod board;
 pub mod link;
 mod link_io;
+pub mod liveness;
 pub mod metrics;
 pub mod payload;
 mod publish;
