@@ -8,7 +8,8 @@
 //! `/rooms` answer for the whole cluster; a node killed with SIGKILL frees
 //! its nicks and leaves `/who` within the (shortened) TTL while the other
 //! node's room goes on, and a node that exits gracefully frees them at
-//! once; after Redis restarts empty, nodes claim their users' nicks and
+//! once, and its users' leave lines reach the other nodes' rooms while it
+//! drains (one with output still pending included), out of `/who`; after Redis restarts empty, nodes claim their users' nicks and
 //! memberships again; two nodes that claimed one nick while Redis was down
 //! are resolved by the earlier claim in Redis, the other user renamed and
 //! told.
@@ -201,6 +202,67 @@ fn a_node_that_exits_frees_its_nicks_at_once() {
     bob.skip_until(|l| l == format!("* {guest} is now known as alice"));
     bob.send("/who");
     bob.expect("* in #lobby: alice");
+}
+
+/// Regression: a node that exited gracefully told other nodes its users
+/// left only when their connections closed in the drain, by which time
+/// its publisher could be gone (a user with output still pending closes
+/// last): they left other nodes' rooms without a word.
+#[test]
+fn a_node_that_exits_tells_the_other_nodes_its_users_left() {
+    let redis = Redis::start();
+    let mut a = node(&redis, "A");
+    let b = node(&redis, "B");
+    let mut bob = Client::named(b.addr, "bob");
+    let mut dave = Client::named(b.addr, "dave");
+    dave.send("/join rust");
+    dave.skip_until(|l| l == "* dave joined #rust");
+    // Alice stops reading, with megabytes on their way to her (a tiny
+    // receive buffer keeps them in A): A's drain waits for her, up to its
+    // timeout, long after its publisher has flushed.
+    let mut alice = Client::over(tiny_receive_buffer(a.addr), "alice");
+    let guest = alice.greeted();
+    alice.send("/nick alice");
+    alice.skip_until(|l| l == format!("* {guest} is now known as alice"));
+    let mut carol = Client::named(a.addr, "carol");
+    carol.send("/join rust");
+    carol.skip_until(|l| l == "* carol joined #rust");
+    let erin = Client::named(a.addr, "erin");
+    bob.skip_until(|l| l.ends_with(" is now known as erin"));
+    dave.skip_until(|l| l == "* carol joined #rust");
+    let line = format!("{}\n", "x".repeat(1000));
+    erin.send_raw(line.repeat(6000).as_bytes());
+    erin.send("done");
+    bob.skip_until(|l| l == "<erin> done");
+    drop(erin);
+    bob.expect("* erin left #lobby");
+
+    a.signal(libc::SIGINT);
+    // What a local leave shows, once, while A still drains; and /who has
+    // forgotten them.
+    bob.expect("* alice left #lobby");
+    dave.expect("* carol left #rust");
+    assert!(
+        a.child.try_wait().unwrap().is_none(),
+        "A exited before its users' leave reached B"
+    );
+    bob.send("/who");
+    bob.expect("* in #lobby: bob");
+    dave.send("/who");
+    dave.expect("* in #rust: dave");
+    assert_eq!(a.wait_exit(PROMPTLY).code(), Some(0));
+}
+
+/// A connection to `addr` whose receive buffer is as small as the kernel
+/// allows: what is sent to it stays in the sender.
+fn tiny_receive_buffer(addr: std::net::SocketAddr) -> std::net::TcpStream {
+    use rustix::net::{connect, socket, sockopt, AddressFamily, SocketType};
+    let fd = socket(AddressFamily::INET, SocketType::STREAM, None).unwrap();
+    sockopt::set_socket_recv_buffer_size(&fd, 1).unwrap();
+    connect(&fd, &addr).unwrap();
+    let stream = std::net::TcpStream::from(fd);
+    stream.set_read_timeout(Some(PROMPTLY)).unwrap();
+    stream
 }
 
 #[test]

@@ -23,8 +23,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use util::chat_client::Client;
+use util::chat_node::{arrive, count_after, probe_until_heard, redis_summary};
 use util::redis::Redis;
-use util::{run_tenk, Server, PROMPTLY};
+use util::{run_tenk, Server};
 
 every_trigger!([edge, level, oneshot] => [
     transcript_across_nodes,
@@ -53,13 +54,6 @@ fn node(trigger: &str, redis: &Redis, name: &str) -> Server {
     )
 }
 
-/// A fresh user on `server`: greeted, its join confirmed; its guest nick.
-fn arrive(server: &Server, who: &str) -> (Client, String) {
-    let mut client = Client::connect(server.addr, who);
-    let guest = client.greeted();
-    (client, guest)
-}
-
 /// The next lines of `client` are `wants`, in order, with each of `late`
 /// at most once anywhere among them: notices another node published just
 /// before this one subscribed, which Redis may order after the
@@ -79,36 +73,6 @@ fn expect_with_late(client: &mut Client, wants: &[&str], late: &[&str]) {
             late.remove(at);
         }
     }
-}
-
-/// SIGINT, then the `tenk chat redis:` summary line.
-fn redis_summary(server: &mut Server) -> String {
-    server.signal(libc::SIGINT);
-    let status = server.wait_exit(PROMPTLY);
-    assert_eq!(status.code(), Some(0), "exit status after SIGINT");
-    let mut lines = Vec::new();
-    while let Some(line) = server.next_line(PROMPTLY) {
-        if line.starts_with("tenk chat redis: ") {
-            return line;
-        }
-        lines.push(line);
-    }
-    panic!("no `tenk chat redis:` line; stdout had {lines:?}");
-}
-
-/// The number after `label` in a summary (`lost 3`).
-fn count_after(summary: &str, label: &str) -> u64 {
-    summary
-        .split(", ")
-        .find_map(|part| {
-            part.strip_prefix(label)?
-                .trim()
-                .split(' ')
-                .next()?
-                .parse()
-                .ok()
-        })
-        .unwrap_or_else(|| panic!("no {label:?} in {summary:?}"))
 }
 
 fn transcript_across_nodes(trigger: &str) {
@@ -301,34 +265,19 @@ fn redis_restart_local_goes_on_and_cross_node_resumes() {
         carol.expect(&format!("<{alice_guest}> local {n}"));
     }
     redis.restart();
-    let back = Instant::now();
     // Alice probes until bob hears one: cross-node delivery is back.
-    let mut n = 0;
-    bob.stream
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    loop {
-        assert!(
-            back.elapsed() < RESUME_WITHIN,
-            "no cross-node delivery {RESUME_WITHIN:?} after Redis came back"
-        );
-        alice.send(&format!("probe {n}"));
-        carol.expect(&format!("<{alice_guest}> probe {n}"));
-        n += 1;
-        let mut line = String::new();
-        if std::io::BufRead::read_line(&mut bob.reader, &mut line).is_ok() && !line.is_empty() {
-            assert!(
-                line.starts_with(&format!("<{alice_guest}> probe ")),
-                "{line:?}"
-            );
-            break;
-        }
-    }
-    bob.stream.set_read_timeout(Some(PROMPTLY)).unwrap();
-    eprintln!("cross-node delivery back {:?} after Redis", back.elapsed());
-    // And the other way: B resubscribed too, A hears bob.
-    bob.send("after");
-    alice.skip_until(|l| l == format!("<{bob_guest}> after"));
+    let took = probe_until_heard(
+        &alice,
+        Some(&mut carol),
+        &mut bob,
+        &alice_guest,
+        "(none)",
+        RESUME_WITHIN,
+    );
+    eprintln!("cross-node delivery back {took:?} after Redis");
+    // And the other way: A resubscribed too (what bob said before it had
+    // is lost, at most once).
+    probe_until_heard(&bob, None, &mut alice, &bob_guest, "(none)", RESUME_WITHIN);
     let summary = redis_summary(&mut a);
     assert!(count_after(&summary, "lost") >= 20, "{summary}");
     assert!(count_after(&summary, "reconnects") >= 2, "{summary}");

@@ -357,9 +357,22 @@ impl Handler for Chat {
     }
 
     fn on_shutdown(&mut self, io: &mut Io) {
-        if let Some(cluster) = &mut self.cluster {
-            cluster.shutdown(io);
+        let Some(cluster) = &mut self.cluster else {
+            return;
+        };
+        // Other nodes' members see each user leave, as after a local
+        // leave, now: the drain closes users only once their output is
+        // flushed (or at its timeout), when the publisher may be gone.
+        // The shutdown then stops publishing, so those closes are not
+        // published again.
+        for client in self.clients.iter().flatten() {
+            let announced = client.waiting.is_none() && !client.room.is_empty();
+            if announced && !client.quitting && !client.nick.is_empty() {
+                let line = format!("* {} left #{}\n", client.nick, client.room);
+                cluster.publish(io, &client.room, &client.nick, line.as_bytes());
+            }
         }
+        cluster.shutdown(io);
     }
 
     fn on_wake(&mut self, io: &mut Io) {

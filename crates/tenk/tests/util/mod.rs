@@ -30,6 +30,7 @@ macro_rules! every_trigger {
 pub mod backend;
 pub mod certs;
 pub mod chat_client;
+pub mod chat_node;
 pub mod clients;
 pub mod flood;
 pub mod haproxy;
@@ -125,12 +126,7 @@ impl Server {
     /// milliseconds to start (a test racing the signal against a
     /// connection needs them close together).
     pub fn signal(&self, signal: i32) {
-        let pid = i32::try_from(self.pid())
-            .ok()
-            .and_then(rustix::process::Pid::from_raw)
-            .expect("pid");
-        let sig = rustix::process::Signal::from_named_raw(signal).expect("a named signal");
-        rustix::process::kill_process(pid, sig).unwrap_or_else(|e| panic!("kill -{signal}: {e}"));
+        send_signal(self.pid(), signal);
     }
 
     /// Waits for the process to exit, failing the test after `limit`.
@@ -305,6 +301,16 @@ pub fn run_tenk(args: &[&str]) -> Output {
     // The outputs are a line or two: they fit in the pipes, so reading
     // after the exit cannot deadlock.
     child.wait_with_output().expect("collect output")
+}
+
+/// Sends `signal` to process `pid` by kill(2).
+pub fn send_signal(pid: u32, signal: i32) {
+    let pid = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .expect("pid");
+    let sig = rustix::process::Signal::from_named_raw(signal).expect("a named signal");
+    rustix::process::kill_process(pid, sig).unwrap_or_else(|e| panic!("kill -{signal}: {e}"));
 }
 
 /// Polls `condition` until it holds or `limit` passes; returns whether it

@@ -53,6 +53,13 @@ impl Redis {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// Sends it `signal` (SIGSTOP: a Redis that answers nothing while its
+    /// kernel still accepts and acknowledges; SIGCONT: back).
+    pub fn signal(&self, signal: i32) {
+        let child = self.child.as_ref().expect("redis-server running");
+        super::send_signal(child.id(), signal);
+    }
+
     /// Kills it (SIGKILL: an outage, not a clean shutdown).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -238,7 +238,14 @@ impl Cluster {
         events: &mut Vec<Event>,
     ) {
         let line = format!("*{from}* {text}\n");
-        let payload = payload::encode(&self.config.node, now_micros(), to, line.as_bytes());
+        let header = payload::Header {
+            node: &self.config.node,
+            stream: payload::UNNUMBERED,
+            seq: 0,
+            micros: now_micros(),
+            nick: to,
+        };
+        let payload = payload::encode(&header, line.as_bytes());
         let key = registry::nick_key(to);
         let command = resp::command(&[b"EVAL", registry::MSG, b"1", &key, &payload]);
         let ask = Ask::Msg {

@@ -1,12 +1,29 @@
 //! One connection to Redis that keeps itself up: connect, and after a
 //! loss (or a failed connect) try again after a backoff that starts at
 //! [`FIRST_RETRY`] and doubles to [`LAST_RETRY`]. A connection that
-//! comes up resets it. Losses are logged once per outage, not per retry.
+//! Redis answered on resets it (one that connects but gets no answer, to
+//! a stopped Redis whose kernel still accepts, does not). Losses are
+//! logged once per outage, not per retry.
+//!
+//! Liveness, checked on a tick of [`HEALTH_TICK`] ([`Link::check`], the
+//! rules in `liveness.rs`): a
+//! connect that has not completed within [`CONNECT_TIMEOUT`] is given up
+//! (a host that drops SYNs would otherwise hold it for the kernel's ~2
+//! minutes); a link idle for [`PING_IDLE`] is sent a PING; and a link
+//! that owes a reply and has received nothing for [`REPLY_TIMEOUT`] is
+//! declared dead, closed and reconnected. A Redis that stops answering
+//! (stopped, its host gone, the network dropped) is so found within
+//! [`DEAD_WITHIN`] of its last byte.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reactor::{CloseReason, Io, TimerId, Token};
+
+use super::liveness::Clocks;
+pub use super::liveness::{
+    Check, CONNECT_TIMEOUT, DEAD_WITHIN, HEALTH_TICK, PING_IDLE, REPLY_TIMEOUT,
+};
 
 /// The first retry after a loss.
 pub const FIRST_RETRY: Duration = Duration::from_millis(100);
@@ -44,6 +61,8 @@ pub struct Link {
     was_up: bool,
     /// The outage was logged.
     outage_logged: bool,
+    /// This connection's clocks, for its liveness.
+    clocks: Clocks,
 }
 
 impl Link {
@@ -56,7 +75,66 @@ impl Link {
             backoff: FIRST_RETRY,
             was_up: false,
             outage_logged: false,
+            clocks: Clocks::start(Instant::now()),
         }
+    }
+
+    /// Up and answered by Redis since it connected: a connection to a
+    /// stopped Redis is up for the kernel, not for the chat.
+    pub fn live(&self) -> Option<Token> {
+        self.up().filter(|_| self.clocks.answered())
+    }
+
+    /// Bytes came from Redis at `now`; `owing`: replies are still due
+    /// after them. The first answer on a connection resets the backoff.
+    pub fn heard(&mut self, now: Instant, owing: bool) {
+        if self.up().is_none() {
+            return;
+        }
+        if !self.clocks.answered() {
+            self.backoff = FIRST_RETRY;
+            if self.outage_logged {
+                tracing::info!("redis {}: {} answers again", self.name, self.addr);
+            }
+            self.outage_logged = false;
+        }
+        self.clocks.heard(now, owing);
+    }
+
+    /// A request was sent at `now` (a reply is owed from then, unless one
+    /// already was).
+    pub fn asked(&mut self, now: Instant) {
+        self.clocks.asked(now);
+    }
+
+    /// The liveness check at `now`; `owing`: the owner waits for replies
+    /// (a request sent since the last check starts its clock here).
+    pub fn check(&mut self, io: &mut Io, now: Instant, owing: bool) -> Check {
+        let verdict = match self.state {
+            State::Connecting(_) => self.clocks.check_connect(now),
+            State::Up(_) => self.clocks.check_up(now, owing),
+            _ => Check::Fine,
+        };
+        let Check::Dead(silent) = verdict else {
+            return verdict;
+        };
+        if let Some(token) = self.token() {
+            if self.outage_logged {
+                tracing::debug!("redis {}: {silent}; closing", self.name);
+            } else {
+                tracing::warn!(
+                    "redis {} ({}): {silent}; closing, retrying every {:?} at most",
+                    self.name,
+                    self.addr,
+                    LAST_RETRY
+                );
+                // Logged here with its cause: the close that follows is
+                // part of this outage.
+                self.outage_logged = true;
+            }
+            io.close(token);
+        }
+        Check::Dead(silent)
     }
 
     /// The connection's token, connecting or up.
@@ -81,6 +159,7 @@ impl Link {
             self.state = State::Down;
             return;
         }
+        self.clocks = Clocks::start(io.now());
         match io.connect(self.addr, None) {
             Ok(token) => self.state = State::Connecting(token),
             Err(e) => self.failed(io, &format!("cannot connect: {e}")),
@@ -89,18 +168,14 @@ impl Link {
 
     /// The connect of `token` completed; `true` if it was this link's.
     /// Returns whether it is a reconnect.
-    pub fn connected(&mut self, token: Token) -> Option<bool> {
+    pub fn connected(&mut self, now: Instant, token: Token) -> Option<bool> {
         if self.state != State::Connecting(token) {
             return None;
         }
         self.state = State::Up(token);
-        self.backoff = FIRST_RETRY;
+        self.clocks = Clocks::start(now);
         let again = self.was_up;
         self.was_up = true;
-        if self.outage_logged {
-            tracing::info!("redis {}: connected to {} again", self.name, self.addr);
-        }
-        self.outage_logged = false;
         Some(again)
     }
 

@@ -5,13 +5,14 @@ use std::collections::HashMap;
 
 use reactor::{CloseReason, Io, Token};
 
-use super::link::State;
+use super::link::{Check, State};
 use super::resp::{Reply, Value};
 use super::{channel, registry, resp, room_of, Ask, Cluster, Event};
 
 impl Cluster {
     pub fn on_connect(&mut self, io: &mut Io, conn: Token) {
-        if let Some(again) = self.publisher.connected(conn) {
+        let now = io.now();
+        if let Some(again) = self.publisher.connected(now, conn) {
             self.stats.reconnects += u64::from(again);
             self.hello(io, conn, true);
             self.reassert(io, conn);
@@ -20,15 +21,17 @@ impl Cluster {
                 self.asks.push_back(ask);
             }
             self.start_subscriber(io);
-        } else if let Some(again) = self.subscriber.connected(conn) {
+        } else if let Some(again) = self.subscriber.connected(now, conn) {
             self.stats.reconnects += u64::from(again);
             self.hello(io, conn, false);
+            self.sub_owed = usize::from(self.config.url.password.is_some());
             {
                 let mut channels: Vec<Vec<u8>> = self.rooms.iter().map(|r| channel(r)).collect();
                 channels.push(registry::private_channel(&self.owner));
                 let mut args: Vec<&[u8]> = vec![b"SUBSCRIBE"];
                 args.extend(channels.iter().map(Vec::as_slice));
                 io.send_shared(conn, &resp::command(&args));
+                self.sub_owed += channels.len();
                 for room in &self.rooms {
                     *self.in_flight.entry(room.clone()).or_default() += 1;
                 }
@@ -113,7 +116,10 @@ impl Cluster {
     ) -> usize {
         let subscriber = self.subscriber.token() == Some(conn);
         if !subscriber {
-            return self.publisher_data(io, conn, data, events);
+            let used = self.publisher_data(io, conn, data, events);
+            let owing = !self.asks.is_empty();
+            self.publisher.heard(io.now(), owing);
+            return used;
         }
         let mut used = 0;
         while used < data.len() {
@@ -126,8 +132,14 @@ impl Cluster {
                 }
             };
             used += n;
+            if matches!(
+                reply,
+                Reply::Fine | Reply::Pong | Reply::Subscribed(_) | Reply::Unsubscribed(_)
+            ) {
+                self.sub_owed = self.sub_owed.saturating_sub(1);
+            }
             match reply {
-                Reply::Fine | Reply::Other | Reply::Unsubscribed(_) => {}
+                Reply::Fine | Reply::Other | Reply::Unsubscribed(_) | Reply::Pong => {}
                 Reply::Error(e) => {
                     let why = format!("Redis said {e:?}");
                     self.refuse(io, conn, &why, events);
@@ -151,7 +163,46 @@ impl Cluster {
                 Reply::Subscribed(_) | Reply::Message { .. } => {}
             }
         }
+        self.subscriber.heard(io.now(), self.sub_owed > 0);
         used
+    }
+
+    /// The links' liveness check, every [`HEALTH_TICK`](super::link::HEALTH_TICK):
+    /// an idle link is sent a PING (on the subscriber RESP2 allows it in
+    /// subscribed mode); a silent one is closed, and its `on_close` does
+    /// what any loss does (reconnect, resubscribe, re-assert).
+    pub(super) fn health(&mut self, io: &mut Io) {
+        self.ticks += 1;
+        self.gaps.tick(self.ticks);
+        if self.ticks.is_multiple_of(60) {
+            self.numbering.forget_idle(self.ticks);
+        }
+        let now = io.now();
+        let ping = resp::command(&[b"PING"]);
+        match self.publisher.check(io, now, !self.asks.is_empty()) {
+            Check::Ping => {
+                if let Some(conn) = self.publisher.up() {
+                    if io.send_shared(conn, &ping) {
+                        self.asks.push_back(Ask::Ignore);
+                        self.publisher.asked(now);
+                    }
+                }
+            }
+            Check::Dead(_) => self.stats.timeouts += 1,
+            Check::Fine => {}
+        }
+        match self.subscriber.check(io, now, self.sub_owed > 0) {
+            Check::Ping => {
+                if let Some(conn) = self.subscriber.up() {
+                    if io.send_shared(conn, &ping) {
+                        self.sub_owed += 1;
+                        self.subscriber.asked(now);
+                    }
+                }
+            }
+            Check::Dead(_) => self.stats.timeouts += 1,
+            Check::Fine => {}
+        }
     }
 
     /// Replies on the publisher, each answering the oldest ask.
@@ -206,6 +257,7 @@ impl Cluster {
 
     pub(super) fn subscriber_down(&mut self, events: &mut Vec<Event>) {
         self.in_flight.clear();
+        self.sub_owed = 0;
         events.push(Event::SubscriberDown);
     }
 

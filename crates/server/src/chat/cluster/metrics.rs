@@ -9,7 +9,7 @@ use super::ClusterStats;
 /// figures at `i`) to `out`.
 pub fn render(workers: &[ClusterStats], out: &mut String) {
     type Get = fn(&ClusterStats) -> u64;
-    let families: [(&str, &str, &str, Get); 4] = [
+    let families: [(&str, &str, &str, Get); 6] = [
         (
             "published_total",
             "counter",
@@ -23,15 +23,27 @@ pub fn render(workers: &[ClusterStats], out: &mut String) {
             |s| s.received,
         ),
         (
+            "lost_from_peers_total",
+            "counter",
+            "Messages other nodes published to this worker's rooms that never arrived (gaps in their numbering)",
+            |s| s.lost_from_peers,
+        ),
+        (
             "reconnects_total",
             "counter",
             "Connections to Redis made again after one was lost",
             |s| s.reconnects,
         ),
         (
+            "timeouts_total",
+            "counter",
+            "Connections to Redis given up for silence (connect or reply timeout)",
+            |s| s.timeouts,
+        ),
+        (
             "links_up",
             "gauge",
-            "1 while both the publisher and the subscriber connection are up",
+            "1 while both the publisher and the subscriber connection are up and answered by Redis",
             |s| s.up,
         ),
     ];
@@ -102,6 +114,7 @@ mod tests {
         w1.received = 3;
         w1.lost = 5;
         w1.lost_backlog = 2;
+        w1.lost_from_peers = 6;
         w1.up = 1;
         w1.record_latency(300); // up to 512 µs
         w1.record_latency(3_000_000); // up to 2^22 µs
@@ -131,6 +144,10 @@ mod tests {
         assert_eq!(
             value("tenk_chat_redis_links_up", &[("worker", "1")]),
             Gauge(1.0)
+        );
+        assert_eq!(
+            value("tenk_chat_redis_lost_from_peers_total", &[("worker", "1")]),
+            Counter(6.0)
         );
         let lost = |reason| {
             value(

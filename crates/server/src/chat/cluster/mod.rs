@@ -14,11 +14,13 @@ mod asks;
 pub mod board;
 pub mod link;
 mod link_io;
+pub mod liveness;
 pub mod metrics;
 pub mod payload;
 mod publish;
 pub mod registry;
 pub mod resp;
+pub mod sequence;
 pub mod stats;
 mod subscribe;
 pub mod url;
@@ -33,6 +35,7 @@ use reactor::{Io, Token};
 use crate::serve::{Notice, Notify};
 pub use board::ClusterBoard;
 use link::Link;
+use sequence::{Gaps, Numbering};
 pub use stats::ClusterStats;
 pub use url::RedisUrl;
 
@@ -58,6 +61,8 @@ const TIMER_SUBSCRIBER: u64 = 2;
 /// Once a second: the `--stats` line, the figures on the board.
 const TIMER_STATS: u64 = 3;
 const TIMER_REFRESH: u64 = 5;
+/// Every [`link::HEALTH_TICK`]: connect and reply timeouts, idle PINGs.
+const TIMER_HEALTH: u64 = 6;
 /// The chat's own join-wait timer (see [`Cluster::on_timer`]).
 pub const TIMER_JOIN_WAIT: u64 = 4;
 
@@ -171,6 +176,9 @@ pub struct Cluster {
     rooms: HashSet<String>,
     /// SUBSCRIBEs sent and not yet acknowledged, per room.
     in_flight: HashMap<String, usize>,
+    /// Replies the subscriber owes (acknowledgements, PONGs), for its
+    /// reply timeout; messages are not counted.
+    sub_owed: usize,
     started: bool,
     /// The subscriber's first connect was started: it waits for the
     /// publisher's first (see [`Cluster::start`]).
@@ -197,6 +205,14 @@ pub struct Cluster {
     early: Vec<(Arc<[u8]>, Ask)>,
     /// A graceful shutdown freed this worker's nicks: ask nothing more.
     shut: bool,
+    /// Health ticks so far: the clock of the two tables below.
+    ticks: u64,
+    /// This worker's streams (`START_MICROS.WORKER`, then a number per
+    /// room): the numbering of what it publishes.
+    stream_prefix: String,
+    numbering: Numbering,
+    /// What other nodes published and this worker never got.
+    gaps: Gaps,
 }
 
 /// Microseconds since the Unix epoch.
@@ -220,6 +236,7 @@ impl Cluster {
             subscriber: Link::new("subscriber", addr, TIMER_SUBSCRIBER),
             rooms: HashSet::new(),
             in_flight: HashMap::new(),
+            sub_owed: 0,
             started: false,
             subscriber_started: false,
             loss_logged: false,
@@ -233,6 +250,13 @@ impl Cluster {
             asks: VecDeque::new(),
             early: Vec::new(),
             shut: false,
+            ticks: 0,
+            stream_prefix: format!(
+                "{}.{worker}",
+                config.instance.rsplit('/').next().unwrap_or("0")
+            ),
+            numbering: Numbering::default(),
+            gaps: Gaps::default(),
             config,
         }
     }
@@ -255,6 +279,7 @@ impl Cluster {
             io.add_timer(Duration::from_secs(1), TIMER_STATS);
         }
         io.add_timer(self.config.ttl / 3, TIMER_REFRESH);
+        io.add_timer(link::HEALTH_TICK, TIMER_HEALTH);
     }
 
     /// Publishes this worker's figures on `board` once a second.
@@ -269,9 +294,10 @@ impl Cluster {
 
     /// The figures so far.
     pub fn stats(&self) -> ClusterStats {
-        let up = self.publisher.up().is_some() && self.subscriber.up().is_some();
+        let up = self.publisher.live().is_some() && self.subscriber.live().is_some();
         let mut stats = self.stats;
         stats.up = u64::from(up);
+        stats.lost_from_peers = self.gaps.lost();
         stats
     }
 
@@ -307,6 +333,8 @@ impl Cluster {
         self.owned.clear();
         self.memberships.clear();
         self.shut = true;
+        // No message will fill the gaps now.
+        self.gaps.finish();
     }
 
     /// One of the cluster's timers fired (every chat timer but
@@ -316,6 +344,12 @@ impl Cluster {
             TIMER_PUBLISHER => self.publisher.connect(io),
             TIMER_SUBSCRIBER => self.subscriber.connect(io),
             TIMER_STATS => self.every_second(io),
+            TIMER_HEALTH => {
+                self.health(io);
+                if !io.is_draining() {
+                    io.add_timer(link::HEALTH_TICK, TIMER_HEALTH);
+                }
+            }
             TIMER_REFRESH => {
                 if let Some(conn) = self.publisher.up() {
                     if !self.shut {

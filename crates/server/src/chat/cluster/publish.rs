@@ -5,18 +5,32 @@ use std::sync::Arc;
 
 use reactor::Io;
 
+use super::payload::Header;
 use super::{channel, now_micros, payload, resp, Ask, Cluster, PUBLISH_BACKLOG};
 
 impl Cluster {
     /// Publishes `line`, from or about `nick`, to `room`'s other nodes.
+    /// After [`Cluster::shutdown`], nothing (the chat published each of its
+    /// users' leave just before).
     pub fn publish(&mut self, io: &mut Io, room: &str, nick: &str, line: &[u8]) {
-        let Some(token) = self.publisher.up() else {
-            return self.lose(false);
-        };
-        if io.pending_output(token) > PUBLISH_BACKLOG {
-            return self.lose(true);
+        if self.shut {
+            return;
         }
-        let payload = payload::encode(&self.config.node, now_micros(), nick, line);
+        let token = self.publisher.up();
+        let over = token.is_some_and(|t| io.pending_output(t) > PUBLISH_BACKLOG);
+        // Numbered even when dropped: receivers count the gap.
+        let (stream, seq) = self.numbering.next(room, &self.stream_prefix, self.ticks);
+        let Some(token) = token.filter(|_| !over) else {
+            return self.lose(over);
+        };
+        let header = Header {
+            node: &self.config.node,
+            stream,
+            seq,
+            micros: now_micros(),
+            nick,
+        };
+        let payload = payload::encode(&header, line);
         let command = resp::command(&[b"PUBLISH", &channel(room), &payload]);
         // Shared sends go out at the end of the pass, every PUBLISH of the
         // pass in one write: pipelined.

@@ -37,6 +37,9 @@ pub enum Reply<'a> {
     Subscribed(&'a [u8]),
     /// An UNSUBSCRIBE acknowledged, for one channel.
     Unsubscribed(&'a [u8]),
+    /// A PING answered on a subscribed connection: RESP2 answers it in
+    /// the pub/sub shape, `["pong", ""]`, not `+PONG`.
+    Pong,
     /// Anything else (a reply the chat never asks for).
     Other,
 }
@@ -74,6 +77,7 @@ pub fn next_reply(buf: &[u8]) -> Result<Option<(Reply<'_>, usize)>, String> {
                 (Some(b"unsubscribe"), Some(channel)) => Reply::Unsubscribed(channel),
                 _ => Reply::Other,
             },
+            [kind, _] if bytes(kind) == Some(b"pong") => Reply::Pong,
             _ => Reply::Other,
         },
         _ => Reply::Other,
@@ -171,7 +175,8 @@ mod tests {
                 },
                 2,
             ),
-            (b"*2\r\n$4\r\npong\r\n$0\r\n\r\n", Reply::Other, 0),
+            (b"*2\r\n$4\r\npong\r\n$0\r\n\r\n", Reply::Pong, 0),
+            (b"*2\r\n$4\r\nping\r\n$0\r\n\r\n", Reply::Other, 0),
         ];
         for (bytes, expected, trailing) in cases {
             let (reply, n) = next_reply(bytes).unwrap().unwrap();

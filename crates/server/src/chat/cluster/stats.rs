@@ -18,8 +18,15 @@ pub struct ClusterStats {
     pub lost: u64,
     /// Of `lost`, those dropped for the backlog.
     pub lost_backlog: u64,
+    /// Messages other nodes published to this worker's rooms that never
+    /// arrived, whatever lost them: gaps in their numbering (see
+    /// `sequence.rs`), counted once per worker subscribed, as `received`.
+    pub lost_from_peers: u64,
     /// Connections to Redis made again after one was lost.
     pub reconnects: u64,
+    /// Connections given up for silence: a connect that did not complete,
+    /// or no reply within the reply timeout (see `link.rs`).
+    pub timeouts: u64,
     /// Whether both links are up now (a gauge: summed, how many workers).
     pub up: u64,
     latency: [u64; BUCKETS],
@@ -34,7 +41,9 @@ impl ClusterStats {
         self.received += other.received;
         self.lost += other.lost;
         self.lost_backlog += other.lost_backlog;
+        self.lost_from_peers += other.lost_from_peers;
         self.reconnects += other.reconnects;
+        self.timeouts += other.timeouts;
         self.up += other.up;
         for (mine, theirs) in self.latency.iter_mut().zip(other.latency.iter()) {
             *mine += theirs;
@@ -74,16 +83,17 @@ impl ClusterStats {
         Some(1u64 << (BUCKETS - 1))
     }
 
-    /// `published N, from peers N, lost N (backlog N), reconnects N,
-    /// latency p50 ≤X p99 ≤Y`: the summary's and the stats line's words.
+    /// `published N, from peers N, lost from peers N, lost N (backlog N),
+    /// reconnects N, timeouts N, latency p50 ≤X p99 ≤Y`: the summary's
+    /// and the stats line's words.
     pub fn describe(&self) -> String {
         let latency = match (self.latency_quantile(0.5), self.latency_quantile(0.99)) {
             (Some(p50), Some(p99)) => format!("p50 <={} p99 <={}", micros(p50), micros(p99)),
             _ => "none yet".into(),
         };
         format!(
-            "published {}, from peers {}, lost {} (backlog {}), reconnects {}, cross-node latency {latency}",
-            self.published, self.received, self.lost, self.lost_backlog, self.reconnects
+            "published {}, from peers {}, lost from peers {}, lost {} (backlog {}), reconnects {}, timeouts {}, cross-node latency {latency}",
+            self.published, self.received, self.lost_from_peers, self.lost, self.lost_backlog, self.reconnects, self.timeouts
         )
     }
 }

@@ -16,6 +16,7 @@ impl Cluster {
         }
         if let Some(token) = self.subscriber.up() {
             io.send_shared(token, &resp::command(&[b"SUBSCRIBE", &channel(room)]));
+            self.sub_owed += 1;
             *self.in_flight.entry(room.to_string()).or_default() += 1;
         }
     }
@@ -25,8 +26,10 @@ impl Cluster {
         if !self.rooms.remove(room) {
             return;
         }
+        self.gaps.forget_room(room);
         if let Some(token) = self.subscriber.up() {
             io.send_shared(token, &resp::command(&[b"UNSUBSCRIBE", &channel(room)]));
+            self.sub_owed += 1;
         }
     }
 
@@ -65,6 +68,9 @@ impl Cluster {
         // Our own, back from Redis: the hub delivered it on this node.
         if p.node == self.config.node || !self.rooms.contains(room) {
             return;
+        }
+        if p.seq > 0 {
+            self.gaps.seen(room, p.origin, p.seq, self.ticks);
         }
         self.stats.received += 1;
         self.stats
