@@ -2,10 +2,12 @@
 # Chat across nodes (issue 19): one room of CLIENTS (1000) members,
 # SENDERS (10) of them sending at RATE messages/s in all, driven by
 # `tenk load chat`, on one node and spread over two nodes linked by a
-# local redis-server (`serve chat --redis`, one thread each); then Redis
-# pub/sub driven directly (redis-benchmark PUBLISH to two subscribers).
+# local redis-server (`serve chat --redis`, THREADS (1) worker threads
+# each); then Redis pub/sub driven directly (redis-benchmark PUBLISH to two
+# subscribers).
 #
 #   bench/chat-cluster.sh                         # DURATION=3s RATES="500 1000"
+#   THREADS=2 bench/chat-cluster.sh               # nodes with --threads 2
 #
 # Per setup and rate: messages/s, deliveries/s, delivery p50/p99 (measured
 # by every receiver), lost and reordered (must be 0), the CPU of each node
@@ -20,6 +22,7 @@ CLIENTS=${CLIENTS:-1000}
 SENDERS=${SENDERS:-10}
 RATES=${RATES:-"500 1000"}
 DURATION=${DURATION:-3s}
+THREADS=${THREADS:-1}
 PUBLISHES=${PUBLISHES:-200000}
 
 need redis-server
@@ -44,7 +47,7 @@ done
 node() {
     local logfile=$RESULTS/logs/chat-cluster-$1.log
     : >"$logfile"
-    "$TENK" serve chat --port 0 --redis "redis://127.0.0.1:$REDIS_PORT" --node "$1" >"$logfile" 2>&1 &
+    "$TENK" serve chat --port 0 --threads "$THREADS" --redis "redis://127.0.0.1:$REDIS_PORT" --node "$1" >"$logfile" 2>&1 &
     NODE_PID=$!
     NODES+=("$NODE_PID")
     NODE_PORT=
@@ -59,7 +62,7 @@ node() {
 cpu_ns() { read_runtime "$1"; echo "$RUNTIME_NS"; }
 
 csv=$RESULTS/chat-cluster.csv
-echo "setup,rate,messages_per_s,deliveries_per_s,p50_us,p99_us,lost,reordered,node_a_cpu_s,node_b_cpu_s,redis_cpu_s,published,redis_cpu_us_per_message,load_avg" >"$csv"
+echo "setup,threads,rate,messages_per_s,deliveries_per_s,p50_us,p99_us,lost,reordered,node_a_cpu_s,node_b_cpu_s,redis_cpu_s,published,redis_cpu_us_per_message,load_avg" >"$csv"
 
 run() { # SETUP RATE TARGETS NODE_PIDS...
     local setup=$1 rate=$2 targets=$3
@@ -89,7 +92,7 @@ run() { # SETUP RATE TARGETS NODE_PIDS...
     load=$(cut -d' ' -f1 /proc/loadavg)
     read -r mps dps p50 p99 lost reordered < <(jq -r \
         '"\(.chat.messages_per_s | floor) \(.chat.deliveries_per_s | floor) \(.latency_us.p50 | floor) \(.latency_us.p99 | floor) \(.chat.lost) \(.chat.reordered)"' "$json")
-    echo "$setup,$rate,$mps,$dps,$p50,$p99,$lost,$reordered,$a_cpu,$b_cpu,$redis_cpu,$published,$per_msg,$load" >>"$csv"
+    echo "$setup,$THREADS,$rate,$mps,$dps,$p50,$p99,$lost,$reordered,$a_cpu,$b_cpu,$redis_cpu,$published,$per_msg,$load" >>"$csv"
     log "$setup rate $rate: $(si "$dps") deliveries/s p99 ${p99}µs lost $lost reordered $reordered; CPU A ${a_cpu}s B ${b_cpu}s redis ${redis_cpu}s for $published commands; load $load"
 }
 
@@ -112,7 +115,8 @@ for _ in 1 2; do
     NODES+=("$!")
 done
 sleep 0.3
-payload=$(printf 'tenk1 A 1700000000000000 s1\n<s1> m 1 2 123456789%.0s' 1)
+# The size of a node's message: `tenk2 NODE STREAM SEQ MICROS NICK` and the line.
+payload=$(printf 'tenk2 A 1700.0.3 42 1700000000000000 s1\n<s1> m 1 2 123456789%.0s' 1)
 redis-cli -p "$REDIS_PORT" config resetstat >/dev/null
 r0=$(cpu_ns "$REDIS_PID")
 bench=$(redis-benchmark -p "$REDIS_PORT" -n "$PUBLISHES" -P 16 -c 4 -q PUBLISH tenk:room:bench "$payload" 2>&1 | tr '\r' '\n' | grep -a 'requests per second' | tail -1)
@@ -121,9 +125,9 @@ exec_us=$(redis-cli -p "$REDIS_PORT" info commandstats | tr -d '\r' | sed -n 's/
 per=$(awk -v a="$r0" -v b="$r1" -v n="$PUBLISHES" -v e="${exec_us:-0}" 'BEGIN { printf "%.2f (%.2f in PUBLISH)", (b - a) / 1e3 / n, e / n }')
 rps=$(echo "$bench" | sed -n 's/.*: \([0-9.]*\) requests per second.*/\1/p')
 log "redis-benchmark PUBLISH to 2 subscribers: $bench; redis ${per} µs CPU per publish"
-echo "redis-benchmark (2 subscribers),-,${rps%.*},$(awk -v r="$rps" 'BEGIN { printf "%d", 2 * r }'),-,-,-,-,-,-,$(awk -v a="$r0" -v b="$r1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'),$PUBLISHES,$per,$(cut -d' ' -f1 /proc/loadavg)" >>"$csv"
+echo "redis-benchmark (2 subscribers),-,-,${rps%.*},$(awk -v r="$rps" 'BEGIN { printf "%d", 2 * r }'),-,-,-,-,-,-,$(awk -v a="$r0" -v b="$r1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'),$PUBLISHES,$per,$(cut -d' ' -f1 /proc/loadavg)" >>"$csv"
 
 echo
-echo "| setup | rate | messages/s | deliveries/s | p50 µs | p99 µs | lost | reordered | CPU A s | CPU B s | Redis CPU s | published | Redis CPU µs/message | load avg |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| setup | threads | rate | messages/s | deliveries/s | p50 µs | p99 µs | lost | reordered | CPU A s | CPU B s | Redis CPU s | published | Redis CPU µs/message | load avg |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 tail -n +2 "$csv" | tr ',' '|' | sed 's/^/| /; s/$/ |/'
