@@ -18,6 +18,11 @@
 //!   reported as unanswered. What such requests (and lost chat deliveries)
 //!   had waited enters the latency as a lower bound, so a server that goes
 //!   silent shows in max and p99.
+//! - **Bounded by its settings**: the connect phase ends by a deadline
+//!   ([`LoadSpec::connect_deadline`]), and the run then starts with the
+//!   connections that are open; connections that never connected, never
+//!   answered, and (on loopback) the kernel's accept-queue overflows
+//!   during the run are reported.
 //! - **Bounded memory**: latency goes into HdrHistograms, not sample lists.
 //! - **TLS** ([`LoadSpec::tls`]): rustls sessions behind the reactor's
 //!   transport hook, one client config for the run so reconnects resume;
@@ -41,6 +46,7 @@ pub mod echo;
 pub mod find_max_rate;
 mod handshakes;
 mod inflight;
+mod netstat;
 pub mod pattern;
 pub mod recorder;
 pub mod report;

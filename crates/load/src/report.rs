@@ -114,6 +114,26 @@ pub struct Report {
     /// by a new connect: in an overloaded open-loop run, timeouts churn
     /// connections, and this says how many.
     pub connections_replaced: u64,
+    /// Connections of the connect phase that never connected: refused,
+    /// not connected within `--connect-timeout`, or still opening (or not
+    /// started) when the connect phase's deadline passed. Not replaced.
+    pub connections_never_connected: u64,
+    /// Connections that connected and timed out without a byte of answer.
+    /// With `accept_queue_overflows`: mostly connections the kernel put in
+    /// the server's full accept queue, which it never accepted.
+    pub connections_never_answered: u64,
+    /// How long the connect phase lasted (the run starts after it), in
+    /// seconds.
+    pub connect_s: f64,
+    /// The kernel's `ListenOverflows` during the run (`TcpExt` of
+    /// `/proc/net/netstat`): SYNs and final ACKs dropped because a
+    /// listener's accept queue was full. Counted for the whole host (its
+    /// network namespace), and only when every target is a loopback
+    /// address (`null` otherwise, or without procfs).
+    pub accept_queue_overflows: Option<u64>,
+    /// `ListenDrops` during the run: every drop at a listener, the
+    /// overflows included (`null` as `accept_queue_overflows`).
+    pub listen_drops: Option<u64>,
     /// Length of the measured window, in seconds.
     pub duration_s: f64,
     /// Requests answered in the measured window.
@@ -197,6 +217,11 @@ impl Report {
             connects: totals.connects,
             connects_per_s: per_s(totals.window_connects),
             connections_replaced: totals.replaced,
+            connections_never_connected: totals.never_connected,
+            connections_never_answered: totals.never_answered,
+            connect_s: totals.connecting.as_secs_f64(),
+            accept_queue_overflows: None,
+            listen_drops: None,
             duration_s: secs,
             requests: r.requests,
             requests_per_s: per_s(r.requests),
@@ -336,6 +361,42 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
         assert_eq!(json["unanswered"], 1);
         assert_eq!(json["unanswered_oldest_ms"], 1500.0);
+    }
+
+    /// Issue 20: what the connect phase lost, connections never answered
+    /// and the accept queue's overflows, each named when it happened.
+    #[test]
+    fn never_connected_never_answered_and_overflows_are_named() {
+        let clean = Report::new(&spec(None), &totals());
+        let human = clean.to_human();
+        for absent in ["never connected", "never answered", "accept queue"] {
+            assert!(!human.contains(absent), "{absent:?} in\n{human}");
+        }
+        let json: serde_json::Value = serde_json::from_str(&clean.to_json()).unwrap();
+        assert_eq!(json["connections_never_answered"], 0);
+        assert!(json["accept_queue_overflows"].is_null(), "not measured");
+
+        let mut totals = totals();
+        totals.never_connected = 48;
+        totals.never_answered = 2;
+        totals.connecting = Duration::from_secs(1);
+        let mut report = Report::new(&spec(None), &totals);
+        report.accept_queue_overflows = Some(50);
+        report.listen_drops = Some(52);
+        let human = report.to_human();
+        assert!(human.contains("connected in 1.00s"), "{human}");
+        assert!(human.contains("48 never connected"), "{human}");
+        assert!(human.contains("2 connections never answered"), "{human}");
+        assert!(
+            human.contains("accept queue overflowed 50 times") && human.contains("backlog"),
+            "{human}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        assert_eq!(json["connections_never_connected"], 48);
+        assert_eq!(json["connections_never_answered"], 2);
+        assert_eq!(json["connect_s"], 1.0);
+        assert_eq!(json["accept_queue_overflows"], 50);
+        assert_eq!(json["listen_drops"], 52);
     }
 
     #[test]

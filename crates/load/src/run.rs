@@ -14,6 +14,7 @@ use crate::client::chat::ChatLoadClient;
 use crate::client::echo::EchoClient;
 use crate::client::http::HttpClient;
 use crate::client::Client;
+use crate::netstat::ListenCounters;
 use crate::report::{Report, TlsReport};
 use crate::spec::{LoadSpec, Workload};
 use crate::totals::Totals;
@@ -133,6 +134,11 @@ fn run_with<C: Client>(
         shared.interrupted.store(true, Ordering::Release);
         tracing::error!("cannot start a load thread: {e}");
     }
+    let listen_before = shared
+        .spec
+        .targets_loopback()
+        .then(ListenCounters::read)
+        .flatten();
     barrier.wait();
     if let Some(e) = failure {
         for handle in handles {
@@ -163,6 +169,9 @@ fn run_with<C: Client>(
         }
     }
 
+    let listen = listen_before
+        .zip(ListenCounters::read())
+        .map(|(before, after)| after.since(before));
     let mut totals = Totals::new();
     for result in results {
         totals.merge(&result?);
@@ -171,6 +180,8 @@ fn run_with<C: Client>(
     if shared.spec.tls.is_some() {
         report.tls = Some(TlsReport::new(&totals.handshakes, &shared.tls));
     }
+    report.accept_queue_overflows = listen.map(|l| l.overflows);
+    report.listen_drops = listen.map(|l| l.drops);
     report.interrupted = shared.interrupted.load(Ordering::Acquire);
     Ok(report)
 }

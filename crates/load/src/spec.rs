@@ -133,6 +133,29 @@ impl LoadSpec {
         }
     }
 
+    /// Every server of the run listens on this host's loopback: the
+    /// kernel's listen counters are then about them (see `netstat`).
+    pub fn targets_loopback(&self) -> bool {
+        std::iter::once(&self.target)
+            .chain(&self.spread)
+            .all(|a| a.ip().is_loopback())
+    }
+
+    /// How long the connect phase may last: `connect_timeout`, after the
+    /// `connect_rate` ramp if there is one. Then the run starts with the
+    /// connections that are open; the others never connected.
+    /// At most a year, so that it always makes a timer.
+    pub fn connect_deadline(&self) -> Duration {
+        const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+        let ramp = match self.connect_rate {
+            Some(rate) => {
+                Duration::try_from_secs_f64(self.connections as f64 / rate).unwrap_or(YEAR)
+            }
+            None => Duration::ZERO,
+        };
+        ramp.saturating_add(self.connect_timeout).min(YEAR)
+    }
+
     /// Checks the combination of settings.
     ///
     /// # Errors
@@ -262,6 +285,42 @@ impl LoadSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 20: the connect phase is bounded by `--connect-timeout`,
+    /// after the `--connect-rate` ramp; an absurd rate still makes a timer.
+    #[test]
+    fn connect_deadline_is_the_ramp_and_the_connect_timeout() {
+        let spec = LoadSpec {
+            connections: 1000,
+            connect_timeout: Duration::from_secs(2),
+            ..LoadSpec::example()
+        };
+        assert_eq!(spec.connect_deadline(), Duration::from_secs(2));
+        let ramp = LoadSpec {
+            connect_rate: Some(500.0),
+            ..spec.clone()
+        };
+        assert_eq!(ramp.connect_deadline(), Duration::from_secs(4));
+        let crawl = LoadSpec {
+            connect_rate: Some(1e-300),
+            ..spec
+        };
+        assert_eq!(
+            crawl.connect_deadline(),
+            Duration::from_secs(365 * 24 * 3600)
+        );
+    }
+
+    #[test]
+    fn loopback_targets_only_when_every_server_is() {
+        let local = LoadSpec::example();
+        assert!(local.targets_loopback());
+        let spread = LoadSpec {
+            spread: vec!["10.0.0.1:7000".parse().unwrap()],
+            ..LoadSpec::example()
+        };
+        assert!(!spread.targets_loopback());
+    }
 
     #[test]
     fn tls_names_an_ip_address_or_a_dns_name() {

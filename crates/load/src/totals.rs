@@ -31,6 +31,13 @@ pub(crate) struct Totals {
     /// Connections closed on an error (a timeout, a reset...) and
     /// replaced by a new connect.
     pub(crate) replaced: u64,
+    /// Connections of the connect phase that never connected: refused,
+    /// timed out, or cut (or never started) by its deadline.
+    pub(crate) never_connected: u64,
+    /// Connections that timed out without a byte of answer, ever.
+    pub(crate) never_answered: u64,
+    /// How long the connect phase lasted (merged: the longest).
+    pub(crate) connecting: Duration,
     pub(crate) chat: ChatTotals,
 }
 
@@ -46,6 +53,9 @@ impl Totals {
             peak_open: 0,
             lost: 0,
             replaced: 0,
+            never_connected: 0,
+            never_answered: 0,
+            connecting: Duration::ZERO,
             chat: ChatTotals::default(),
         }
     }
@@ -62,6 +72,9 @@ impl Totals {
         self.peak_open += other.peak_open;
         self.lost += other.lost;
         self.replaced += other.replaced;
+        self.never_connected += other.never_connected;
+        self.never_answered += other.never_answered;
+        self.connecting = self.connecting.max(other.connecting);
         self.chat.add(&other.chat);
     }
 }
@@ -87,11 +100,17 @@ mod tests {
         b.connects = 4;
         b.peak_open = 5;
         b.replaced = 6;
+        b.never_connected = 2;
+        b.never_answered = 1;
+        a.connecting = Duration::from_millis(40);
+        b.connecting = Duration::from_millis(30);
         b.chat.delivered = 1;
         a.merge(&b);
         assert_eq!(a.measured, Duration::from_secs(3));
         assert_eq!(a.cpu, Duration::from_millis(500));
         assert_eq!((a.connects, a.peak_open, a.lost, a.replaced), (7, 7, 1, 6));
+        assert_eq!((a.never_connected, a.never_answered), (2, 1));
+        assert_eq!(a.connecting, Duration::from_millis(40), "the longest");
         assert_eq!(a.recorder.requests, 1);
         assert_eq!(a.chat.delivered, 8);
     }

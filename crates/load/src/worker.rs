@@ -63,6 +63,7 @@ const TIMER_PACE: u64 = 3;
 const TIMER_CONNECT: u64 = 4;
 const TIMER_MEASURE: u64 = 5;
 const TIMER_DRAIN: u64 = 6;
+const TIMER_CONNECT_DEADLINE: u64 = 7;
 
 struct Conn<C> {
     token: Token,
@@ -74,12 +75,17 @@ struct Conn<C> {
     /// Bytes left unconsumed by the last `on_data` (a partial head), which
     /// the reactor offers again with the new ones.
     carried: usize,
+    /// A byte came from the server: a connection that times out without
+    /// one was never answered (often: never accepted, see `timeouts`).
+    answered: bool,
 }
 
 pub(crate) struct Worker<C> {
     id: usize,
     shared: Arc<Shared>,
     phase: Phase,
+    /// When the connect phase began.
+    began: Instant,
     window: Window,
     conns: Vec<Option<Conn<C>>>,
     /// Connections closed whose `on_close` has not come yet, displaced from
@@ -92,6 +98,10 @@ pub(crate) struct Worker<C> {
     ready: Vec<Token>,
     /// Connects still to make, and in progress.
     to_open: usize,
+    /// Connections lost during the connect phase, replaced once the run
+    /// starts: replacing them at once would let a server that closes
+    /// every connection hold the connect phase open for ever.
+    deferred: usize,
     connecting: usize,
     /// Connected clients not ready yet (chat: not in their room).
     joining: usize,
@@ -123,11 +133,13 @@ impl<C: Client> Worker<C> {
         Worker {
             id,
             phase: Phase::Connecting,
+            began: now,
             window: Window::new(now),
             conns: Vec::new(),
             closing: Vec::new(),
             ready: Vec::new(),
             to_open: share,
+            deferred: 0,
             connecting: 0,
             joining: 0,
             opened: 0,
@@ -155,6 +167,7 @@ impl<C: Client> Worker<C> {
             // A counted run measures from the first request.
             self.window.open();
         }
+        self.began = Instant::now();
         let sweep = self.sweep_period();
         io.add_timer(sweep, TIMER_SWEEP);
         self.begin_connecting(io);
@@ -206,6 +219,7 @@ impl<C: Client> Handler for Worker<C> {
         let fresh = data.len() - conn.carried.min(data.len());
         if fresh > 0 {
             conn.in_flight.progress(Instant::now());
+            conn.answered = true;
         }
         let recording = self.window.is_recording();
         if recording {
@@ -319,6 +333,9 @@ impl<C: Client> Handler for Worker<C> {
             (Link::Spent, _) => false,
             (Link::Connecting | Link::Handshaking, reason) => {
                 self.count_failed_open(reason);
+                if self.phase == Phase::Connecting {
+                    self.result.never_connected += 1;
+                }
                 false
             }
             (Link::Up, CloseReason::Reset | CloseReason::Error(_)) => {
@@ -335,12 +352,17 @@ impl<C: Client> Handler for Worker<C> {
             (Link::Up, _) => C::REPLIES,
         };
         if replace {
-            self.to_open += 1;
             self.result.replaced += 1;
+            if self.phase == Phase::Connecting {
+                self.deferred += 1;
+            } else {
+                self.to_open += 1;
+            }
         }
         self.open_more(io);
         self.check_connected(io);
         self.check_requests_done(io);
+        self.check_nothing_left(io);
     }
 
     fn on_timer(&mut self, io: &mut Io, _timer: TimerId, data: u64) {
@@ -350,6 +372,7 @@ impl<C: Client> Handler for Worker<C> {
             TIMER_MEASURE => self.start_window(io),
             TIMER_PACE => self.pace(io),
             TIMER_CONNECT => self.connect_tick(io),
+            TIMER_CONNECT_DEADLINE => self.connect_deadline(io),
             TIMER_SWEEP => {
                 self.sweep(io);
                 if self.phase != Phase::Done {

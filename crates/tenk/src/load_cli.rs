@@ -122,7 +122,9 @@ pub struct CommonArgs {
     pub timeout: Duration,
     /// A connect not complete this long is a timeout (not retried). Longer
     /// than --timeout: a ramp of thousands of connects can meet SYN
-    /// retransmits at 1 s and 3 s.
+    /// retransmits at 1 s and 3 s. Also the connect phase's deadline (after
+    /// the --connect-rate ramp): the run then starts with the connections
+    /// that are open, and reports the others as never connected.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub connect_timeout: Duration,
     /// Open loop: total requests per second on a fixed schedule; latency
@@ -143,7 +145,11 @@ pub struct CommonArgs {
     /// timeout (chat: of lost deliveries), are in the latency as lower
     /// bounds, so a server gone silent shows in max and p99; and
     /// `connections_replaced` (closed on an error, a timeout included, and
-    /// reconnected).
+    /// reconnected); `connections_never_connected`,
+    /// `connections_never_answered` (connected, then not a byte within
+    /// --timeout) and `connect_s`; and, for a loopback target, the
+    /// kernel's `accept_queue_overflows` and `listen_drops` during the run
+    /// (counted for the whole host).
     #[arg(long)]
     pub json: bool,
     /// Errors tolerated before the exit status is 1 (for chat: errors,

@@ -12,7 +12,11 @@
 //! open-loop latency is corrected for a server stall; 5,000 connections
 //! establish; `--source` goes beyond one address's port range inside a
 //! network namespace; bad arguments exit 2; HTTP framing and status classes
-//! are counted; `--find-max-rate` finds the highest passing step against
+//! are counted; requests wait until every connection is open; the connect
+//! phase ends by its deadline and never holds a run (a server that closes
+//! every connection, one that accepts nothing), and the report names the
+//! connections never connected, never answered, and the kernel's
+//! accept-queue overflows; `--find-max-rate` finds the highest passing step against
 //! `tenk serve echo` and none (exit 1) against a silent server.
 //!
 //! Socket-heavy: run with `--test-threads=1`. In-test servers are blocking
@@ -191,8 +195,16 @@ struct TestServer {
 }
 
 impl TestServer {
-    fn start(mut on_accept: impl FnMut(TcpStream, &Parked) + Send + 'static) -> TestServer {
+    fn start(on_accept: impl FnMut(TcpStream, &Parked) + Send + 'static) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        TestServer::on(listener, on_accept)
+    }
+
+    /// [`TestServer::start`] on `listener`.
+    fn on(
+        listener: TcpListener,
+        mut on_accept: impl FnMut(TcpStream, &Parked) + Send + 'static,
+    ) -> TestServer {
         let addr = listener.local_addr().expect("local_addr");
         let stop = Arc::new(AtomicBool::new(false));
         let parked = Parked::default();
@@ -1199,6 +1211,178 @@ fn requests_wait_until_every_connection_is_open() {
         first >= RAMP * 8 / 10,
         "a request arrived {first:?} after the start, before the connections were open"
     );
+}
+
+// ---- 7c. the connect phase is bounded, and what it lost is reported ---------------
+
+/// `--connect-timeout` of the runs below: the connect phase's deadline.
+/// Past the first SYN retransmit (1 s), so a connect dropped by a full
+/// accept queue may still get in.
+const CONNECT_DEADLINE: Duration = Duration::from_secs(2);
+
+/// A listener on 127.0.0.1:0 with an accept queue of one (Linux holds
+/// backlog + 1). If nothing accepts, the kernel completes the first two
+/// connections, which then wait unanswered, and drops the others' SYNs
+/// (`ListenOverflows`): their connects time out, or get in on a SYN
+/// retransmit (1 s, 3 s...) if something accepts meanwhile.
+fn backlog_1() -> TcpListener {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    // listen(2) again on a listening socket sets its backlog.
+    rustix::net::listen(&listener, 1).expect("listen backlog 1");
+    listener
+}
+
+/// `tenk load http` against `addr`, `stop` (`-d 2s`, `-n 100`), with a
+/// short connect deadline and timeout: it must end (within [`RUN_LIMIT`],
+/// 7x its bounds: 2 s at most measured after the connect phase's
+/// deadline), its connect phase by the deadline, with errors counted
+/// (exit 1); its report is returned.
+fn bounded_http_run(addr: SocketAddr, stop: &[&str]) -> Value {
+    let url = format!("http://{addr}/");
+    let deadline = format!("{}s", CONNECT_DEADLINE.as_secs());
+    let mut args = vec!["http", url.as_str(), "-c", "50"];
+    args.extend_from_slice(stop);
+    args.extend_from_slice(&[
+        "--connect-timeout",
+        &deadline,
+        "--timeout",
+        "500ms",
+        "--json",
+    ]);
+    let start = Instant::now();
+    let run = tenk_load(&args);
+    let took = start.elapsed();
+    run.assert_code(1);
+    let r = run.json();
+    summarise(&r);
+    eprintln!("  took {took:?}, connect phase {}s", r["connect_s"]);
+    // The deadline's timer, plus a loaded machine's delay.
+    let connecting = f64_at(&r, &["connect_s"]);
+    assert!(
+        connecting <= CONNECT_DEADLINE.as_secs_f64() * 1.5,
+        "connect phase {connecting}s: {r:#}"
+    );
+    assert!(u64_at(&r, &["errors_total"]) > 0, "{r:#}");
+    r
+}
+
+/// Regression: a server that closes every connection it accepts held
+/// `tenk load http -d 2s` for ever (and `-n` too): the connect phase must
+/// end before the run's clock starts, and each connection lost in it was
+/// replaced at once, reopening it. The connect phase now replaces nothing
+/// (its losses are replaced when the run starts), and lasts at most
+/// `--connect-timeout`.
+#[test]
+fn regression_server_closing_every_connection_does_not_hold_the_run() {
+    // Accepts, and drops (closes) at once; connects that find its queue
+    // full get in on a SYN retransmit, so the churn never dies out.
+    let server = TestServer::on(backlog_1(), |_stream, _| {});
+    for stop in [&["-d", "2s"][..], &["-n", "100"][..]] {
+        let r = bounded_http_run(server.addr, stop);
+        let e = |name| u64_at(&r, &["errors", name]);
+        assert!(e("resets") + e("early_closes") > 0, "{r:#}");
+        assert_eq!(u64_at(&r, &["requests"]), 0, "{r:#}");
+        assert!(u64_at(&r, &["connections_replaced"]) > 0, "{r:#}");
+        if stop[0] == "-d" {
+            assert!(f64_at(&r, &["duration_s"]) <= 2.5, "{r:#}");
+        }
+    }
+}
+
+/// Regression: against a server that accepts nothing, a `-n` run waited
+/// for ever once every connection had failed (a failed connect is not
+/// retried, so nothing was left to carry the requests); a `-d` run ends
+/// too, its connect phase by `--connect-timeout`.
+#[test]
+fn regression_server_accepting_nothing_does_not_hold_the_run() {
+    for stop in [&["-d", "2s"][..], &["-n", "100"][..]] {
+        let listener = backlog_1();
+        let r = bounded_http_run(listener.local_addr().expect("local_addr"), stop);
+        assert!(u64_at(&r, &["errors", "timeouts"]) > 0, "{r:#}");
+        assert!(u64_at(&r, &["connections_never_connected"]) > 0, "{r:#}");
+    }
+}
+
+/// Regression: the connect phase had no deadline of its own, only each
+/// connect's `--connect-timeout`; connects take turns (at most 256 in
+/// progress per thread), so against a full accept queue 5,120 connects
+/// took 20 turns of `--connect-timeout` before the run could start. It now
+/// ends at `--connect-timeout` (here 300 ms; checked against 3 s), the
+/// connects not made by then counted as never connected.
+#[test]
+fn regression_connect_phase_ends_by_its_deadline() {
+    let listener = backlog_1();
+    let url = format!("http://{}/", listener.local_addr().expect("local_addr"));
+    let run = tenk_load(&[
+        "http",
+        &url,
+        "-c",
+        "5120",
+        "-d",
+        "1s",
+        "--connect-timeout",
+        "300ms",
+        "--timeout",
+        "300ms",
+        "--json",
+    ]);
+    run.assert_code(1);
+    let r = run.json();
+    summarise(&r);
+    let connecting = f64_at(&r, &["connect_s"]);
+    eprintln!("  connect phase {connecting}s");
+    assert!(connecting < 3.0, "connect phase {connecting}s: {r:#}");
+    let never = u64_at(&r, &["connections_never_connected"]);
+    assert!(never >= 5000, "{never} never connected: {r:#}");
+}
+
+/// Issue 20: a server slower to accept than connections arrive overflows
+/// its accept queue; the kernel completes some connections the server
+/// never accepts (their requests never answered) and drops the SYNs of
+/// others. The report names the connections never answered, those never
+/// connected, and the kernel's count of overflows, in JSON and for people.
+#[test]
+fn accept_queue_overflows_and_connections_never_answered_are_reported() {
+    let args = |addr: SocketAddr| {
+        let url = format!("http://{addr}/");
+        let mut args: Vec<String> = ["http", &url, "-c", "20", "-d", "1s"]
+            .map(String::from)
+            .to_vec();
+        args.extend(["--connect-timeout", "1s", "--timeout", "300ms"].map(String::from));
+        args
+    };
+    // A fresh listener for each run: the first run's connections stay in
+    // the accept queue.
+    let listener = backlog_1();
+    let mut json = args(listener.local_addr().expect("local_addr"));
+    json.push("--json".into());
+    let run = tenk_load(&json.iter().map(String::as_str).collect::<Vec<_>>());
+    run.assert_code(1);
+    let r = run.json();
+    summarise(&r);
+    assert!(u64_at(&r, &["accept_queue_overflows"]) > 0, "{r:#}");
+    assert!(u64_at(&r, &["listen_drops"]) > 0, "{r:#}");
+    assert!(u64_at(&r, &["connections_never_answered"]) > 0, "{r:#}");
+    assert!(u64_at(&r, &["connections_never_connected"]) > 0, "{r:#}");
+    drop(listener);
+
+    let listener = backlog_1();
+    let human = args(listener.local_addr().expect("local_addr"));
+    let run = tenk_load(&human.iter().map(String::as_str).collect::<Vec<_>>());
+    run.assert_code(1);
+    eprintln!("{}", run.stdout);
+    for named in [
+        "never answered",
+        "never connected",
+        "accept queue overflowed",
+        "raise its backlog",
+    ] {
+        assert!(
+            run.stdout.contains(named),
+            "no {named:?} in\n{}",
+            run.stdout
+        );
+    }
 }
 
 // ---- 8. --find-max-rate ----------------------------------------------------------

@@ -36,7 +36,8 @@ impl Report {
         if self.connects_per_s > 0.0 {
             let _ = write!(out, ", {:.0}/s in the window", self.connects_per_s);
         }
-        out.push('\n');
+        let _ = writeln!(out, ", connected in {}", human_us(self.connect_s * 1e6));
+        self.not_open_to_human(&mut out);
         self.tls_to_human(&mut out);
         let _ = writeln!(
             out,
@@ -119,9 +120,13 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "  connections  {} requested, {} established, {} connects",
-            self.connections_requested, self.connections_established, self.connects
+            "  connections  {} requested, {} established, {} connects, connected in {}",
+            self.connections_requested,
+            self.connections_established,
+            self.connects,
+            human_us(self.connect_s * 1e6)
         );
+        self.not_open_to_human(&mut out);
         self.tls_to_human(&mut out);
         let target = self.target_rate.unwrap_or(0.0);
         let _ = writeln!(
@@ -172,6 +177,42 @@ impl Report {
 }
 
 impl Report {
+    /// Connections that never connected or never answered, and the
+    /// server's accept queue overflowing: each line only when it happened.
+    fn not_open_to_human(&self, out: &mut String) {
+        if self.connections_never_connected > 0 {
+            let _ = writeln!(
+                out,
+                "  not open     {} never connected: refused, or not connected within \
+                 --connect-timeout (the connect phase's deadline); not replaced",
+                self.connections_never_connected
+            );
+        }
+        if self.connections_never_answered > 0 {
+            let _ = writeln!(
+                out,
+                "  silent       {} connection{} never answered: connected, then not a byte \
+                 back within --timeout",
+                self.connections_never_answered,
+                if self.connections_never_answered == 1 {
+                    ""
+                } else {
+                    "s"
+                },
+            );
+        }
+        if let Some(overflows) = self.accept_queue_overflows.filter(|&n| n > 0) {
+            let _ = writeln!(
+                out,
+                "  accept queue overflowed {overflows} time{} on this host during the run \
+                 (ListenOverflows): the server accepts more slowly than the connections \
+                 arrive, and the kernel dropped their SYNs or final ACKs; raise its backlog \
+                 (listen(2), net.core.somaxconn), or ramp up with --connect-rate",
+                if overflows == 1 { "" } else { "s" },
+            );
+        }
+    }
+
     /// The TLS lines, for a TLS run: the handshakes, their time, and why
     /// they failed with what to do about it.
     fn tls_to_human(&self, out: &mut String) {

@@ -6,10 +6,10 @@
 
 use std::time::{Duration, Instant};
 
-use reactor::{Io, Transport};
+use reactor::{Io, Token, Transport};
 use tls::TlsSession;
 
-use super::{Conn, Link, Phase, Worker, TIMER_CONNECT};
+use super::{Conn, Link, Phase, Worker, TIMER_CONNECT, TIMER_CONNECT_DEADLINE};
 use crate::client::Client;
 use crate::inflight::InFlight;
 
@@ -25,7 +25,51 @@ impl<C: Client> Worker<C> {
         if self.spec().connect_rate.is_some() {
             io.add_timer(CONNECT_TICK, TIMER_CONNECT);
         }
+        io.add_timer(self.spec().connect_deadline(), TIMER_CONNECT_DEADLINE);
         self.open_more(io);
+    }
+
+    /// The connect phase's deadline: the run starts with the connections
+    /// that are open. Each connect is bounded by `--connect-timeout`, but
+    /// not the phase: connects wait their turn (`MAX_CONNECTING`), so a
+    /// server whose accept queue overflows (SYNs dropped) would cost a
+    /// `--connect-timeout` per turn, and the run would start minutes late.
+    /// What is still opening (chat: joining) is closed, what was not
+    /// started is dropped: all never connected, counted as timeouts, and
+    /// not replaced (a connect that failed is not retried).
+    pub(super) fn connect_deadline(&mut self, io: &mut Io) {
+        if self.phase != Phase::Connecting {
+            return;
+        }
+        let late: Vec<(Token, Link)> = self
+            .conns
+            .iter()
+            .flatten()
+            .filter(|c| c.link.is_opening() || (c.link == Link::Up && !c.client.is_ready()))
+            .map(|c| (c.token, c.link))
+            .collect();
+        let unstarted = std::mem::take(&mut self.to_open) as u64;
+        tracing::debug!(
+            opening = late.len(),
+            unstarted,
+            "the connect phase's deadline passed"
+        );
+        for &(token, link) in &late {
+            // An opening one is counted in `on_close`.
+            match link {
+                Link::Up => self.result.never_connected += 1,
+                // As the handshake timer (due now too) would have.
+                Link::Handshaking => self.result.handshakes.timeouts += 1,
+                _ => {}
+            }
+            self.error(|e| e.timeouts += 1);
+            io.close(token);
+        }
+        self.result.never_connected += unstarted;
+        for _ in 0..unstarted {
+            self.error(|e| e.timeouts += 1);
+        }
+        self.check_connected(io);
     }
 
     /// `--connect-rate`: one tick's worth of connects more.
@@ -77,6 +121,9 @@ impl<C: Client> Worker<C> {
                         // `LoadSpec::validate` made one: not expected.
                         tracing::warn!("cannot start a TLS session: {e}");
                         self.error(|e| e.connect_failures += 1);
+                        if self.phase == Phase::Connecting {
+                            self.result.never_connected += 1;
+                        }
                         continue;
                     }
                 },
@@ -96,6 +143,7 @@ impl<C: Client> Worker<C> {
                         link: Link::Connecting,
                         opened_at: now,
                         carried: 0,
+                        answered: false,
                     };
                     if self.conns.len() <= token.index() {
                         self.conns.resize_with(token.index() + 1, || None);
@@ -110,6 +158,9 @@ impl<C: Client> Worker<C> {
                 Err(e) => {
                     tracing::debug!("connect failed at once: {e}");
                     self.error(|e| e.connect_failures += 1);
+                    if self.phase == Phase::Connecting {
+                        self.result.never_connected += 1;
+                    }
                 }
             }
         }

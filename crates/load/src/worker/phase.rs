@@ -8,9 +8,9 @@
 //! ```
 //!
 //! Phases only move forward, and any phase can end the run: the window's
-//! end, `--requests` reached, a signal, or nothing left connected (a chat
-//! run goes to `Draining` then, the others to `Done`). A run with
-//! `--requests` skips `Warmup`. Measurement is the [`Window`]'s, not a
+//! end, `--requests` reached, a signal, or nothing left connected nor
+//! connecting (a chat run goes to `Draining` then, the others to `Done`).
+//! A run with `--requests` skips `Warmup`. Measurement is the [`Window`]'s, not a
 //! phase's: a counted run records from its first request, while still
 //! connecting.
 //!
@@ -30,7 +30,10 @@ const DRAIN_TICK: Duration = Duration::from_millis(10);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Phase {
-    /// Opening this thread's connections (chat: and joining their rooms).
+    /// Opening this thread's connections (chat: and joining their rooms),
+    /// until each connected or failed, or the deadline passed (see
+    /// `connect_deadline`). Connections lost meanwhile are replaced once
+    /// the run starts (see `deferred`).
     Connecting,
     /// Every connection of this thread connected or failed; the other
     /// threads are not all there yet. No request flows before every
@@ -83,7 +86,9 @@ impl<C: Client> Worker<C> {
         {
             return;
         }
-        self.schedule.start(Instant::now());
+        let now = Instant::now();
+        self.schedule.start(now);
+        self.result.connecting = now.saturating_duration_since(self.began);
         match self.spec().stop {
             Stop::Duration(_) => {
                 self.phase = Phase::Warmup;
@@ -105,13 +110,24 @@ impl<C: Client> Worker<C> {
                 }
             }
         }
+        // What the connect phase lost is replaced now (see `deferred`).
+        self.to_open += std::mem::take(&mut self.deferred);
+        self.open_more(io);
         if self.spec().rate.is_some() {
             self.pace(io);
         } else {
             self.start_requests(io);
         }
-        if self.open == 0 && self.to_open == 0 {
-            // Nothing connected: nothing to measure.
+        self.check_nothing_left(io);
+    }
+
+    /// Nothing connected and nothing left to connect (every connect failed
+    /// and a failed connect is not retried): nothing more can be measured,
+    /// and a `--requests` run would wait for ever for answers to requests
+    /// it can no longer send.
+    pub(super) fn check_nothing_left(&mut self, io: &mut Io) {
+        let running = matches!(self.phase, Phase::Warmup | Phase::Measuring);
+        if running && self.open == 0 && self.connecting == 0 && self.to_open == 0 {
             self.end(io);
         }
     }

@@ -42,6 +42,9 @@ impl<C: Client> Worker<C> {
             .collect();
         for token in expired {
             self.error(|e| e.timeouts += 1);
+            if conn_mut(&mut self.conns, token).is_some_and(|c| never_answered(c)) {
+                self.result.never_answered += 1;
+            }
             if conn_mut(&mut self.conns, token).is_some_and(|c| c.link == Link::Handshaking) {
                 self.result.handshakes.timeouts += 1;
             }
@@ -77,6 +80,9 @@ impl<C: Client> Worker<C> {
         for conn in self.conns.iter().flatten() {
             if conn.in_flight.stalled(now).is_some_and(|s| s > timeout) {
                 timeouts += 1;
+                if never_answered(conn) {
+                    self.result.never_answered += 1;
+                }
             }
             if self.window.is_recording() {
                 conn.in_flight
@@ -87,6 +93,15 @@ impl<C: Client> Worker<C> {
             self.error(|e| e.timeouts += 1);
         }
     }
+}
+
+/// A connection that timed out was never answered: it connected, and not
+/// a byte came back. On loopback that is mostly a connection the kernel
+/// completed into a full accept queue, which the server never accepted
+/// (see `netstat`): the handshake succeeds, the request is queued, and
+/// nothing reads it.
+fn never_answered<C: Client>(c: &Conn<C>) -> bool {
+    c.link == Link::Up && !c.answered
 }
 
 /// Chat, at the end: each delivery `client` is owed (of what `sent` counts)
