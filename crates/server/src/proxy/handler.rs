@@ -88,6 +88,8 @@ pub(super) enum Timer {
     PoolIdle(Token),
     /// Time for the next active check of an upstream.
     Check(usize),
+    /// The end of the current pass (`dispatch.rs`).
+    EndOfPass,
     /// The once-a-second publish (and stats line).
     Publish,
 }
@@ -109,6 +111,11 @@ pub struct Proxy {
     pub(super) upstreams: Vec<UpstreamState>,
     pub(super) balancer: Balancer,
     pub(super) pool: Pool,
+    /// Requests (client, upstream picked) waiting for the end of the pass
+    /// for a connection.
+    pub(super) waiting: Vec<(Token, usize)>,
+    /// A [`Timer::EndOfPass`] is armed.
+    pub(super) end_of_pass_armed: bool,
     pub(super) clients: IdMap<Token, Client>,
     pub(super) conns: IdMap<Token, UpConn>,
     pub(super) checks: IdMap<Token, Check>,
@@ -139,6 +146,8 @@ impl Proxy {
         Proxy {
             balancer: Balancer::new(config.balance, n),
             pool: Pool::new(n, config.keepalive),
+            waiting: Vec::new(),
+            end_of_pass_armed: false,
             upstreams: (0..n)
                 .map(|_| UpstreamState {
                     health: Health::default(),
@@ -421,6 +430,7 @@ impl Handler for Proxy {
             Timer::Exchange(client) => self.on_exchange_timer(io, client),
             Timer::PoolIdle(conn) => self.on_pool_timer(io, conn),
             Timer::Check(upstream) => self.check_due(io, upstream),
+            Timer::EndOfPass => self.end_of_pass(io),
             Timer::Publish => self.publish(io),
         }
     }
