@@ -24,6 +24,7 @@ every_trigger!([edge, level, oneshot] => [
     a_stall_after_the_response_head_cuts_the_client,
     connections_to_backends_are_reused,
     a_burst_of_releases_in_one_pass_is_reused_not_reopened,
+    a_shutdown_lets_an_exchange_in_flight_finish,
     forwarding_headers_and_hop_by_hop_as_the_backend_sees_them,
     upload_and_download_pass_byte_exact,
     pipelined_requests_are_answered_in_order,
@@ -184,6 +185,33 @@ fn a_burst_of_releases_in_one_pass_is_reused_not_reopened(trigger: &str) {
         2,
         "x and y reuse the connections a and b released in the same pass"
     );
+}
+
+/// Regression: a graceful shutdown (SIGINT) closed every connection once
+/// flushed, which cut the exchanges waiting for their upstream. Now the
+/// response in flight arrives whole, with `Connection: close`, an idle
+/// client is closed at once, and the proxy exits when the exchange ends.
+fn a_shutdown_lets_an_exchange_in_flight_finish(trigger: &str) {
+    let backend = Recorder::gated(Reply::ok("slow but whole"));
+    let mut p = proxy(trigger, &[backend.upstream()], &["--threads", "1"]);
+    let mut idle = Client::connect(p.addr);
+    backend.permit(1);
+    idle.get("/").expect(200, b"slow but whole");
+    let mut busy = Client::connect(p.addr);
+    busy.send(&get("/slow"));
+    assert!(util::wait_until(PROMPTLY, || backend.requests() == 2));
+
+    p.signal(libc::SIGINT);
+    // The listener closes as the drain starts.
+    assert!(util::wait_until(PROMPTLY, || TcpStream::connect(p.addr).is_err()));
+    idle.expect_eof("an idle client at shutdown");
+    util::assert_alive(&mut p, "an exchange is in flight");
+    backend.permit(1);
+    let r = busy.response(false);
+    r.expect(200, b"slow but whole");
+    assert_eq!(r.header("connection"), Some("close"), "{}", r.head);
+    busy.expect_eof("after the last response");
+    assert_eq!(p.wait_exit(PROMPTLY).code(), Some(0));
 }
 
 /// The state letter of `/proc/PID/stat` ('T': stopped).

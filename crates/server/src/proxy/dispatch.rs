@@ -135,7 +135,7 @@ impl Proxy {
         let Some(ex) = self.clients.get_mut(&client).and_then(|c| c.ex.take()) else {
             return false;
         };
-        let keep = ex.req.keep_alive && ex.body.is_none();
+        let keep = ex.req.keep_alive && ex.body.is_none() && !io.is_draining();
         self.answer(io, client, 502, keep);
         keep
     }

@@ -318,6 +318,21 @@ impl Handler for Proxy {
         }
     }
 
+    fn on_shutdown(&mut self, io: &mut Io) {
+        // Exchanges in flight finish within the drain timeout, their
+        // responses with `Connection: close`: the client and its upstream
+        // connection are left open. Idle clients, pooled connections and
+        // health checks are closed by the shutdown at once.
+        for (&client, c) in self.clients.iter() {
+            if let Some(ex) = &c.ex {
+                io.spare_at_shutdown(client);
+                if let Some(conn) = ex.conn {
+                    io.spare_at_shutdown(conn);
+                }
+            }
+        }
+    }
+
     fn on_wake(&mut self, io: &mut Io) {
         self.start(io);
     }
