@@ -214,6 +214,25 @@ fn a_shutdown_lets_an_exchange_in_flight_finish(trigger: &str) {
     assert_eq!(p.wait_exit(PROMPTLY).code(), Some(0));
 }
 
+/// A shutdown closes idle pooled connections at once, not after their
+/// 4 s idle timer (the drain timeout here is 60 s).
+#[test]
+fn a_shutdown_closes_idle_pooled_connections_at_once() {
+    let backend = Recorder::start(Reply::ok("hi"));
+    let mut p = proxy("edge", &[backend.upstream()], &["--drain-timeout", "60s"]);
+    let mut client = Client::connect(p.addr);
+    client.get("/").expect(200, b"hi");
+    drop(client);
+    let sent = Instant::now();
+    p.signal(libc::SIGINT);
+    assert_eq!(p.wait_exit(PROMPTLY).code(), Some(0));
+    assert!(
+        sent.elapsed() < Duration::from_secs(3),
+        "the proxy took {:?} to exit",
+        sent.elapsed()
+    );
+}
+
 /// The state letter of `/proc/PID/stat` ('T': stopped).
 fn process_state(pid: u32) -> char {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();

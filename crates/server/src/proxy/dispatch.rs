@@ -213,6 +213,15 @@ impl Proxy {
         }
     }
 
+    /// Closes every idle pooled connection (the worker is leaving).
+    pub(super) fn close_pool(&mut self, io: &mut Io) {
+        for upstream in 0..self.upstreams.len() {
+            while let Some(idle) = self.pool.take(upstream) {
+                self.drop_idle(io, idle);
+            }
+        }
+    }
+
     /// Closes a pooled connection (evicted, timed out, closed by its
     /// backend, or sent something while idle).
     pub(super) fn drop_idle(&mut self, io: &mut Io, idle: Idle) {

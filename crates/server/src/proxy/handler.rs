@@ -321,8 +321,10 @@ impl Handler for Proxy {
     fn on_shutdown(&mut self, io: &mut Io) {
         // Exchanges in flight finish within the drain timeout, their
         // responses with `Connection: close`: the client and its upstream
-        // connection are left open. Idle clients, pooled connections and
-        // health checks are closed by the shutdown at once.
+        // connection are left open. Idle clients and health checks are
+        // closed by the shutdown at once; pooled connections here, with
+        // their idle timers.
+        self.close_pool(io);
         for (&client, c) in self.clients.iter() {
             if let Some(ex) = &c.ex {
                 io.spare_at_shutdown(client);
@@ -335,6 +337,13 @@ impl Handler for Proxy {
 
     fn on_wake(&mut self, io: &mut Io) {
         self.start(io);
+        if io.is_leaving() {
+            // A restart handed the listeners over (the wake that moves a
+            // worker on): no request will take an idle connection again,
+            // and waiting for their idle timers would hold the old
+            // process up to 4 s after its last client left.
+            self.close_pool(io);
+        }
     }
 
     fn on_connect(&mut self, io: &mut Io, conn: Token) {
