@@ -519,6 +519,58 @@ fn active_health_checks_take_a_failing_backend_out() {
     );
 }
 
+/// Regression: with `--threads N` every worker sent its own active
+/// checks (N times the traffic). Worker 0 checks; the other workers heed
+/// its verdicts (their stats lines show the sick backend down) and send
+/// it no request.
+#[test]
+fn health_checks_run_once_per_process_and_every_worker_heeds_them() {
+    let sick = Recorder::start(Reply::Canned(
+        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n".to_vec(),
+    ));
+    let well = Recorder::start(Reply::ok("well"));
+    let p = proxy(
+        "edge",
+        &[sick.upstream(), well.upstream()],
+        &[
+            "--threads",
+            "2",
+            "--stats",
+            "--health-check",
+            "/health",
+            "--health-interval",
+            "60s",
+        ],
+    );
+    // Each worker's first stats line comes a second after it started (and
+    // after the checks it would send at once): both lines with the sick
+    // backend down.
+    let down = format!("; {} down ", sick.upstream());
+    let mut seen = [false; 2];
+    let deadline = Instant::now() + PROMPTLY;
+    while seen != [true; 2] {
+        let line = p.next_line(PROMPTLY).expect("a stats line");
+        for (worker, seen) in seen.iter_mut().enumerate() {
+            if line.starts_with(&format!("tenk proxy worker {worker}: ")) && line.contains(&down) {
+                *seen = true;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "workers down on the sick backend: {seen:?}"
+        );
+    }
+    assert_eq!(
+        (sick.requests(), well.requests()),
+        (1, 1),
+        "one check per upstream per interval for the process"
+    );
+    for _ in 0..20 {
+        Client::connect(p.addr).get("/").expect(200, b"well");
+    }
+    assert_eq!(sick.requests(), 1, "{}", sick.received());
+}
+
 #[test]
 fn passive_health_takes_a_dead_backend_out() {
     let live = Recorder::start(Reply::ok("live"));

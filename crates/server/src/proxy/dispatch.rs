@@ -53,6 +53,7 @@ impl Proxy {
 
     /// The balancer's pick for now, marked as picked.
     fn pick(&mut self, now: Instant, avoid: Option<usize>) -> Option<usize> {
+        self.apply_verdicts(now);
         let candidates: Vec<Candidate<'_>> = self
             .config
             .upstreams

@@ -101,6 +101,9 @@ pub(super) struct UpstreamState {
     pub active: u32,
     /// The connection of the active check in flight, if any.
     pub check: Option<Token>,
+    /// The last active-check verdict applied (a
+    /// [`CheckBoard`](super::checks::CheckBoard) slot).
+    pub verdict: u64,
 }
 
 /// A worker's proxy: its clients, upstream connections, pool, balancer,
@@ -153,6 +156,7 @@ impl Proxy {
                     health: Health::default(),
                     active: 0,
                     check: None,
+                    verdict: 0,
                 })
                 .collect(),
             config,
@@ -174,6 +178,7 @@ impl Proxy {
 
     /// This worker's figures now, gauges brought up to date.
     pub fn stats(&mut self) -> ProxyStats {
+        self.apply_verdicts(std::time::Instant::now());
         for (i, u) in self.stats.upstreams.iter_mut().enumerate() {
             u.idle = self.pool.idle(i) as u64;
             u.active = u64::from(self.upstreams[i].active);
@@ -192,7 +197,8 @@ impl Proxy {
         }
         self.started = true;
         self.add_timer(io, PUBLISH_EVERY, Timer::Publish);
-        if self.config.health_check.is_some() {
+        // Worker 0 checks for the process (`checks.rs`).
+        if self.config.health_check.is_some() && self.worker == 0 {
             for i in 0..self.upstreams.len() {
                 self.add_timer(io, Duration::ZERO, Timer::Check(i));
             }

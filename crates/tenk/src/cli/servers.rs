@@ -92,7 +92,8 @@ pub struct ProxyArgs {
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub upstream_fail_timeout: Duration,
     /// Check every upstream with `GET PATH` every --health-interval: a
-    /// 2xx/3xx keeps it in, anything else takes it out.
+    /// 2xx/3xx keeps it in, anything else takes it out. One worker checks
+    /// for the process, whatever --threads.
     #[arg(long, value_name = "PATH")]
     pub health_check: Option<String>,
     /// Time between active health checks.
