@@ -66,7 +66,9 @@ pub struct ProxyArgs {
     #[command(flatten)]
     pub serve: ServeArgs,
     /// A backend, `HOST:PORT` or `HOST:PORT=WEIGHT` (weight 1 to 1000,
-    /// default 1); repeat for each. The name is resolved once, at start.
+    /// default 1); repeat for each. The name is resolved once, at start,
+    /// never while running (as nginx without `resolve`, HAProxy without
+    /// `resolvers`): restart (SIGHUP) to follow a changed address.
     #[arg(long = "upstream", value_name = "HOST:PORT[=WEIGHT]", required = true)]
     pub upstreams: Vec<String>,
     /// How a request's upstream is chosen (per worker): smooth weighted
