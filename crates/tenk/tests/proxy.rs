@@ -24,6 +24,7 @@ every_trigger!([edge, level, oneshot] => [
     a_stall_after_the_response_head_cuts_the_client,
     connections_to_backends_are_reused,
     a_burst_of_releases_in_one_pass_is_reused_not_reopened,
+    releases_past_the_cap_are_kept_for_requests_later_in_the_pass,
     a_shutdown_lets_an_exchange_in_flight_finish,
     forwarding_headers_and_hop_by_hop_as_the_backend_sees_them,
     upload_and_download_pass_byte_exact,
@@ -144,10 +145,22 @@ fn connections_to_backends_are_reused(trigger: &str) {
 /// wrk where nginx opens 0.31): requests that a reactor pass handles
 /// before the responses that free connections in the same pass waited
 /// for none, opened new ones, and the releases then overflowed the pool.
-/// Made deterministic by stopping the proxy (SIGSTOP) while two requests
-/// and then two responses arrive, so that one pass sees them in that
-/// order (epoll's ready list is in arrival order).
 fn a_burst_of_releases_in_one_pass_is_reused_not_reopened(trigger: &str) {
+    burst_in_one_pass(trigger, true);
+}
+
+/// The other order (pool-32 churn too): releases past the cap closed
+/// connections that requests later in the same pass then opened again.
+fn releases_past_the_cap_are_kept_for_requests_later_in_the_pass(trigger: &str) {
+    burst_in_one_pass(trigger, false);
+}
+
+/// Two requests (from clients x and y) and two responses (to a and b) in
+/// one reactor pass, the requests first or last, with a pool of 1: x and
+/// y reuse a's and b's connections. Made deterministic by stopping the
+/// proxy (SIGSTOP) while they arrive, so that one pass sees them in that
+/// order (epoll's ready list is in arrival order).
+fn burst_in_one_pass(trigger: &str, requests_first: bool) {
     let backend = Recorder::gated(Reply::ok("hi"));
     let p = proxy(
         trigger,
@@ -167,11 +180,19 @@ fn a_burst_of_releases_in_one_pass_is_reused_not_reopened(trigger: &str) {
     assert_eq!(backend.accepts(), 2);
 
     p.signal(libc::SIGSTOP);
-    assert!(util::wait_until(PROMPTLY, || process_state(p.pid()) == 'T'));
-    x.send(&get("/x"));
-    y.send(&get("/y"));
+    assert!(util::wait_until(PROMPTLY, || all_threads_stopped(p.pid())));
+    let mut requests = || {
+        x.send(&get("/x"));
+        y.send(&get("/y"));
+    };
+    if requests_first {
+        requests();
+    }
     backend.permit(2);
     assert!(util::wait_until(PROMPTLY, || backend.answers() == 4));
+    if !requests_first {
+        requests();
+    }
     p.signal(libc::SIGCONT);
 
     a.response(false).expect(200, b"hi");
@@ -233,12 +254,18 @@ fn a_shutdown_closes_idle_pooled_connections_at_once() {
     );
 }
 
-/// The state letter of `/proc/PID/stat` ('T': stopped).
-fn process_state(pid: u32) -> char {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    stat.rsplit_once(") ")
-        .and_then(|(_, rest)| rest.chars().next())
-        .unwrap_or('?')
+/// Whether every thread of process `pid` is stopped (a SIGSTOP stops
+/// each thread on its own: the main thread may be stopped while a worker
+/// still runs).
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|task| {
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        stat.rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('T'))
+    })
 }
 
 fn a_pooled_connection_the_backend_closes_is_dropped_at_once(trigger: &str) {
