@@ -164,7 +164,10 @@ impl Proxy {
                 .and_then(|c| c.ex.as_ref())
                 .is_some_and(|ex| ex.conn.is_none());
             if !wants {
-                continue; // The client went away meanwhile.
+                // The client went away meanwhile: a probe it was to be
+                // goes to the next request.
+                self.upstreams[upstream].health.abandoned(io.now());
+                continue;
             }
             if let Some(idle) = self.pool.take(upstream) {
                 self.cancel_timer(io, idle.timer);
