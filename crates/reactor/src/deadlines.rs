@@ -53,7 +53,8 @@ impl Io {
     }
 
     /// Starts a graceful shutdown: listeners are closed, connections stop
-    /// being read and close once their output is flushed, and
+    /// being read and close once their output is flushed (but those
+    /// spared by [`Io::spare_at_shutdown`]), and
     /// [`Reactor::run`](crate::Reactor::run) returns [`Exit::Graceful`] when
     /// none is left or when `Config::drain_timeout` passes, which also
     /// bounds connections adopted during the drain. A second call during
@@ -70,13 +71,15 @@ impl Io {
             RunState::Stopped(_) => return,
         }
         self.state = RunState::Draining;
+        let mut spared = std::mem::take(&mut self.spared);
+        spared.sort_unstable();
         for token in self.entries.tokens() {
             match self.entries.get(token) {
                 Some(Entry::Listener(_)) => self.close_listener(token),
-                Some(Entry::Conn(_)) => {
+                Some(Entry::Conn(_)) if spared.binary_search(&token).is_err() => {
                     self.close_when_flushed_with(token, CloseReason::Shutdown);
                 }
-                None => {}
+                Some(Entry::Conn(_)) | None => {}
             }
         }
         // Set even with no connection left: one may still join the drain
@@ -85,6 +88,19 @@ impl Io {
             Instant::now() + self.config.drain_timeout,
             TimerKind::DrainDeadline,
         );
+    }
+
+    /// Leaves `token` open at the next [`Io::shutdown`]: it is served as
+    /// usual until the handler closes it, and the drain deadline closes it
+    /// if it is still open then. For work in flight that needs more than a
+    /// flush to end: a proxy's exchange waiting for its upstream (the
+    /// client and the upstream connection both). Call it just before the
+    /// shutdown, e.g. from `Handler::on_shutdown`; a shutdown already
+    /// under way is not affected.
+    pub fn spare_at_shutdown(&mut self, token: Token) {
+        if matches!(self.state, RunState::Running | RunState::Leaving) {
+            self.spared.push(token);
+        }
     }
 
     /// Stops accepting, keeps serving: the other half of a graceful

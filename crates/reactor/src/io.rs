@@ -133,6 +133,9 @@ pub struct Io {
     pub(crate) state: RunState,
     /// Connections given shared messages this pass, written at its end.
     pub(crate) unflushed: Vec<Token>,
+    /// Connections the next [`Io::shutdown`] leaves open
+    /// ([`Io::spare_at_shutdown`]).
+    pub(crate) spared: Vec<Token>,
     /// The time at the start of the current pass, read once per wake-up
     /// (as nginx's cached time): activity stamps use it, not a clock call
     /// per read.
@@ -176,6 +179,7 @@ impl Io {
             state: RunState::Running,
             now: Instant::now(),
             unflushed: Vec::new(),
+            spared: Vec::new(),
             spare_fd: socket::spare_fd().ok(),
         })
     }

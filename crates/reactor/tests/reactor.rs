@@ -914,6 +914,74 @@ fn a_second_shutdown_forces_the_exit() {
     }
 }
 
+/// Spares the first connection it accepts and shuts down on the second:
+/// the first is still read and written during the drain, and closed by
+/// the handler after its echo.
+#[derive(Default)]
+struct Spare {
+    first: Option<Token>,
+    closes: Vec<CloseReason>,
+    started: Option<mpsc::Sender<()>>,
+}
+
+impl Handler for Spare {
+    fn on_accept(&mut self, io: &mut Io, _listener: Token, conn: Token) {
+        let Some(first) = self.first else {
+            self.first = Some(conn);
+            return;
+        };
+        io.spare_at_shutdown(first);
+        io.shutdown();
+        if let Some(started) = self.started.take() {
+            started.send(()).unwrap();
+        }
+    }
+
+    fn on_data(&mut self, io: &mut Io, conn: Token, data: &[u8]) -> usize {
+        io.send(conn, data);
+        io.close_when_flushed(conn);
+        data.len()
+    }
+
+    fn on_close(&mut self, _io: &mut Io, _conn: Token, reason: CloseReason) {
+        self.closes.push(reason);
+    }
+}
+
+#[test]
+fn a_connection_spared_at_shutdown_is_served_through_the_drain() {
+    for trigger in TRIGGERS {
+        let (started, shut_down) = mpsc::channel();
+        let spare = Spare {
+            started: Some(started),
+            ..Spare::default()
+        };
+        let mut r = reactor(trigger, spare);
+        let (_, addr) = listen(r.io());
+        let peers = thread::spawn(move || {
+            // Accepted in the order they connect (the backlog is FIFO).
+            let mut spared = TcpStream::connect(addr).unwrap();
+            let mut other = TcpStream::connect(addr).unwrap();
+            shut_down.recv_timeout(Duration::from_secs(10)).unwrap();
+            spared.write_all(b"ping").unwrap();
+            let mut echo = Vec::new();
+            spared.read_to_end(&mut echo).unwrap();
+            let mut rest = Vec::new();
+            let _ = other.read_to_end(&mut rest);
+            (echo, rest)
+        });
+        assert_eq!(run(&mut r), Exit::Graceful, "{trigger:?}");
+        let (echo, rest) = peers.join().unwrap();
+        assert_eq!(echo, b"ping", "{trigger:?}: the spared one is served");
+        assert!(rest.is_empty(), "{trigger:?}");
+        assert_eq!(
+            r.handler().closes,
+            [CloseReason::Shutdown, CloseReason::Local],
+            "{trigger:?}"
+        );
+    }
+}
+
 /// Starts a shutdown and then adopts a connection, in one `on_wake`: a
 /// `--accept dispatch` worker that learns of the shutdown in the same
 /// wake-up as it takes a handed-over connection.

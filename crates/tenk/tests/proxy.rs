@@ -24,6 +24,9 @@ every_trigger!([edge, level, oneshot] => [
     a_pooled_connection_the_backend_closes_is_dropped_at_once,
     a_stall_after_the_response_head_cuts_the_client,
     connections_to_backends_are_reused,
+    a_burst_of_releases_in_one_pass_is_reused_not_reopened,
+    releases_past_the_cap_are_kept_for_requests_later_in_the_pass,
+    a_shutdown_lets_an_exchange_in_flight_finish,
     forwarding_headers_and_hop_by_hop_as_the_backend_sees_them,
     upload_and_download_pass_byte_exact,
     pipelined_requests_are_answered_in_order,
@@ -105,6 +108,133 @@ fn connections_to_backends_are_reused(trigger: &str) {
         summary.contains(" up 50 req 0 fail 1 connects 0 idle 0 busy 98.0% reuse p50 "),
         "{summary}"
     );
+}
+
+/// Regression (pool-32 churn: 0.41 upstream connects per request under
+/// wrk where nginx opens 0.31): requests that a reactor pass handles
+/// before the responses that free connections in the same pass waited
+/// for none, opened new ones, and the releases then overflowed the pool.
+fn a_burst_of_releases_in_one_pass_is_reused_not_reopened(trigger: &str) {
+    burst_in_one_pass(trigger, true);
+}
+
+/// The other order (pool-32 churn too): releases past the cap closed
+/// connections that requests later in the same pass then opened again.
+fn releases_past_the_cap_are_kept_for_requests_later_in_the_pass(trigger: &str) {
+    burst_in_one_pass(trigger, false);
+}
+
+/// Two requests (from clients x and y) and two responses (to a and b) in
+/// one reactor pass, the requests first or last, with a pool of 1: x and
+/// y reuse a's and b's connections. Made deterministic by stopping the
+/// proxy (SIGSTOP) while they arrive, so that one pass sees them in that
+/// order (epoll's ready list is in arrival order).
+fn burst_in_one_pass(trigger: &str, requests_first: bool) {
+    let backend = Recorder::gated(Reply::ok("hi"));
+    let p = proxy(
+        trigger,
+        &[backend.upstream()],
+        &["--threads", "1", "--upstream-keepalive", "1"],
+    );
+    // x and y are accepted and served (one pooled connection for both).
+    let (mut x, mut y) = (Client::connect(p.addr), Client::connect(p.addr));
+    backend.permit(2);
+    x.get("/").expect(200, b"hi");
+    y.get("/").expect(200, b"hi");
+    // a and b hold two upstream connections, their responses gated.
+    let (mut a, mut b) = (Client::connect(p.addr), Client::connect(p.addr));
+    a.send(&get("/a"));
+    b.send(&get("/b"));
+    assert!(util::wait_until(PROMPTLY, || backend.requests() == 4));
+    assert_eq!(backend.accepts(), 2);
+
+    p.signal(libc::SIGSTOP);
+    assert!(util::wait_until(PROMPTLY, || all_threads_stopped(p.pid())));
+    let mut requests = || {
+        x.send(&get("/x"));
+        y.send(&get("/y"));
+    };
+    if requests_first {
+        requests();
+    }
+    backend.permit(2);
+    assert!(util::wait_until(PROMPTLY, || backend.answers() == 4));
+    if !requests_first {
+        requests();
+    }
+    p.signal(libc::SIGCONT);
+
+    a.response(false).expect(200, b"hi");
+    b.response(false).expect(200, b"hi");
+    assert!(util::wait_until(PROMPTLY, || backend.requests() == 6));
+    backend.permit(2);
+    x.response(false).expect(200, b"hi");
+    y.response(false).expect(200, b"hi");
+    assert_eq!(
+        backend.accepts(),
+        2,
+        "x and y reuse the connections a and b released in the same pass"
+    );
+}
+
+/// Regression: a graceful shutdown (SIGINT) closed every connection once
+/// flushed, which cut the exchanges waiting for their upstream. Now the
+/// response in flight arrives whole, with `Connection: close`, an idle
+/// client is closed at once, and the proxy exits when the exchange ends.
+fn a_shutdown_lets_an_exchange_in_flight_finish(trigger: &str) {
+    let backend = Recorder::gated(Reply::ok("slow but whole"));
+    let mut p = proxy(trigger, &[backend.upstream()], &["--threads", "1"]);
+    let mut idle = Client::connect(p.addr);
+    backend.permit(1);
+    idle.get("/").expect(200, b"slow but whole");
+    let mut busy = Client::connect(p.addr);
+    busy.send(&get("/slow"));
+    assert!(util::wait_until(PROMPTLY, || backend.requests() == 2));
+
+    p.signal(libc::SIGINT);
+    // The listener closes as the drain starts.
+    assert!(util::wait_until(PROMPTLY, || TcpStream::connect(p.addr).is_err()));
+    idle.expect_eof("an idle client at shutdown");
+    util::assert_alive(&mut p, "an exchange is in flight");
+    backend.permit(1);
+    let r = busy.response(false);
+    r.expect(200, b"slow but whole");
+    assert_eq!(r.header("connection"), Some("close"), "{}", r.head);
+    busy.expect_eof("after the last response");
+    assert_eq!(p.wait_exit(PROMPTLY).code(), Some(0));
+}
+
+/// A shutdown closes idle pooled connections at once, not after their
+/// 4 s idle timer (the drain timeout here is 60 s).
+#[test]
+fn a_shutdown_closes_idle_pooled_connections_at_once() {
+    let backend = Recorder::start(Reply::ok("hi"));
+    let mut p = proxy("edge", &[backend.upstream()], &["--drain-timeout", "60s"]);
+    let mut client = Client::connect(p.addr);
+    client.get("/").expect(200, b"hi");
+    drop(client);
+    let sent = Instant::now();
+    p.signal(libc::SIGINT);
+    assert_eq!(p.wait_exit(PROMPTLY).code(), Some(0));
+    assert!(
+        sent.elapsed() < Duration::from_secs(3),
+        "the proxy took {:?} to exit",
+        sent.elapsed()
+    );
+}
+
+/// Whether every thread of process `pid` is stopped (a SIGSTOP stops
+/// each thread on its own: the main thread may be stopped while a worker
+/// still runs).
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|task| {
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        stat.rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('T'))
+    })
 }
 
 fn a_pooled_connection_the_backend_closes_is_dropped_at_once(trigger: &str) {
@@ -383,6 +513,58 @@ fn active_health_checks_take_a_failing_backend_out() {
         "{}",
         sick.received()
     );
+}
+
+/// Regression: with `--threads N` every worker sent its own active
+/// checks (N times the traffic). Worker 0 checks; the other workers heed
+/// its verdicts (their stats lines show the sick backend down) and send
+/// it no request.
+#[test]
+fn health_checks_run_once_per_process_and_every_worker_heeds_them() {
+    let sick = Recorder::start(Reply::Canned(
+        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n".to_vec(),
+    ));
+    let well = Recorder::start(Reply::ok("well"));
+    let p = proxy(
+        "edge",
+        &[sick.upstream(), well.upstream()],
+        &[
+            "--threads",
+            "2",
+            "--stats",
+            "--health-check",
+            "/health",
+            "--health-interval",
+            "60s",
+        ],
+    );
+    // Each worker's first stats line comes a second after it started (and
+    // after the checks it would send at once): both lines with the sick
+    // backend down.
+    let down = format!("; {} down ", sick.upstream());
+    let mut seen = [false; 2];
+    let deadline = Instant::now() + PROMPTLY;
+    while seen != [true; 2] {
+        let line = p.next_line(PROMPTLY).expect("a stats line");
+        for (worker, seen) in seen.iter_mut().enumerate() {
+            if line.starts_with(&format!("tenk proxy worker {worker}: ")) && line.contains(&down) {
+                *seen = true;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "workers down on the sick backend: {seen:?}"
+        );
+    }
+    assert_eq!(
+        (sick.requests(), well.requests()),
+        (1, 1),
+        "one check per upstream per interval for the process"
+    );
+    for _ in 0..20 {
+        Client::connect(p.addr).get("/").expect(200, b"well");
+    }
+    assert_eq!(sick.requests(), 1, "{}", sick.received());
 }
 
 #[test]

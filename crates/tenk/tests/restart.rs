@@ -247,6 +247,42 @@ fn a_proxy_keep_alive_connection_is_answered_with_close_after_a_restart() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Regression: the old proxy's pooled upstream connections that were
+/// already idle at the hand-over waited out their 4 s idle timer, which
+/// held the old process after its last client left. They close at once.
+#[test]
+fn a_proxy_with_idle_pooled_connections_exits_at_once_after_a_restart() {
+    let backend = util::backend::Recorder::start(util::backend::Reply::ok("up"));
+    let dir = scratch("proxy-idle");
+    let pid_file = dir.join("tenk.pid");
+    let upstream = backend.upstream();
+    let mut server = start(
+        "proxy",
+        &pid_file,
+        &["--upstream", &upstream, "--drain-timeout", "60s"],
+    );
+    let _guard = PidFileGuard(&pid_file);
+    let mut client = Client::connect(server.addr);
+    assert_eq!(client.get("/").status, 200);
+    drop(client);
+    // The client is gone; its upstream connection sits in the pool.
+    let old = server.pid();
+    let sent = Instant::now();
+    kill(old, libc::SIGHUP);
+    let new = wait_pid_change(&pid_file, old, PROMPTLY);
+    assert!(server.wait_exit(PROMPTLY).success());
+    // The pool's idle timeout is 4 s; the drain timeout 60 s.
+    assert!(
+        sent.elapsed() < Duration::from_secs(3),
+        "the old proxy took {:?} to exit",
+        sent.elapsed()
+    );
+    assert_eq!(backend.accepts(), 1);
+    kill(new, libc::SIGTERM);
+    wait_exited(new, PROMPTLY, "the new process");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// An echo client connected before a restart is served by the old process
 /// until it leaves; new connections go to the new process.
 #[test]

@@ -1,8 +1,16 @@
 //! Active health checks (`--health-check PATH`): every
-//! `--health-interval`, each worker sends `GET PATH` to each upstream on
-//! a connection of its own (not pooled, `Connection: close`); a 2xx or
-//! 3xx response head puts the upstream up, anything else (refused,
-//! another status, no answer within the interval) takes it out at once.
+//! `--health-interval`, worker 0 sends `GET PATH` to each upstream on a
+//! connection of its own (not pooled, `Connection: close`); a 2xx or 3xx
+//! response head puts the upstream up, anything else (refused, another
+//! status, no answer within the interval) takes it out at once.
+//!
+//! Once per process, not per worker: the verdict goes on a
+//! [`CheckBoard`] the workers share, and every worker (worker 0 too)
+//! applies each new verdict to its own health once, when it next picks an
+//! upstream or publishes its figures. Passive health stays per worker.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use http::proxy;
 use reactor::{Io, Token};
@@ -14,6 +22,38 @@ pub(super) struct Check {
     pub upstream: usize,
     /// The response so far (its head is all that is read).
     pub buf: Vec<u8>,
+}
+
+/// The last active-check verdict per upstream, shared by the workers of
+/// one process. Each slot holds the number of the verdict (so a worker
+/// sees each once) times two, plus 1 if it was up; 0 before the first.
+/// One writer (worker 0), any number of readers.
+#[derive(Debug, Default)]
+pub struct CheckBoard {
+    verdicts: Vec<AtomicU64>,
+}
+
+impl CheckBoard {
+    pub fn new(upstreams: usize) -> CheckBoard {
+        CheckBoard {
+            verdicts: (0..upstreams).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// Posts a new verdict on `upstream`.
+    fn post(&self, upstream: usize, up: bool) {
+        if let Some(slot) = self.verdicts.get(upstream) {
+            let number = (slot.load(Ordering::Relaxed) >> 1) + 1;
+            slot.store(number << 1 | u64::from(up), Ordering::Release);
+        }
+    }
+
+    /// The last verdict on `upstream`, as posted (0: none yet).
+    fn read(&self, upstream: usize) -> u64 {
+        self.verdicts
+            .get(upstream)
+            .map_or(0, |slot| slot.load(Ordering::Acquire))
+    }
 }
 
 /// Response heads longer than this fail the check.
@@ -73,11 +113,7 @@ impl Proxy {
         self.checks.remove(&conn);
         self.upstreams[upstream].check = None;
         io.close(conn);
-        if verdict {
-            self.upstreams[upstream].health.succeeded();
-        } else {
-            self.check_failed(io, upstream);
-        }
+        self.post_verdict(io, upstream, verdict);
         data.len()
     }
 
@@ -90,9 +126,53 @@ impl Proxy {
     }
 
     fn check_failed(&mut self, io: &mut Io, upstream: usize) {
+        self.post_verdict(io, upstream, false);
+    }
+
+    fn post_verdict(&mut self, io: &mut Io, upstream: usize, up: bool) {
+        self.config.checks.post(upstream, up);
+        self.apply_verdicts(io.now());
+    }
+
+    /// Applies the verdicts posted since this worker last looked to its
+    /// own health of each upstream.
+    pub(super) fn apply_verdicts(&mut self, now: Instant) {
+        if self.config.health_check.is_none() {
+            return;
+        }
         let policy = self.config.health;
-        self.upstreams[upstream]
-            .health
-            .check_failed(&policy, io.now());
+        for (i, u) in self.upstreams.iter_mut().enumerate() {
+            let verdict = self.config.checks.read(i);
+            if verdict == u.verdict {
+                continue;
+            }
+            u.verdict = verdict;
+            if verdict & 1 == 1 {
+                u.health.succeeded();
+            } else {
+                u.health.check_failed(&policy, now);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_verdict_is_new_once_and_says_up_or_down() {
+        let board = CheckBoard::new(2);
+        assert_eq!(board.read(0), 0, "none yet");
+        board.post(0, false);
+        let first = board.read(0);
+        assert_eq!(first & 1, 0);
+        board.post(0, false);
+        let second = board.read(0);
+        assert_ne!(second, first, "the same verdict again is a new one");
+        board.post(0, true);
+        assert_eq!(board.read(0) & 1, 1);
+        assert_eq!(board.read(1), 0, "per upstream");
+        assert_eq!(board.read(7), 0, "out of range: none");
     }
 }

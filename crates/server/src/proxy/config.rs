@@ -1,10 +1,12 @@
 //! What `tenk serve proxy` was asked to do.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::Limits;
 
 use super::balance::BalanceMode;
+use super::checks::CheckBoard;
 use super::health::HealthPolicy;
 use super::upstream::UpstreamSpec;
 
@@ -24,6 +26,9 @@ pub struct ProxyConfig {
     /// Active checks: `GET PATH` every `health_interval` per upstream.
     pub health_check: Option<String>,
     pub health_interval: Duration,
+    /// Where worker 0 posts the active checks' verdicts for every worker
+    /// (state, not a setting: shared by the workers of this process).
+    pub checks: Arc<CheckBoard>,
     /// Limits on client request heads.
     pub limits: Limits,
     /// `X-Forwarded-Proto`: `https` when clients come over TLS.
@@ -35,6 +40,7 @@ pub struct ProxyConfig {
 impl ProxyConfig {
     /// Defaults for `upstreams`, as the CLI's.
     pub fn new(upstreams: Vec<UpstreamSpec>) -> ProxyConfig {
+        let checks = Arc::new(CheckBoard::new(upstreams.len()));
         ProxyConfig {
             upstreams,
             balance: BalanceMode::RoundRobin,
@@ -44,6 +50,7 @@ impl ProxyConfig {
             health: HealthPolicy::default(),
             health_check: None,
             health_interval: Duration::from_secs(2),
+            checks,
             limits: Limits {
                 // The proxy streams bodies: their size is the backend's
                 // business.

@@ -205,7 +205,8 @@ impl Proxy {
         let stale = ex.reused && failure == Failure::Closed && !ex.got_byte;
         let head_sent = ex.head_sent;
         let body_done = ex.body.is_none();
-        let keep_alive = ex.req.keep_alive;
+        // A shutdown drains the exchanges in flight, then closes.
+        let keep_alive = ex.req.keep_alive && !io.is_draining();
         ex.conn = None;
         if let Some(timer) = timer {
             self.cancel_timer(io, timer);
@@ -268,7 +269,7 @@ impl Proxy {
             // the middle of a message.
             self.release(io, conn, reusable && ex.body.is_none());
         }
-        if ex.client_keep_alive && ex.body.is_none() {
+        if ex.client_keep_alive && ex.body.is_none() && !io.is_draining() {
             self.next_request(io, client);
         } else if io.is_leaving() {
             // A graceful restart ended keep-alive: requests the client

@@ -95,6 +95,8 @@ pub(super) enum Timer {
     Tunnel(Token),
     /// Time for the next active check of an upstream.
     Check(usize),
+    /// The end of the current pass (`dispatch.rs`).
+    EndOfPass,
     /// The once-a-second publish (and stats line).
     Publish,
 }
@@ -108,6 +110,9 @@ pub(super) struct UpstreamState {
     pub active: u32,
     /// The connection of the active check in flight, if any.
     pub check: Option<Token>,
+    /// The last active-check verdict applied (a
+    /// [`CheckBoard`](super::checks::CheckBoard) slot).
+    pub verdict: u64,
 }
 
 /// A worker's proxy: its clients, upstream connections, pool, balancer,
@@ -118,6 +123,11 @@ pub struct Proxy {
     pub(super) upstreams: Vec<UpstreamState>,
     pub(super) balancer: Balancer,
     pub(super) pool: Pool,
+    /// Requests (client, upstream picked) waiting for the end of the pass
+    /// for a connection.
+    pub(super) waiting: Vec<(Token, usize)>,
+    /// A [`Timer::EndOfPass`] is armed.
+    pub(super) end_of_pass_armed: bool,
     pub(super) clients: IdMap<Token, Client>,
     pub(super) conns: IdMap<Token, UpConn>,
     pub(super) checks: IdMap<Token, Check>,
@@ -148,6 +158,8 @@ impl Proxy {
         Proxy {
             balancer: Balancer::new(config.balance.clone(), n),
             pool: Pool::new(n, config.keepalive),
+            waiting: Vec::new(),
+            end_of_pass_armed: false,
             upstreams: names
                 .iter()
                 .map(|name| UpstreamState {
@@ -155,6 +167,7 @@ impl Proxy {
                     health: Health::default(),
                     active: 0,
                     check: None,
+                    verdict: 0,
                 })
                 .collect(),
             config,
@@ -176,6 +189,7 @@ impl Proxy {
 
     /// This worker's figures now, gauges brought up to date.
     pub fn stats(&mut self) -> ProxyStats {
+        self.apply_verdicts(std::time::Instant::now());
         for (i, u) in self.stats.upstreams.iter_mut().enumerate() {
             u.idle = self.pool.idle(i) as u64;
             u.active = u64::from(self.upstreams[i].active);
@@ -194,7 +208,8 @@ impl Proxy {
         }
         self.started = true;
         self.add_timer(io, PUBLISH_EVERY, Timer::Publish);
-        if self.config.health_check.is_some() {
+        // Worker 0 checks for the process (`checks.rs`).
+        if self.config.health_check.is_some() && self.worker == 0 {
             for i in 0..self.upstreams.len() {
                 self.add_timer(io, Duration::ZERO, Timer::Check(i));
             }
@@ -321,8 +336,32 @@ impl Handler for Proxy {
         }
     }
 
+    fn on_shutdown(&mut self, io: &mut Io) {
+        // Exchanges in flight finish within the drain timeout, their
+        // responses with `Connection: close`: the client and its upstream
+        // connection are left open. Idle clients and health checks are
+        // closed by the shutdown at once; pooled connections here, with
+        // their idle timers.
+        self.close_pool(io);
+        for (&client, c) in self.clients.iter() {
+            if let Some(ex) = &c.ex {
+                io.spare_at_shutdown(client);
+                if let Some(conn) = ex.conn {
+                    io.spare_at_shutdown(conn);
+                }
+            }
+        }
+    }
+
     fn on_wake(&mut self, io: &mut Io) {
         self.start(io);
+        if io.is_leaving() {
+            // A restart handed the listeners over (the wake that moves a
+            // worker on): no request will take an idle connection again,
+            // and waiting for their idle timers would hold the old
+            // process up to 4 s after its last client left.
+            self.close_pool(io);
+        }
     }
 
     fn on_connect(&mut self, io: &mut Io, conn: Token) {
@@ -448,6 +487,7 @@ impl Handler for Proxy {
             Timer::PoolIdle(conn) => self.on_pool_timer(io, conn),
             Timer::Tunnel(client) => self.on_tunnel_timer(io, client),
             Timer::Check(upstream) => self.check_due(io, upstream),
+            Timer::EndOfPass => self.end_of_pass(io),
             Timer::Publish => self.publish(io),
         }
     }

@@ -1,8 +1,9 @@
 //! `tenk serve proxy`: an HTTP/1.1 reverse proxy and load balancer on the
 //! reactor. Each worker (one reactor thread) runs its client connections
 //! and its upstream connections on the same loop, with its own balancer,
-//! pool, health and figures: nothing is shared between workers on the
-//! request path. How it works and why: `docs/proxy.md`.
+//! pool, passive health and figures: nothing is written by another worker
+//! on the request path but the active checks' verdicts (`checks.rs`).
+//! How it works and why: `docs/proxy.md`.
 
 pub mod balance;
 mod checks;
@@ -21,6 +22,7 @@ mod tunnel;
 pub mod upstream;
 
 pub use balance::BalanceMode;
+pub use checks::CheckBoard;
 pub use config::ProxyConfig;
 pub use handler::Proxy;
 pub use health::HealthPolicy;

@@ -168,15 +168,8 @@ impl Proxy {
             BalanceMode::RoundRobin | BalanceMode::LeastConnections => None,
         };
         self.clients.get_mut(&client)?.ex = Some(ex);
-        if !self.dispatch(io, client, None) {
-            // Every upstream is out: answer at once.
-            self.stats.bad_gateway += 1;
-            let keep = req.keep_alive && !head.body.has_body();
-            self.clients.get_mut(&client)?.ex = None;
-            self.answer(io, client, 502, keep);
-            if !keep {
-                return Some(data.len());
-            }
+        if !self.dispatch(io, client, None) && !self.no_upstream(io, client) {
+            return Some(data.len());
         }
         Some(head.head_len)
     }

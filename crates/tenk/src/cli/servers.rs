@@ -68,7 +68,9 @@ pub struct ProxyArgs {
     #[command(flatten)]
     pub serve: ServeArgs,
     /// A backend, `HOST:PORT` or `HOST:PORT=WEIGHT` (weight 1 to 1000,
-    /// default 1); repeat for each. The name is resolved once, at start.
+    /// default 1); repeat for each. The name is resolved once, at start,
+    /// never while running (as nginx without `resolve`, HAProxy without
+    /// `resolvers`): restart (SIGHUP) to follow a changed address.
     #[arg(long = "upstream", value_name = "HOST:PORT[=WEIGHT]", required = true)]
     pub upstreams: Vec<String>,
     /// How a request's upstream is chosen: round-robin (smooth, weighted;
@@ -108,7 +110,8 @@ pub struct ProxyArgs {
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub upstream_fail_timeout: Duration,
     /// Check every upstream with `GET PATH` every --health-interval: a
-    /// 2xx/3xx keeps it in, anything else takes it out.
+    /// 2xx/3xx keeps it in, anything else takes it out. One worker checks
+    /// for the process, whatever --threads.
     #[arg(long, value_name = "PATH")]
     pub health_check: Option<String>,
     /// Time between active health checks.

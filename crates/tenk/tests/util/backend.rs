@@ -7,7 +7,7 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -40,6 +40,11 @@ impl Reply {
 struct Shared {
     accepts: AtomicUsize,
     requests: AtomicUsize,
+    /// Replies written whole.
+    answers: AtomicUsize,
+    /// A gated backend: replies it may still write (`None`: ungated).
+    permits: Mutex<Option<usize>>,
+    permitted: Condvar,
     /// Every byte received, per connection in accept order.
     received: Mutex<Vec<Vec<u8>>>,
     stop: AtomicBool,
@@ -56,12 +61,26 @@ impl Recorder {
         Recorder::slow_to_read(reply, Duration::ZERO)
     }
 
+    /// [`start`](Recorder::start), but each reply waits for a permit
+    /// from [`Recorder::permit`]: the test decides when responses leave.
+    pub fn gated(reply: Reply) -> Recorder {
+        let shared = Shared {
+            permits: Mutex::new(Some(0)),
+            ..Shared::default()
+        };
+        Recorder::with(reply, Duration::ZERO, shared)
+    }
+
     /// [`start`](Recorder::start), but each connection reads nothing for
     /// `delay` after it is accepted (a backend slow to take an upload).
     pub fn slow_to_read(reply: Reply, delay: Duration) -> Recorder {
+        Recorder::with(reply, delay, Shared::default())
+    }
+
+    fn with(reply: Reply, delay: Duration, shared: Shared) -> Recorder {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind backend");
         let addr = listener.local_addr().expect("backend addr");
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(shared);
         let state = shared.clone();
         thread::spawn(move || {
             for stream in listener.incoming() {
@@ -100,6 +119,18 @@ impl Recorder {
         self.shared.requests.load(Ordering::Acquire)
     }
 
+    /// Replies written whole so far (on loopback: in the proxy's socket).
+    pub fn answers(&self) -> usize {
+        self.shared.answers.load(Ordering::Acquire)
+    }
+
+    /// Lets a gated backend write `n` more replies.
+    pub fn permit(&self, n: usize) {
+        let mut permits = self.shared.permits.lock().unwrap();
+        *permits.as_mut().expect("a gated backend") += n;
+        self.shared.permitted.notify_all();
+    }
+
     /// Every byte received, connections in accept order.
     pub fn received_bytes(&self) -> Vec<u8> {
         self.shared.received.lock().unwrap().concat()
@@ -115,8 +146,24 @@ impl Recorder {
 impl Drop for Recorder {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
+        if let Some(permits) = self.shared.permits.lock().unwrap().as_mut() {
+            *permits = usize::MAX / 2;
+            self.shared.permitted.notify_all();
+        }
         // Wake the accept loop so it sees the flag.
         let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+    }
+}
+
+impl Shared {
+    fn wait_for_permit(&self) {
+        let mut permits = self.permits.lock().unwrap();
+        while let Some(0) = *permits {
+            permits = self.permitted.wait(permits).unwrap();
+        }
+        if let Some(n) = permits.as_mut() {
+            *n -= 1;
+        }
     }
 }
 
@@ -137,11 +184,13 @@ fn serve(mut stream: TcpStream, state: &Shared, slot: usize, reply: &Reply) {
         while let Some(len) = request_len(&buf) {
             buf.drain(..len);
             state.requests.fetch_add(1, Ordering::AcqRel);
+            state.wait_for_permit();
             match reply {
                 Reply::Canned(bytes) => {
                     if stream.write_all(bytes).is_err() {
                         return;
                     }
+                    state.answers.fetch_add(1, Ordering::AcqRel);
                 }
                 Reply::CannedThenClose(bytes) => {
                     let _ = stream.write_all(bytes);
