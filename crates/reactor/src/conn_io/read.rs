@@ -11,7 +11,7 @@ use rustix::io::Errno;
 use tracing::debug;
 
 use super::sealed::write_wire;
-use super::write::flush;
+use super::write::{flush, flush_pending, has_output};
 use crate::close_reason::CloseReason;
 use crate::config::Trigger;
 use crate::conn::Entry;
@@ -67,8 +67,8 @@ fn handle_event<H: Handler>(io: &mut Io, handler: &mut H, token: Token, flags: E
         };
         io.close_with(token, reason);
         return;
-    } else if flags.contains(EventFlags::OUT) {
-        flush(io, handler, token);
+    } else if flags.contains(EventFlags::OUT) && has_output(conn) {
+        flush_pending(io, handler, token);
     }
 
     if flags.intersects(EventFlags::IN | EventFlags::RDHUP | EventFlags::HUP) {
