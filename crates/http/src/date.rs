@@ -71,12 +71,17 @@ impl DateCache {
     }
 
     /// [`DateCache::refresh_for`] in a new pass, with the wall clock `wall`.
-    #[inline(never)]
+    #[inline]
     fn refresh_by(&mut self, pass: Instant, wall: impl FnOnce() -> SystemTime) -> bool {
         if self.until.is_some_and(|until| pass < until) {
             return false;
         }
-        let now = wall();
+        self.refresh_at(pass, wall())
+    }
+
+    /// Reads the date at `now`, the wall clock read in the pass of `pass`.
+    #[inline(never)]
+    fn refresh_at(&mut self, pass: Instant, now: SystemTime) -> bool {
         let into = now
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
