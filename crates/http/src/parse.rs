@@ -167,8 +167,16 @@ impl Request<'_, '_> {
     /// The target's path, without the query. An absolute-form target
     /// (`http://host/path`), which a server must accept (RFC 9112
     /// section 3.2.2), has its path after the authority (`/` if none).
+    ///
+    /// Inline, with the origin form's check: the router asks for every
+    /// request, and as a call it cost about 12 instructions a request.
+    #[inline]
     pub fn path(&self) -> &str {
-        let target = origin_form(self.target);
+        let target = if self.target.starts_with('/') {
+            self.target
+        } else {
+            origin_form(self.target)
+        };
         // A byte scan: paths are short, and `split_once` sets up a
         // searcher that costs more than the scan itself.
         match target.bytes().position(|b| b == b'?') {
@@ -179,6 +187,7 @@ impl Request<'_, '_> {
 }
 
 /// The path-and-query of an absolute-form target; other targets as they are.
+#[inline(never)]
 fn origin_form(target: &str) -> &str {
     if target.starts_with('/') {
         // Origin form, the usual one: no scheme to look for.

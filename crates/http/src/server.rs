@@ -8,7 +8,7 @@ mod reply;
 
 use std::mem::MaybeUninit;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use reactor::{CloseReason, Handler, Io, TimerId, Token};
 
@@ -39,9 +39,6 @@ pub struct HttpServer<A> {
     /// Responses of one batch, written with one `send`.
     out: Vec<u8>,
     date: DateCache,
-    /// The reactor pass ([`Io::now`]) in which the date was last checked:
-    /// it is checked once per pass, not per request (a clock read each).
-    date_checked: Option<Instant>,
     stats: HttpStats,
     /// Where, as one worker of several, it records its counters after
     /// every callback that can change them ([`HttpServer::share_stats`]).
@@ -75,7 +72,6 @@ impl<A: App> HttpServer<A> {
             conns: Vec::new(),
             out: Vec::new(),
             date: DateCache::default(),
-            date_checked: None,
             stats: HttpStats::default(),
             shared: None,
             log_from: 0,
@@ -174,13 +170,9 @@ impl<A: App> HttpServer<A> {
             // Input after the last answer (a lingering close) is dropped.
             _ => return data.len(),
         }
-        // Once per pass of the loop: a pass lasts micro- to milliseconds,
-        // and a Date that much late is still the second the answer left in.
-        let pass = io.now();
-        if self.date_checked != Some(pass) {
-            self.date_checked = Some(pass);
-            self.date.refresh(SystemTime::now());
-        }
+        // By the pass's clock: a pass lasts micro- to milliseconds, and a
+        // Date that much late is still the second the answer left in.
+        self.date.refresh_for(io.now());
         self.out.clear();
         let mut consumed = 0;
         let mut close = false;

@@ -76,12 +76,14 @@ fn serve_ready_list<H: Handler>(io: &mut Io, handler: &mut H) {
 /// Writes the connections that were given shared messages this pass:
 /// one gather write each, however many messages they got. Messages
 /// queued by callbacks of these flushes wait for the next pass (which
-/// then does not block).
+/// then does not block). Whether there were any.
 #[inline]
-pub(crate) fn flush_unflushed<H: Handler>(io: &mut Io, handler: &mut H) {
-    if !io.unflushed.is_empty() {
-        flush_unflushed_list(io, handler);
+pub(crate) fn flush_unflushed<H: Handler>(io: &mut Io, handler: &mut H) -> bool {
+    if io.unflushed.is_empty() {
+        return false;
     }
+    flush_unflushed_list(io, handler);
+    true
 }
 
 fn flush_unflushed_list<H: Handler>(io: &mut Io, handler: &mut H) {

@@ -390,12 +390,13 @@ impl Io {
         Ok(Some(woke))
     }
 
-    /// Counts a pass's busy time: from its wake-up to now, in the total
+    /// Counts a pass's busy time: from its wake-up to `end`, in the total
     /// and in the pass histogram. Re-arming the timerfd before the next
     /// wait is left out, to keep to one extra clock read a pass.
     #[inline]
-    pub(crate) fn count_busy(&mut self, woke: Instant) {
-        let busy = u64::try_from(woke.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    pub(crate) fn count_busy(&mut self, woke: Instant, end: Instant) {
+        let busy =
+            u64::try_from(end.saturating_duration_since(woke).as_nanos()).unwrap_or(u64::MAX);
         self.stats.busy_ns += busy;
         // Its sum is `busy_ns`, filled in by `Io::stats`.
         self.stats.passes.count_only(busy);
@@ -452,8 +453,8 @@ impl Io {
     /// Whether any timer is queued: with none, the end of a pass skips
     /// its clock read for due timers.
     #[inline]
-    pub(crate) fn has_timers(&self) -> bool {
-        self.timers.len() != 0
+    pub(crate) fn timer_due(&self, now: Instant) -> bool {
+        self.timers.is_due(now)
     }
 
     /// The next timer due at `now`, if any.
@@ -466,9 +467,26 @@ impl Io {
     /// armed for that deadline or an earlier one (an early expiry costs one
     /// wake-up that re-arms; re-arming on every timer change would cost a
     /// syscall each).
+    ///
+    /// Inline, the check that it is armed right already alone: it runs
+    /// every pass, and rarely finds work.
     #[inline]
     pub(crate) fn arm_timerfd(&mut self) -> io::Result<()> {
-        match self.timers.next_deadline() {
+        let next = self.timers.next_deadline();
+        let armed_right = match (next, self.timer_armed) {
+            (None, None) => true,
+            (Some(deadline), Some(armed)) => deadline >= armed,
+            _ => false,
+        };
+        if armed_right {
+            return Ok(());
+        }
+        self.rearm_timerfd(next)
+    }
+
+    #[inline(never)]
+    fn rearm_timerfd(&mut self, next: Option<Instant>) -> io::Result<()> {
+        match next {
             None => {
                 if self.timer_armed.take().is_some() {
                     self.stats.timer_arms += 1;

@@ -50,9 +50,11 @@ pub struct Stats {
     pub timer_arms: u64,
     /// Nanoseconds spent outside `epoll_wait`: from each wake-up to the end
     /// of its pass (dispatch, ready-again list, timers, flushes), summed.
-    /// Divided by wall time it is the thread's busy share. Costs one
-    /// monotonic clock read (vDSO, no syscall) per pass; an idle reactor
-    /// has no passes, so measuring adds no wake-up.
+    /// Divided by wall time it is the thread's busy share. Costs no clock
+    /// read of its own in most passes: the pass's end is the read that
+    /// checks the due timers (vDSO, no syscall), read again only if a
+    /// timer fired or the unflushed list was written after it; an idle
+    /// reactor has no passes, so measuring adds no wake-up.
     pub busy_ns: u64,
     /// Each pass's busy time (the parts of `busy_ns`), in a histogram:
     /// one bucket bump per pass, on the clock read `busy_ns` needs anyway.

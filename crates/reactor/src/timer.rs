@@ -48,8 +48,15 @@ impl<T> TimerQueue<T> {
         self.timers.remove(&id)
     }
 
+    #[inline]
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.timers.first_key_value().map(|(id, _)| id.deadline)
+    }
+
+    /// Whether a timer is due at `now`.
+    #[inline]
+    pub(crate) fn is_due(&self, now: Instant) -> bool {
+        self.next_deadline().is_some_and(|deadline| deadline <= now)
     }
 
     /// Removes and returns the earliest timer if it is due at `now`.
@@ -61,6 +68,7 @@ impl<T> TimerQueue<T> {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.timers.len()
     }

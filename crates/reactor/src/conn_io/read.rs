@@ -11,7 +11,7 @@ use rustix::io::Errno;
 use tracing::debug;
 
 use super::sealed::write_wire;
-use super::write::flush;
+use super::write::{flush, flush_pending, has_output};
 use crate::close_reason::CloseReason;
 use crate::config::Trigger;
 use crate::conn::Entry;
@@ -26,7 +26,6 @@ use crate::transport::Received;
 /// leave its interest alone, and `finish` syncs it once at the end.
 #[inline]
 pub(crate) fn on_event<H: Handler>(io: &mut Io, handler: &mut H, token: Token, flags: EventFlags) {
-    io.dispatching = Some(token);
     handle_event(io, handler, token, flags);
     finish(io, handler, token);
 }
@@ -36,6 +35,9 @@ fn handle_event<H: Handler>(io: &mut Io, handler: &mut H, token: Token, flags: E
     let Some(Entry::Conn(conn)) = io.entries.get_mut(token) else {
         return;
     };
+    // After the look-up: no store between it and `Io::target`'s lets the
+    // compiler use that one (8 instructions per event).
+    io.dispatching = Some(token);
     // One-shot: the kernel disarmed the registration by reporting it.
     // (Only one-shot: clearing it in level mode would cost an
     // EPOLL_CTL_MOD with unchanged flags after every event.)
@@ -67,8 +69,8 @@ fn handle_event<H: Handler>(io: &mut Io, handler: &mut H, token: Token, flags: E
         };
         io.close_with(token, reason);
         return;
-    } else if flags.contains(EventFlags::OUT) {
-        flush(io, handler, token);
+    } else if flags.contains(EventFlags::OUT) && has_output(conn) {
+        flush_pending(io, handler, token);
     }
 
     if flags.intersects(EventFlags::IN | EventFlags::RDHUP | EventFlags::HUP) {
@@ -102,16 +104,16 @@ pub(crate) fn finish<H: Handler>(io: &mut Io, handler: &mut H, token: Token) {
 /// the list owed, and one stopped by the budget again goes back on,
 /// for the next pass. Otherwise a connection on the list that also got
 /// an event would be read for the event and again from the list, two
-/// budgets in one pass.
+/// budgets in one pass. (Taken off at every turn of the loop, which
+/// goes on reading: a look-up of its own before the loop cost about 10
+/// instructions per request.)
 pub(crate) fn read<H: Handler>(io: &mut Io, handler: &mut H, token: Token) {
-    if let Some(Entry::Conn(conn)) = io.entries.get_mut(token) {
-        conn.ready_pass = 0;
-    }
     let mut budget = io.config.read_budget.max(1);
     loop {
         let Some(Entry::Conn(conn)) = io.entries.get_mut(token) else {
             return;
         };
+        conn.ready_pass = 0;
         if !conn.wants_read() {
             conn.read_missed |= conn.read_paused;
             return;
