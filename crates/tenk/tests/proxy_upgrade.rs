@@ -11,6 +11,7 @@ mod util;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use util::flood::{Flooder, HIGH_WATERMARK};
 use util::http_client::{read_head, Client};
+use util::pids::{kill, wait_exited, wait_pid_change, PidFileGuard};
 use util::proxy::{proxy, proxy_summary};
 use util::{pattern, wait_until, PROMPTLY};
 
@@ -29,6 +31,7 @@ every_trigger!([edge, level, oneshot] => [
     the_upstream_closing_closes_the_client,
     a_slow_reader_holds_the_upstream_back,
     a_client_flooding_an_echo_is_held_back_both_ways,
+    a_tunnel_lives_on_in_the_old_process_across_a_restart,
 ]);
 
 /// A handshake for `path`, WebSocket-style (RFC 6455 section 4.1).
@@ -394,4 +397,105 @@ fn an_idle_tunnel_is_closed_after_the_upstream_timeout() {
     );
     let summary = proxy_summary(p);
     assert!(summary.contains("tunnels 0 open 1 total"), "{summary}");
+}
+
+/// A pid file of its own per test, in a fresh directory.
+fn pid_file(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tenk-upgrade-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir.join("tenk.pid")
+}
+
+/// Echoes `bytes` through `client`'s tunnel.
+fn echo_through(client: &mut Client, bytes: &[u8]) {
+    client.writer.write_all(bytes).expect("send");
+    let mut echo = vec![0; bytes.len()];
+    client.reader.read_exact(&mut echo).expect("echo");
+    assert_eq!(echo, bytes);
+}
+
+/// The next `tenk proxy: …` summary line on the shared stdout.
+fn next_summary(p: &util::Server) -> String {
+    p.wait_line("tenk proxy: ")
+}
+
+/// A graceful restart (SIGHUP) leaves a tunnel open on the old process,
+/// which serves it on (as nginx keeps an upgraded connection on its old
+/// worker) until a side closes it; a tunnel opened after the restart is
+/// the new process's. The old process exits once its tunnel is gone.
+fn a_tunnel_lives_on_in_the_old_process_across_a_restart(trigger: &str) {
+    let backend = UpgradeBackend::start();
+    let pid_file = pid_file(&format!("restart-{trigger}"));
+    let path = pid_file.to_str().expect("UTF-8 path");
+    let mut p = proxy(
+        trigger,
+        &[backend.upstream()],
+        &["--pid-file", path, "--drain-timeout", "60s"],
+    );
+    let _guard = PidFileGuard(&pid_file);
+    let mut old_tunnel = upgraded(p.addr, "/echo");
+    echo_through(&mut old_tunnel, b"before");
+    let old = p.pid();
+    kill(old, libc::SIGHUP);
+    let new = wait_pid_change(&pid_file, old, PROMPTLY);
+    p.wait_line("stops accepting and drains");
+    echo_through(&mut old_tunnel, b"after the restart");
+    let mut new_tunnel = upgraded(p.addr, "/echo");
+    echo_through(&mut new_tunnel, b"new");
+    // Bytes both ways again, the old tunnel still the old process's.
+    echo_through(&mut old_tunnel, &pattern(3, 256 << 10));
+    util::assert_alive(&mut p, "the old process, its tunnel open");
+    drop(old_tunnel);
+    assert!(wait_until(PROMPTLY, || backend.ended() == 1), "tunnel end");
+    assert!(p.wait_exit(PROMPTLY).success(), "the old process's exit");
+    let summary = next_summary(&p);
+    assert!(summary.contains("tunnels 0 open 1 total"), "{summary}");
+    echo_through(&mut new_tunnel, b"still");
+    drop(new_tunnel);
+    assert!(wait_until(PROMPTLY, || backend.ended() == 2), "tunnel end");
+    kill(new, libc::SIGTERM);
+    wait_exited(new, PROMPTLY, "the new process");
+    let summary = next_summary(&p);
+    assert!(summary.contains("tunnels 0 open 1 total"), "{summary}");
+    let _ = std::fs::remove_dir_all(pid_file.parent().expect("a directory"));
+}
+
+/// The old process's drain timeout bounds a tunnel it keeps after a
+/// restart: the tunnel is closed on both sides then, and the old process
+/// exits 0.
+#[test]
+fn a_tunnel_kept_across_a_restart_is_closed_at_the_drain_timeout() {
+    let backend = UpgradeBackend::start();
+    let pid_file = pid_file("drain-timeout");
+    let path = pid_file.to_str().expect("UTF-8 path");
+    let mut p = proxy(
+        "edge",
+        &[backend.upstream()],
+        &["--pid-file", path, "--drain-timeout", "1s"],
+    );
+    let _guard = PidFileGuard(&pid_file);
+    let mut tunnel = upgraded(p.addr, "/echo");
+    echo_through(&mut tunnel, b"before");
+    let old = p.pid();
+    kill(old, libc::SIGHUP);
+    let new = wait_pid_change(&pid_file, old, PROMPTLY);
+    p.wait_line("stops accepting and drains");
+    let handed_over = Instant::now();
+    echo_through(&mut tunnel, b"after the restart");
+    let rest = util::read_to_eof("a tunnel at the drain timeout", &mut tunnel.reader);
+    assert!(rest.is_empty(), "{rest:?}");
+    let waited = handed_over.elapsed();
+    assert!(
+        waited >= Duration::from_millis(800) && waited < Duration::from_secs(10),
+        "closed after {waited:?}"
+    );
+    assert!(
+        wait_until(PROMPTLY, || backend.ended() == 1),
+        "upstream end"
+    );
+    assert!(p.wait_exit(PROMPTLY).success(), "the old process's exit");
+    kill(new, libc::SIGTERM);
+    wait_exited(new, PROMPTLY, "the new process");
+    let _ = std::fs::remove_dir_all(pid_file.parent().expect("a directory"));
 }
