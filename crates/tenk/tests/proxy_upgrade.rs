@@ -2,7 +2,8 @@
 //! handshakes), through the real binary, in front of [`UpgradeBackend`]:
 //! a backend that records each request head and, by its path, answers an
 //! upgrade with 101 and then echoes, floods or hangs up, or refuses it
-//! with an ordinary response.
+//! with an ordinary response. Also: tunnels across a graceful restart,
+//! and through a TLS client connection.
 //!
 //! Run them one at a time (`--test-threads=1`).
 
@@ -17,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use util::certs::{KeyFormat, TestPki};
 use util::flood::{Flooder, HIGH_WATERMARK};
 use util::http_client::{read_head, Client};
 use util::pids::{kill, wait_exited, wait_pid_change, PidFileGuard};
@@ -32,6 +34,8 @@ every_trigger!([edge, level, oneshot] => [
     a_slow_reader_holds_the_upstream_back,
     a_client_flooding_an_echo_is_held_back_both_ways,
     a_tunnel_lives_on_in_the_old_process_across_a_restart,
+    a_tls_client_tunnels_both_ways,
+    a_tls_client_sending_ahead_of_the_101_is_tunnelled,
 ]);
 
 /// A handshake for `path`, WebSocket-style (RFC 6455 section 4.1).
@@ -498,4 +502,57 @@ fn a_tunnel_kept_across_a_restart_is_closed_at_the_drain_timeout() {
     kill(new, libc::SIGTERM);
     wait_exited(new, PROMPTLY, "the new process");
     let _ = std::fs::remove_dir_all(pid_file.parent().expect("a directory"));
+}
+
+/// A client speaking TLS to the proxy (`--tls-cert`/`--tls-key`), the
+/// upstream plain: the handshake and its 101 pass through TLS, then bytes
+/// both ways, byte-exact across many TLS records. The client is Python's
+/// ssl module (OpenSSL), which sends only once the 101 is in.
+fn a_tls_client_tunnels_both_ways(trigger: &str) {
+    tls_tunnel(trigger, 2 << 20, false);
+}
+
+/// Bytes a TLS client sends in the same write as its handshake, before
+/// the 101, are held while the exchange runs (the client is not read),
+/// then tunnelled: none may be stranded in the TLS layer meanwhile.
+fn a_tls_client_sending_ahead_of_the_101_is_tunnelled(trigger: &str) {
+    tls_tunnel(trigger, 256 << 10, true);
+}
+
+/// `len` bytes echoed through a tunnel of a TLS client, sent after the
+/// 101 or `ahead` of it; the 101 and the bytes checked, then the summary.
+fn tls_tunnel(trigger: &str, len: usize, ahead: bool) {
+    let pki = TestPki::new(KeyFormat::Pkcs8);
+    let backend = UpgradeBackend::start();
+    let p = proxy(trigger, &[backend.upstream()], &util::tls::flags(&pki));
+    assert!(p.banner.contains(", tls"), "{}", p.banner);
+    let data = pattern(23, len);
+    let expect = len.to_string();
+    let mut args = vec!["/echo", &expect];
+    if ahead {
+        args.push("ahead");
+    }
+    let out = util::tls::python(&pki, p.addr, "upgrade", &args, &data);
+    let at = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head")
+        + 4;
+    let head = String::from_utf8_lossy(&out[..at]).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 101 "), "{head}");
+    for line in [
+        "\r\nupgrade: websocket\r\n",
+        "\r\nconnection: upgrade\r\n",
+        "\r\nsec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo=\r\n",
+    ] {
+        assert!(head.contains(line), "{line:?} not in {head:?}");
+    }
+    assert!(out[at..] == data[..], "the echo through TLS differs");
+    let seen = backend.heads();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(seen[0].contains("\r\nUpgrade: websocket\r\n"), "{seen:?}");
+    assert!(wait_until(PROMPTLY, || backend.ended() == 1), "tunnel end");
+    let summary = proxy_summary(p);
+    let bytes = format!("tunnels 0 open 1 total {} bytes", 2 * len);
+    assert!(summary.contains(&bytes), "{summary}");
 }
