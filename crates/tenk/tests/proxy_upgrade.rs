@@ -556,3 +556,38 @@ fn tls_tunnel(trigger: &str, len: usize, ahead: bool) {
     let bytes = format!("tunnels 0 open 1 total {} bytes", 2 * len);
     assert!(summary.contains(&bytes), "{summary}");
 }
+
+/// A handshake that comes after a restart on a keep-alive connection the
+/// old process still serves is that connection's next request: it is
+/// answered (101) and tunnelled there, bounded by the old process's drain
+/// like any tunnel it keeps, rather than refused.
+#[test]
+fn a_handshake_on_a_kept_alive_connection_after_a_restart_tunnels_on_the_old_process() {
+    let backend = UpgradeBackend::start();
+    let pid_file = pid_file("kept-alive");
+    let path = pid_file.to_str().expect("UTF-8 path");
+    let mut p = proxy(
+        "edge",
+        &[backend.upstream()],
+        &["--pid-file", path, "--drain-timeout", "60s"],
+    );
+    let _guard = PidFileGuard(&pid_file);
+    let mut client = Client::connect(p.addr);
+    client.get("/before").expect(200, b"ok");
+    let old = p.pid();
+    kill(old, libc::SIGHUP);
+    let new = wait_pid_change(&pid_file, old, PROMPTLY);
+    p.wait_line("stops accepting and drains");
+    client.send(&handshake("/echo"));
+    let head = read_head(&mut client.reader);
+    assert_eq!(head.status, 101, "{}", head.head);
+    echo_through(&mut client, b"on the old process");
+    util::assert_alive(&mut p, "the old process, its tunnel open");
+    drop(client);
+    assert!(p.wait_exit(PROMPTLY).success(), "the old process's exit");
+    let summary = next_summary(&p);
+    assert!(summary.contains("tunnels 0 open 1 total"), "{summary}");
+    kill(new, libc::SIGTERM);
+    wait_exited(new, PROMPTLY, "the new process");
+    let _ = std::fs::remove_dir_all(pid_file.parent().expect("a directory"));
+}
