@@ -2,7 +2,8 @@
 //! handshakes), through the real binary, in front of [`UpgradeBackend`]:
 //! a backend that records each request head and, by its path, answers an
 //! upgrade with 101 and then echoes, floods or hangs up, or refuses it
-//! with an ordinary response.
+//! with an ordinary response. Also: tunnels across a graceful restart,
+//! and through a TLS client connection.
 //!
 //! Run them one at a time (`--test-threads=1`).
 
@@ -11,13 +12,16 @@ mod util;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use util::certs::{KeyFormat, TestPki};
 use util::flood::{Flooder, HIGH_WATERMARK};
 use util::http_client::{read_head, Client};
+use util::pids::{kill, wait_exited, wait_pid_change, PidFileGuard};
 use util::proxy::{proxy, proxy_summary};
 use util::{pattern, wait_until, PROMPTLY};
 
@@ -29,6 +33,9 @@ every_trigger!([edge, level, oneshot] => [
     the_upstream_closing_closes_the_client,
     a_slow_reader_holds_the_upstream_back,
     a_client_flooding_an_echo_is_held_back_both_ways,
+    a_tunnel_lives_on_in_the_old_process_across_a_restart,
+    a_tls_client_tunnels_both_ways,
+    a_tls_client_sending_ahead_of_the_101_is_tunnelled,
 ]);
 
 /// A handshake for `path`, WebSocket-style (RFC 6455 section 4.1).
@@ -394,4 +401,193 @@ fn an_idle_tunnel_is_closed_after_the_upstream_timeout() {
     );
     let summary = proxy_summary(p);
     assert!(summary.contains("tunnels 0 open 1 total"), "{summary}");
+}
+
+/// A pid file of its own per test, in a fresh directory.
+fn pid_file(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tenk-upgrade-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir.join("tenk.pid")
+}
+
+/// Echoes `bytes` through `client`'s tunnel.
+fn echo_through(client: &mut Client, bytes: &[u8]) {
+    client.writer.write_all(bytes).expect("send");
+    let mut echo = vec![0; bytes.len()];
+    client.reader.read_exact(&mut echo).expect("echo");
+    assert_eq!(echo, bytes);
+}
+
+/// The next `tenk proxy: …` summary line on the shared stdout.
+fn next_summary(p: &util::Server) -> String {
+    p.wait_line("tenk proxy: ")
+}
+
+/// A graceful restart (SIGHUP) leaves a tunnel open on the old process,
+/// which serves it on (as nginx keeps an upgraded connection on its old
+/// worker) until a side closes it; a tunnel opened after the restart is
+/// the new process's. The old process exits once its tunnel is gone.
+fn a_tunnel_lives_on_in_the_old_process_across_a_restart(trigger: &str) {
+    let backend = UpgradeBackend::start();
+    let pid_file = pid_file(&format!("restart-{trigger}"));
+    let path = pid_file.to_str().expect("UTF-8 path");
+    let mut p = proxy(
+        trigger,
+        &[backend.upstream()],
+        &["--pid-file", path, "--drain-timeout", "60s"],
+    );
+    let _guard = PidFileGuard(&pid_file);
+    let mut old_tunnel = upgraded(p.addr, "/echo");
+    echo_through(&mut old_tunnel, b"before");
+    let old = p.pid();
+    kill(old, libc::SIGHUP);
+    let new = wait_pid_change(&pid_file, old, PROMPTLY);
+    p.wait_line("stops accepting and drains");
+    echo_through(&mut old_tunnel, b"after the restart");
+    let mut new_tunnel = upgraded(p.addr, "/echo");
+    echo_through(&mut new_tunnel, b"new");
+    // Bytes both ways again, the old tunnel still the old process's.
+    echo_through(&mut old_tunnel, &pattern(3, 256 << 10));
+    util::assert_alive(&mut p, "the old process, its tunnel open");
+    drop(old_tunnel);
+    assert!(wait_until(PROMPTLY, || backend.ended() == 1), "tunnel end");
+    assert!(p.wait_exit(PROMPTLY).success(), "the old process's exit");
+    let summary = next_summary(&p);
+    assert!(summary.contains("tunnels 0 open 1 total"), "{summary}");
+    echo_through(&mut new_tunnel, b"still");
+    drop(new_tunnel);
+    assert!(wait_until(PROMPTLY, || backend.ended() == 2), "tunnel end");
+    kill(new, libc::SIGTERM);
+    wait_exited(new, PROMPTLY, "the new process");
+    let summary = next_summary(&p);
+    assert!(summary.contains("tunnels 0 open 1 total"), "{summary}");
+    let _ = std::fs::remove_dir_all(pid_file.parent().expect("a directory"));
+}
+
+/// The old process's drain timeout bounds a tunnel it keeps after a
+/// restart: the tunnel is closed on both sides then, and the old process
+/// exits 0.
+#[test]
+fn a_tunnel_kept_across_a_restart_is_closed_at_the_drain_timeout() {
+    let backend = UpgradeBackend::start();
+    let pid_file = pid_file("drain-timeout");
+    let path = pid_file.to_str().expect("UTF-8 path");
+    let mut p = proxy(
+        "edge",
+        &[backend.upstream()],
+        &["--pid-file", path, "--drain-timeout", "1s"],
+    );
+    let _guard = PidFileGuard(&pid_file);
+    let mut tunnel = upgraded(p.addr, "/echo");
+    echo_through(&mut tunnel, b"before");
+    let old = p.pid();
+    kill(old, libc::SIGHUP);
+    let new = wait_pid_change(&pid_file, old, PROMPTLY);
+    p.wait_line("stops accepting and drains");
+    let handed_over = Instant::now();
+    echo_through(&mut tunnel, b"after the restart");
+    let rest = util::read_to_eof("a tunnel at the drain timeout", &mut tunnel.reader);
+    assert!(rest.is_empty(), "{rest:?}");
+    let waited = handed_over.elapsed();
+    assert!(
+        waited >= Duration::from_millis(800) && waited < Duration::from_secs(10),
+        "closed after {waited:?}"
+    );
+    assert!(
+        wait_until(PROMPTLY, || backend.ended() == 1),
+        "upstream end"
+    );
+    assert!(p.wait_exit(PROMPTLY).success(), "the old process's exit");
+    kill(new, libc::SIGTERM);
+    wait_exited(new, PROMPTLY, "the new process");
+    let _ = std::fs::remove_dir_all(pid_file.parent().expect("a directory"));
+}
+
+/// A client speaking TLS to the proxy (`--tls-cert`/`--tls-key`), the
+/// upstream plain: the handshake and its 101 pass through TLS, then bytes
+/// both ways, byte-exact across many TLS records. The client is Python's
+/// ssl module (OpenSSL), which sends only once the 101 is in.
+fn a_tls_client_tunnels_both_ways(trigger: &str) {
+    tls_tunnel(trigger, 2 << 20, false);
+}
+
+/// Bytes a TLS client sends in the same write as its handshake, before
+/// the 101, are held while the exchange runs (the client is not read),
+/// then tunnelled: none may be stranded in the TLS layer meanwhile.
+fn a_tls_client_sending_ahead_of_the_101_is_tunnelled(trigger: &str) {
+    tls_tunnel(trigger, 256 << 10, true);
+}
+
+/// `len` bytes echoed through a tunnel of a TLS client, sent after the
+/// 101 or `ahead` of it; the 101 and the bytes checked, then the summary.
+fn tls_tunnel(trigger: &str, len: usize, ahead: bool) {
+    let pki = TestPki::new(KeyFormat::Pkcs8);
+    let backend = UpgradeBackend::start();
+    let p = proxy(trigger, &[backend.upstream()], &util::tls::flags(&pki));
+    assert!(p.banner.contains(", tls"), "{}", p.banner);
+    let data = pattern(23, len);
+    let expect = len.to_string();
+    let mut args = vec!["/echo", &expect];
+    if ahead {
+        args.push("ahead");
+    }
+    let out = util::tls::python(&pki, p.addr, "upgrade", &args, &data);
+    let at = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head")
+        + 4;
+    let head = String::from_utf8_lossy(&out[..at]).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 101 "), "{head}");
+    for line in [
+        "\r\nupgrade: websocket\r\n",
+        "\r\nconnection: upgrade\r\n",
+        "\r\nsec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo=\r\n",
+    ] {
+        assert!(head.contains(line), "{line:?} not in {head:?}");
+    }
+    assert!(out[at..] == data[..], "the echo through TLS differs");
+    let seen = backend.heads();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(seen[0].contains("\r\nUpgrade: websocket\r\n"), "{seen:?}");
+    assert!(wait_until(PROMPTLY, || backend.ended() == 1), "tunnel end");
+    let summary = proxy_summary(p);
+    let bytes = format!("tunnels 0 open 1 total {} bytes", 2 * len);
+    assert!(summary.contains(&bytes), "{summary}");
+}
+
+/// A handshake that comes after a restart on a keep-alive connection the
+/// old process still serves is that connection's next request: it is
+/// answered (101) and tunnelled there, bounded by the old process's drain
+/// like any tunnel it keeps, rather than refused.
+#[test]
+fn a_handshake_on_a_kept_alive_connection_after_a_restart_tunnels_on_the_old_process() {
+    let backend = UpgradeBackend::start();
+    let pid_file = pid_file("kept-alive");
+    let path = pid_file.to_str().expect("UTF-8 path");
+    let mut p = proxy(
+        "edge",
+        &[backend.upstream()],
+        &["--pid-file", path, "--drain-timeout", "60s"],
+    );
+    let _guard = PidFileGuard(&pid_file);
+    let mut client = Client::connect(p.addr);
+    client.get("/before").expect(200, b"ok");
+    let old = p.pid();
+    kill(old, libc::SIGHUP);
+    let new = wait_pid_change(&pid_file, old, PROMPTLY);
+    p.wait_line("stops accepting and drains");
+    client.send(&handshake("/echo"));
+    let head = read_head(&mut client.reader);
+    assert_eq!(head.status, 101, "{}", head.head);
+    echo_through(&mut client, b"on the old process");
+    util::assert_alive(&mut p, "the old process, its tunnel open");
+    drop(client);
+    assert!(p.wait_exit(PROMPTLY).success(), "the old process's exit");
+    let summary = next_summary(&p);
+    assert!(summary.contains("tunnels 0 open 1 total"), "{summary}");
+    kill(new, libc::SIGTERM);
+    wait_exited(new, PROMPTLY, "the new process");
+    let _ = std::fs::remove_dir_all(pid_file.parent().expect("a directory"));
 }

@@ -1,6 +1,7 @@
 """TLS clients on Python's ssl module (OpenSSL), for the TLS tests of the
-real binary (crates/tenk/tests/tls.rs, tls_static.rs): an implementation
-independent of rustls, verifying the server against the test CA.
+real binary (crates/tenk/tests/tls.rs, tls_static.rs, proxy_upgrade.rs):
+an implementation independent of rustls, verifying the server against the
+test CA.
 
     tls_client.py CA HOST PORT MODE [ARGS...]
 
@@ -24,6 +25,13 @@ the process exits non-zero with the reason on stderr):
   stall PATH        GET PATH, read 64 KiB of the body, print "stalled",
                     then read nothing until stdin closes; stdout then:
                     "after N bytes: HOW" (what reading the rest found)
+  upgrade PATH EXPECT [ahead]
+                    a WebSocket-style handshake for PATH (GET with
+                    Connection: Upgrade, Upgrade: websocket); once the
+                    response head is in (or, with "ahead", in the same
+                    write as the handshake), send stdin in one write while
+                    reading EXPECT bytes of the tunnel; stdout: the head
+                    (to its blank line), then the bytes read
   idle N PATH       N connections (handshake, then one GET PATH each, kept
                     alive), print "open N", then wait for stdin to close
 
@@ -108,6 +116,38 @@ async def pipe(ctx, host, port, expect):
         if not chunk:
             break
         got += chunk
+    await asyncio.wait_for(sending, TIMEOUT)
+    writer.close()
+    sys.stdout.buffer.write(got)
+
+
+async def upgrade(ctx, host, port, path, expect, ahead):
+    data = sys.stdin.buffer.read()
+    reader, writer = await asyncio.open_connection(
+        host, port, ssl=ctx, server_hostname=host
+    )
+    handshake = (
+        f"GET {path} HTTP/1.1\r\nHost: tenk\r\nConnection: Upgrade\r\n"
+        "Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+
+    async def send():
+        writer.write(handshake + data if ahead else data)
+        await writer.drain()
+
+    if ahead:
+        sending = asyncio.create_task(send())
+    else:
+        writer.write(handshake)
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
+    sys.stdout.buffer.write(head)
+
+    # Sent while reading: an echo larger than the buffers on the way
+    # would otherwise deadlock.
+    if not ahead:
+        sending = asyncio.create_task(send())
+    got = await asyncio.wait_for(reader.readexactly(expect), TIMEOUT)
     await asyncio.wait_for(sending, TIMEOUT)
     writer.close()
     sys.stdout.buffer.write(got)
@@ -267,6 +307,9 @@ def main():
         slow(ctx, host, port, args[0], float(args[1]) / 1000)
     elif mode == "stall":
         stall(ctx, host, port, args[0])
+    elif mode == "upgrade":
+        ahead = args[2:] == ["ahead"]
+        asyncio.run(upgrade(ctx, host, port, args[0], int(args[1]), ahead))
     elif mode == "idle":
         asyncio.run(idle(ctx, host, port, int(args[0]), args[1]))
     else:
