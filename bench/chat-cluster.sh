@@ -61,7 +61,9 @@ node() {
 
 cpu_ns() { read_runtime "$1"; echo "$RUNTIME_NS"; }
 
+# results/chat-cluster.csv, or chat-cluster-threadsN.csv with THREADS=N > 1.
 csv=$RESULTS/chat-cluster.csv
+[[ $THREADS == 1 ]] || csv=$RESULTS/chat-cluster-threads$THREADS.csv
 echo "setup,threads,rate,messages_per_s,deliveries_per_s,p50_us,p99_us,lost,reordered,node_a_cpu_s,node_b_cpu_s,redis_cpu_s,published,redis_cpu_us_per_message,load_avg" >"$csv"
 
 run() { # SETUP RATE TARGETS NODE_PIDS...
