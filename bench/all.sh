@@ -4,8 +4,9 @@
 # floor, c10k, echo, trigger, load-vs-wrk, http (when this tenk has `serve
 # http`), static (when it has `serve http --root`), threads (when it has
 # `--threads`/`--accept`), tls (nginx alone until tenk has `--tls-cert`),
-# proxy (when it has `serve proxy`), latency, scale and memcheck (these
-# three need `serve http`, memcheck valgrind). Each table is also kept as
+# proxy (when it has `serve proxy`), chat-cluster (redis-server) and
+# restart (both need `--pid-file`, with their own settings), latency,
+# scale and memcheck (these three need `serve http`, memcheck valgrind). Each table is also kept as
 # results/NAME.md; the SVG charts are drawn from the CSVs into
 # docs/charts/.
 # A script that fails is reported and the rest still run.
@@ -19,7 +20,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 build_tenk
 failed=()
-for script in floor c10k echo trigger load-vs-wrk http static threads tls proxy latency scale memcheck; do
+for script in floor c10k echo trigger load-vs-wrk http static threads tls proxy chat-cluster restart latency scale memcheck; do
     if [[ " http static threads latency scale memcheck " == *" $script "* ]] && ! "$TENK" serve http --help >/dev/null 2>&1; then
         log "== bench/$script.sh skipped: this tenk has no \`serve http\`"
         continue
@@ -32,6 +33,14 @@ for script in floor c10k echo trigger load-vs-wrk http static threads tls proxy 
         log "== bench/threads.sh skipped: this tenk has no \`--threads\`/\`--accept\`"
         continue
     fi
+    if [[ " chat-cluster restart " == *" $script "* ]] && ! "$TENK" serve http --help 2>/dev/null | grep -q -- --pid-file; then
+        log "== bench/$script.sh skipped: this tenk has no \`--pid-file\` (round two's operations)"
+        continue
+    fi
+    if [[ $script == chat-cluster ]] && ! command -v redis-server >/dev/null; then
+        log "== bench/chat-cluster.sh skipped: no redis-server (apt-get install -y redis-server)"
+        continue
+    fi
     if [[ $script == memcheck ]] && ! command -v valgrind >/dev/null; then
         log "== bench/memcheck.sh skipped: no valgrind (apt-get install -y valgrind)"
         continue
@@ -40,7 +49,11 @@ for script in floor c10k echo trigger load-vs-wrk http static threads tls proxy 
     # Passed on: they override the shorter own defaults of tls.sh
     # (ROUNDS=3 DURATION=2s), proxy.sh, latency.sh and scale.sh (ROUNDS=3
     # DURATION=3s).
-    if ! ROUNDS=$ROUNDS DURATION=$DURATION "$BENCH/$script.sh" | tee "$RESULTS/$script.md"; then
+    # chat-cluster.sh and restart.sh keep their own settings: their
+    # DURATION is a run with restarts or a fan-out, not a round's length.
+    settings=(ROUNDS="$ROUNDS" DURATION="$DURATION")
+    [[ " chat-cluster restart " == *" $script "* ]] && settings=(-u ROUNDS -u DURATION)
+    if ! env "${settings[@]}" "$BENCH/$script.sh" | tee "$RESULTS/$script.md"; then
         failed+=("$script")
     fi
     echo
