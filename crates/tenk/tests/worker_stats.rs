@@ -412,8 +412,13 @@ fn idle_threaded_server_makes_no_wakeups() {
     let settled = wakeups(server.pid());
     let settling = since(&at_rest, &settled);
     eprintln!("wake-ups while settling: {settling:?}");
+    // Up to 3 wake-ups are the design (the last reply's return to
+    // `epoll_wait`, two publishes); CI once saw 4 on a busy machine (a
+    // blocking lock or a late reply counts too). 10 still fails any
+    // periodic timer (a 100 ms one makes 30 here); the idle window below
+    // is the strict check.
     for (thread, n) in &settling {
-        assert!(*n <= 3, "{thread} woke {n} times after the activity");
+        assert!(*n <= 10, "{thread} woke {n} times after the activity");
     }
     // ...and nothing wakes in the second.
     let ticks = server.cpu_ticks();
